@@ -1,0 +1,52 @@
+# Tidegate developer entry points. `make demo` runs the main job, `make test` runs the tests;
+# both set up everything they need (venv, dependencies, a local Kafka) on a fresh machine.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export TIDEGATE_HOME ?= $(CURDIR)/.cache
+
+.PHONY: venv test test-unit test-integration lint typecheck demo demo-down kafka-up kafka-down topics clean bench
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+kafka-up: venv
+	$(BIN)/python -m deploy.local.kafka up
+
+kafka-down: venv
+	$(BIN)/python -m deploy.local.kafka down
+
+topics: venv
+	$(BIN)/tidegate topics create
+
+test: venv
+	$(BIN)/python -m pytest -q -ra
+
+test-unit: venv
+	$(BIN)/python -m pytest -q -ra tests/unit
+
+test-integration: venv
+	$(BIN)/python -m pytest -q -ra tests/integration
+
+lint: venv
+	$(BIN)/ruff check schemas streams agents connectors tests
+	$(BIN)/mypy schemas agents
+
+demo: venv
+	$(BIN)/python -m deploy.demo
+
+demo-down: venv
+	$(BIN)/python -m deploy.local.kafka down
+
+bench: venv
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache

@@ -1,0 +1,42 @@
+"""The key scheme: `project/stage/service`, the unit of order and of ownership.
+
+All events of one service in one stage share a key, so they land on one partition, in order, and are
+handled by the one worker that owns it. Events without a stage or service keep an empty segment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+SEPARATOR = "/"
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    project: str
+    stage: str = ""
+    service: str = ""
+
+    def __str__(self) -> str:
+        return SEPARATOR.join((self.project, self.stage, self.service))
+
+    def encode(self) -> bytes:
+        return str(self).encode("utf-8")
+
+    @classmethod
+    def parse(cls, raw: str | bytes) -> Key:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        parts = text.split(SEPARATOR)
+        if len(parts) != 3:
+            raise ValueError(f"key {text!r} is not of the form project/stage/service")
+        return cls(*parts)
+
+    @classmethod
+    def of_data(cls, data: dict[str, Any]) -> Key:
+        """The key of an event from its data block (`project`, `stage`, `service`)."""
+        return cls(
+            project=str(data.get("project") or ""),
+            stage=str(data.get("stage") or ""),
+            service=str(data.get("service") or ""),
+        )
