@@ -1,0 +1,290 @@
+"""SLI queries for Prometheus: which PromQL to run for an indicator, and what its answer means (pure).
+
+Compatible with keptn-contrib/prometheus-service (reference §5.4):
+- `prometheus/sli.yaml` files are merged project → stage → service, later levels overriding earlier ones
+  indicator by indicator (`merge_indicators`).
+- A query's placeholders are replaced in Keptn's order: SLO filter keys (`$<key>` and `$<KEY>`, quotes
+  removed from the value), then `$PROJECT $STAGE $SERVICE $DEPLOYMENT`, `$LABEL.<key>`, `$DURATION_SECONDS`
+  (the timeframe in whole seconds, rounded up, with an `s`: `1800s`). Replacement is plain text, as in
+  Keptn; where one key is a prefix of another (`$LABEL.a`, `$LABEL.ab`) the longer is replaced first,
+  which Keptn left to map order.
+- Indicators with no query in the files fall back to Keptn's built-ins `throughput`, `error_rate`,
+  `response_time_p50|p90|p95` on job `<service>-<project>-<stage>-canary`, narrowed by the SLO filters.
+- `$DEPLOYMENT` is the event's `deployment` label if present, else its `deployment` field, else `primary`.
+
+Deliberate differences from Keptn, because a wrong number in a quality gate is worse than no number:
+an answer with no series, several series, or NaN/±Inf is a failed indicator with a message (Keptn took
+0, the first series, or failed to encode), and an instant `scalar` answer is accepted as the value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from connectors.prometheus.errors import (
+    EmptyResult,
+    InvalidTimeframe,
+    NotANumber,
+    QueryRejected,
+    SeveralSeries,
+    UnexpectedAnswer,
+    UnknownIndicator,
+)
+from schemas.events import Result
+from schemas.payloads import GetSLITriggered, IndicatorValue
+
+THROUGHPUT = "throughput"
+ERROR_RATE = "error_rate"
+RESPONSE_TIME_P50 = "response_time_p50"
+RESPONSE_TIME_P90 = "response_time_p90"
+RESPONSE_TIME_P95 = "response_time_p95"
+BUILTIN_INDICATORS = (THROUGHPUT, ERROR_RATE, RESPONSE_TIME_P50, RESPONSE_TIME_P90, RESPONSE_TIME_P95)
+DEFAULT_DEPLOYMENT = "primary"
+_FILTER_OPERATORS = ("=", "!=", "=~", "!~")  # "=" also covers "=~"
+UNABLE_TO_RETRIEVE = "unable to retrieve metrics"
+
+
+# -- which queries ---------------------------------------------------------------------------------
+
+
+def merge_indicators(*levels: Mapping[str, str] | None) -> dict[str, str]:
+    """Merge the `indicators` of SLI files given from the most general (project) to the most specific."""
+    merged: dict[str, str] = {}
+    for level in levels:
+        if level:
+            merged.update({str(name): str(query) for name, query in level.items()})
+    return merged
+
+
+@dataclass(frozen=True, slots=True)
+class QueryContext:
+    """What a query's placeholders stand for, taken from one `get-sli.triggered` event."""
+
+    project: str
+    stage: str
+    service: str
+    start: datetime
+    end: datetime
+    deployment: str = DEFAULT_DEPLOYMENT
+    labels: Mapping[str, str] = field(default_factory=dict)
+    custom_filters: Sequence[tuple[str, str]] = ()
+
+    @property
+    def duration(self) -> str:
+        """The timeframe as a PromQL range, whole seconds rounded up: `300s`."""
+        return f"{math.ceil((self.end - self.start).total_seconds())}s"
+
+
+def deployment_type(deployment: str | None, labels: Mapping[str, str] | None) -> str:
+    """`$DEPLOYMENT`: a `deployment` label wins over the event's field (as in Keptn), else `primary`."""
+    if labels and "deployment" in labels:
+        return labels["deployment"]
+    return deployment or DEFAULT_DEPLOYMENT
+
+
+def parse_timestamp(text: str | None, what: str) -> datetime:
+    """An RFC 3339 time (`2021-05-10T09:51:00.000Z`) or Unix seconds, as Keptn accepted; naive means UTC."""
+    if text is None or not str(text).strip():
+        raise ValueError(f"the get-sli request has no {what} time")
+    raw = str(text).strip()
+    try:
+        # Digits only is Unix seconds (checked first: ISO 8601 also has an all-digits basic date form).
+        if raw.replace(".", "", 1).isdigit():
+            return datetime.fromtimestamp(float(raw), UTC)
+        moment = datetime.fromisoformat(raw)
+    except (ValueError, OverflowError, OSError):
+        raise ValueError(
+            f"the {what} time {raw!r} is neither RFC 3339 (2021-05-10T09:51:00.000Z) nor Unix seconds"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def context_from_request(request: GetSLITriggered) -> QueryContext:
+    """The query context of a `get-sli.triggered` event; ValueError (in words) when its timeframe is unusable."""
+    start = parse_timestamp(request.get_sli.start, "start")
+    end = parse_timestamp(request.get_sli.end, "end")
+    if end <= start:
+        raise ValueError(f"the timeframe ends ({request.get_sli.end}) before or when it starts ({request.get_sli.start})")
+    labels = {str(k): str(v) for k, v in (request.labels or {}).items()}
+    return QueryContext(
+        project=request.project or "",
+        stage=request.stage or "",
+        service=request.service or "",
+        start=start,
+        end=end,
+        deployment=deployment_type(request.deployment, labels),
+        labels=labels,
+        custom_filters=tuple((f.key, f.value) for f in request.get_sli.customFilters),
+    )
+
+
+def timeframe_error(indicator: str, reason: str) -> InvalidTimeframe:
+    return InvalidTimeframe(
+        indicator, "", reason, "the evaluation must give start and end, e.g. 2021-05-10T09:51:00.000Z, end after start"
+    )
+
+
+def substitute_placeholders(query: str, context: QueryContext) -> str:
+    """Replace Keptn's placeholders in a query from an SLI file."""
+    for key, value in _longest_first(context.custom_filters):
+        bare = _unquote(value)
+        query = query.replace(f"${key}", bare).replace(f"${key.upper()}", bare)
+    for placeholder, value in (
+        ("$PROJECT", context.project),
+        ("$STAGE", context.stage),
+        ("$SERVICE", context.service),
+        ("$DEPLOYMENT", context.deployment),
+    ):
+        query = query.replace(placeholder, value)
+    for key, value in _longest_first(context.labels.items()):
+        query = query.replace(f"$LABEL.{key}", value)
+    return query.replace("$DURATION_SECONDS", context.duration)
+
+
+def _longest_first(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    return sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)
+
+
+def _unquote(value: str) -> str:
+    return value.replace("'", "").replace('"', "")
+
+
+def default_filter_expression(context: QueryContext) -> str:
+    """The label matchers of the built-in queries: the SLO filters, plus Keptn's canary job unless a filter sets `job`."""
+    matchers: list[str] = []
+    for key, value in context.custom_filters:
+        if value.startswith(_FILTER_OPERATORS):
+            # The filter brings its own operator, e.g. `handler: "!=HealthCheckController"`.
+            matchers.append(key + value.replace('"', "'"))
+        else:
+            matchers.append(f"{key}='{_unquote(value)}'")
+    if not any(key == "job" for key, _ in context.custom_filters):
+        matchers.insert(0, f"job='{context.service}-{context.project}-{context.stage}-canary'")
+    return ",".join(matchers)
+
+
+def builtin_query(indicator: str, context: QueryContext) -> str | None:
+    """Keptn's default query for a built-in indicator, or None if `indicator` is not one."""
+    matchers = default_filter_expression(context)
+    window = context.duration
+    if indicator == THROUGHPUT:
+        return f"sum(rate(http_requests_total{{{matchers}}}[{window}]))"
+    if indicator == ERROR_RATE:
+        return (
+            f"sum(rate(http_requests_total{{{matchers},status!~'2..'}}[{window}]))"
+            f"/sum(rate(http_requests_total{{{matchers}}}[{window}]))"
+        )
+    if indicator in (RESPONSE_TIME_P50, RESPONSE_TIME_P90, RESPONSE_TIME_P95):
+        quantile = indicator.removeprefix("response_time_p")
+        return f"histogram_quantile(0.{quantile},sum(rate(http_response_time_milliseconds_bucket{{{matchers}}}[{window}]))by(le))"
+    return None
+
+
+def build_query(indicator: str, indicators: Mapping[str, str], context: QueryContext) -> str:
+    """The PromQL for `indicator`: from the merged SLI files, else a built-in; UnknownIndicator otherwise."""
+    custom = indicators.get(indicator)
+    if custom:
+        return substitute_placeholders(custom, context)
+    builtin = builtin_query(indicator, context)
+    if builtin is not None:
+        return builtin
+    raise UnknownIndicator(
+        indicator,
+        "",
+        "no query for this indicator",
+        f"add it under `indicators:` in prometheus/sli.yaml of the project, stage or service "
+        f"(built-in indicators: {', '.join(BUILTIN_INDICATORS)})",
+    )
+
+
+# -- what the answer means ---------------------------------------------------------------------------
+
+
+def parse_instant_answer(indicator: str, query: str, answer: Any) -> float:
+    """The single value of an `/api/v1/query` answer, or the SliError that says why there is none."""
+    if not isinstance(answer, Mapping) or "status" not in answer:
+        raise UnexpectedAnswer(indicator, query, "Prometheus's answer is not a query API result", _url_hint())
+    if answer["status"] != "success":
+        error_type = answer.get("errorType") or "error"
+        error = answer.get("error") or "no reason given"
+        raise QueryRejected(
+            indicator, query, f"Prometheus rejected the query ({error_type}: {error})", "fix the query in prometheus/sli.yaml"
+        )
+    data = answer.get("data")
+    if not isinstance(data, Mapping):
+        raise UnexpectedAnswer(indicator, query, "Prometheus's answer has no data", _url_hint())
+    result_type = data.get("resultType")
+    result = data.get("result")
+    if result_type == "scalar":
+        return _number(indicator, query, result)
+    if result_type == "matrix":
+        raise UnexpectedAnswer(
+            indicator, query, "the query returns a range vector, not one value",
+            "wrap the range selector in a function such as rate(), increase() or avg_over_time() and aggregate it",
+        )
+    if result_type != "vector" or not isinstance(result, list):
+        raise UnexpectedAnswer(indicator, query, f"the query returns a {result_type or 'malformed'} result, not a number")
+    if not result:
+        raise EmptyResult(
+            indicator, query, "the query matched no data in the timeframe",
+            "check metric and label names (job, handler, ...) and that Prometheus scrapes the service; "
+            "if no data means zero here, as for an error rate without errors, append `or vector(0)` to the query",
+        )
+    if len(result) > 1:
+        shown = ", ".join(_labels(series) for series in result[:3])
+        more = f" and {len(result) - 3} more" if len(result) > 3 else ""
+        raise SeveralSeries(
+            indicator, query, f"the query returned {len(result)} series ({shown}{more}) instead of one",
+            "aggregate them in the query, e.g. with sum(...) or avg(...)",
+        )
+    series = result[0]
+    return _number(indicator, query, series.get("value") if isinstance(series, Mapping) else None)
+
+
+def _number(indicator: str, query: str, sample: Any) -> float:
+    # A sample is [<unix time>, "<value as text>"]; Prometheus writes NaN and ±Inf as "NaN", "+Inf", "-Inf".
+    if not isinstance(sample, list | tuple) or len(sample) != 2:
+        raise UnexpectedAnswer(indicator, query, f"the answer's sample {sample!r} is not [time, value]")
+    try:
+        value = float(sample[1])
+    except (TypeError, ValueError):
+        raise UnexpectedAnswer(indicator, query, f"the answer's value {sample[1]!r} is not a number") from None
+    if math.isnan(value):
+        raise NotANumber(
+            indicator, query, "the query's value is NaN (not a number)",
+            "usually a division by zero or a quantile over no requests: was there traffic in the timeframe?",
+        )
+    if math.isinf(value):
+        raise NotANumber(indicator, query, f"the query's value is {'+' if value > 0 else '-'}Inf", "check for a division by zero")
+    return value
+
+
+def _labels(series: Any) -> str:
+    metric = series.get("metric") if isinstance(series, Mapping) else None
+    if not metric:
+        return "{}"
+    return "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(metric.items())) + "}"
+
+
+def _url_hint() -> str:
+    return "check that the Prometheus URL is the server's base URL (without /api/v1)"
+
+
+# -- the overall answer -------------------------------------------------------------------------------
+
+
+def overall_result(values: Sequence[IndicatorValue]) -> tuple[Result, str]:
+    """`get-sli.finished` result and message: pass if every indicator has a value, warning if some do, fail if none."""
+    failed = [value for value in values if not value.success]
+    if not failed:
+        return Result.PASS, ""
+    if len(failed) < len(values):
+        names = ", ".join(value.metric for value in failed)
+        return Result.WARNING, f"no value for {len(failed)} of {len(values)} indicators ({names}): " + "; ".join(
+            value.message for value in failed
+        )
+    return Result.FAIL, f"{UNABLE_TO_RETRIEVE}: " + "; ".join(value.message for value in failed)

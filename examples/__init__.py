@@ -1,0 +1,1 @@
+"""Example projects: Keptn-style files and the code of a demo service."""

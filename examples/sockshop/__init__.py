@@ -1,0 +1,1 @@
+"""A Sock Shop style project: Keptn files and the demo carts service."""
