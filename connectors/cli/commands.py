@@ -1,3 +1,5 @@
 """Imports every command module so that each registers itself on the app (one line each)."""
 
 from __future__ import annotations
+
+from connectors.cli import topics  # noqa: F401  (tidegate topics create|list)

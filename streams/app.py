@@ -1,0 +1,231 @@
+"""The Faust app factory, Tidegate's topics as Faust channels, and the agent-side receive/send helpers.
+
+An agent shell reads like this (the codec, not Faust, decodes: topics carry raw bytes):
+
+    app = create_app(Settings(), "sequencer")
+
+    @app.agent(app.channels.events)
+    async def sequencer(stream):
+        async for record in stream.events():
+            event = await decode_or_dlq(record)
+            if event is None:
+                continue  # it is in the DLQ with its reason; the agent goes on
+            ...
+            await send_event(app, app.topic_registry.task("deployment"), triggered)
+
+Settings the runtime notes ask for, fixed here so no agent can forget them: web bound to 127.0.0.1
+or disabled, auto offset reset `earliest` (a new group starts at the beginning, nothing is skipped),
+the murmur2 partitioner (aiokafka's, as every Tidegate producer uses), at-least-once processing
+(exactly-once has open duplicate bugs; deterministic ids make repeats harmless) and agents at
+concurrency 1 (higher concurrency can commit past an in-flight message, faust-streaming #606).
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from aiokafka.partitioner import DefaultPartitioner
+from faust.agents import current_agent
+from faust.types import ChannelT, EventT, TopicT
+
+from schemas.events import KeptnEvent
+from streams.codec import DecodeError, KafkaRecord, decode, encode
+from streams.dlq import DeadLetter, DeadLetterCounter, dead_letter_record
+from streams.keys import Key
+from streams.settings import Settings
+from streams.topics import TopicRegistry
+
+log = logging.getLogger(__name__)
+
+RAW = "raw"
+
+
+class TopicChannels:
+    """Faust topic objects for the registry's topics, all with raw bytes keys and values."""
+
+    def __init__(self, app: faust.App, registry: TopicRegistry) -> None:
+        self._app = app
+        self._registry = registry
+        self._by_name: dict[str, TopicT] = {}
+        self.events = self.topic(registry.events)
+        self.audit = self.topic(registry.audit)
+        self.resources = self.topic(registry.resources)
+        self.dlq = self.topic(registry.dlq)
+
+    def task(self, task: str) -> TopicT:
+        """The channel of `<prefix>tasks.<task>`."""
+        return self.topic(self._registry.task(task))
+
+    def topic(self, name: str) -> TopicT:
+        """The channel of any registry topic, by full name (created on first use)."""
+        if name not in self._by_name:
+            spec = self._registry.spec(name)
+            self._by_name[name] = self._app.topic(
+                name,
+                key_type=bytes,
+                value_type=bytes,
+                key_serializer=RAW,
+                value_serializer=RAW,
+                partitions=spec.partitions,
+                config=dict(spec.config) or None,
+            )
+        return self._by_name[name]
+
+
+class TidegateApp(faust.App):
+    """A Faust app that carries Tidegate's settings, topic registry, channels and DLQ counter."""
+
+    tidegate_settings: Settings
+    topic_registry: TopicRegistry
+    channels: TopicChannels
+    dead_letters: DeadLetterCounter
+
+    def agent(
+        self, channel: str | ChannelT[Any] | None = None, *, concurrency: int = 1, **kwargs: Any
+    ) -> Callable[[Any], Any]:
+        if concurrency != 1:
+            raise ValueError(
+                f"agent concurrency {concurrency} is not allowed: Faust can then commit past an in-flight "
+                "message and lose it on a crash; keep concurrency=1 and move long work off the stream loop"
+            )
+        return super().agent(channel, concurrency=1, **kwargs)
+
+
+def _credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:
+    uses_tls = settings.kafka_security_protocol in ("SSL", "SASL_SSL")
+    context = ssl.create_default_context() if uses_tls else None
+    if settings.kafka_sasl_mechanism:
+        password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=password,
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=context,
+        )
+    return faust.SSLCredentials(context) if context is not None else None
+
+
+def create_app(settings: Settings, name: str, **options: Any) -> TidegateApp:
+    """A Faust app for one agent (or a test), with its id and consumer group prefixed like its topics.
+
+    `options` are passed to Faust and may override anything but the guarantees above.
+    """
+    registry = TopicRegistry.from_settings(settings)
+    app_id = registry.app_id(name)
+    config: dict[str, Any] = {
+        "broker": settings.faust_broker,
+        "broker_credentials": _credentials(settings),
+        "store": settings.store,
+        "datadir": str(settings.data_dir / app_id),
+        "topic_partitions": settings.partitions,
+        "topic_replication_factor": settings.replication_factor,
+        "consumer_auto_offset_reset": "earliest",
+        "producer_partitioner": DefaultPartitioner(),
+        "producer_acks": -1,
+        "processing_guarantee": "at_least_once",
+        "web_enabled": settings.web_enabled,
+        "web_bind": settings.web_bind,
+        "web_host": settings.web_bind,
+        "web_port": settings.web_port,
+        "key_serializer": RAW,
+        "value_serializer": RAW,
+        "autodiscover": False,
+        **options,
+    }
+    app = TidegateApp(app_id, **config)
+    app.tidegate_settings = settings
+    app.topic_registry = registry
+    app.channels = TopicChannels(app, registry)
+    app.dead_letters = DeadLetterCounter()
+    return app
+
+
+# --- receive -------------------------------------------------------------------------------------------
+
+
+def _record_of(event: EventT[bytes]) -> KafkaRecord:
+    message = event.message
+    headers = event.headers.items() if event.headers else ()
+    return KafkaRecord(
+        key=message.key,
+        value=message.value,
+        headers=tuple((name, value) for name, value in headers if value is not None),
+    )
+
+
+def _tidegate_app(event: EventT[bytes]) -> TidegateApp:
+    app = event.app
+    if not isinstance(app, TidegateApp):
+        raise TypeError("decode_or_dlq needs an app made by streams.app.create_app")
+    return app
+
+
+def _agent_name() -> str:
+    agent = current_agent()
+    # Faust names agents `<module>.<function>`; the function is the name people know.
+    return agent.name.rsplit(".", 1)[-1] if agent is not None else "unknown"
+
+
+async def send_to_dlq(record: EventT[bytes], reason: str) -> DeadLetter:
+    """Put `record` on the DLQ with `reason` (for input that decodes but fails validation too)."""
+    app = _tidegate_app(record)
+    message = record.message
+    letter = DeadLetter(
+        reason=reason,
+        source_topic=message.topic,
+        source_partition=message.partition,
+        source_offset=message.offset,
+        agent=_agent_name(),
+    )
+    dead = dead_letter_record(_record_of(record), letter)
+    # Awaited (queued before the next record): Faust flushes the producer before it commits the
+    # offset, so the letter is on the DLQ before the input counts as processed.
+    await app.channels.dlq.send(key=dead.key, value=dead.value, headers=list(dead.headers))
+    count = app.dead_letters.add(letter)
+    log.warning(
+        "sent %s[%s]@%s to the DLQ (%s from %s so far): %s",
+        letter.source_topic,
+        letter.source_partition,
+        letter.source_offset,
+        count,
+        letter.agent,
+        reason,
+    )
+    return letter
+
+
+async def decode_or_dlq(record: EventT[bytes]) -> KeptnEvent | None:
+    """The KeptnEvent in a Faust stream event, or None after putting the record on the DLQ."""
+    message = record.message
+    try:
+        return decode(
+            message.value,
+            record.headers,
+            timestamp=datetime.fromtimestamp(message.timestamp, UTC) if message.timestamp else None,
+        )
+    except DecodeError as error:
+        await send_to_dlq(record, error.reason)
+        return None
+
+
+# --- send ----------------------------------------------------------------------------------------------
+
+
+async def send_event(
+    app_or_channels: faust.App | TopicChannels, topic_name: str, event: KeptnEvent, *, key: Key | None = None
+) -> Any:
+    """Send `event` in binary content mode to the registry topic `topic_name` (full name).
+
+    Keyed by the event's project/stage/service unless `key` is given. Returns Faust's send future;
+    awaiting it waits for the broker's acknowledgement (agents need not: Faust flushes before commit).
+    """
+    channels = app_or_channels.channels if isinstance(app_or_channels, TidegateApp) else app_or_channels
+    if not isinstance(channels, TopicChannels):
+        raise TypeError("send_event needs an app made by streams.app.create_app or its TopicChannels")
+    record = encode(event, key)
+    return await channels.topic(topic_name).send(key=record.key, value=record.value, headers=list(record.headers))

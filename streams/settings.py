@@ -1,0 +1,126 @@
+"""Runtime settings of the streams layer, read from `TIDEGATE_*` environment variables.
+
+Every agent, connector and CLI command builds its Kafka clients from one `Settings`, so a deployment
+changes the broker, the topic prefix or the partition count in one place. Secrets (the SASL password)
+are `SecretStr`: they never show in a repr, a log line or an error message.
+
+| variable | default |
+|---|---|
+| TIDEGATE_KAFKA_BOOTSTRAP | 127.0.0.1:$TIDEGATE_KAFKA_PORT (39092), the local broker of deploy/local/kafka.py |
+| TIDEGATE_TOPIC_PREFIX | `tidegate.` |
+| TIDEGATE_PARTITIONS | 12 (events, task topics, audit and changelogs: fixed up front, see ARCHITECTURE) |
+| TIDEGATE_REPLICATION_FACTOR | 1 |
+| TIDEGATE_STORE | `rocksdb://` (`memory://` for tests) |
+| TIDEGATE_DATA_DIR | `$TIDEGATE_HOME/faust` (TIDEGATE_HOME defaults to `.cache`) |
+| TIDEGATE_WEB_ENABLED / _WEB_BIND / _WEB_PORT | off / 127.0.0.1 / 6066 |
+| TIDEGATE_KAFKA_SECURITY_PROTOCOL, _SASL_MECHANISM, _SASL_USERNAME, _SASL_PASSWORD | PLAINTEXT, none |
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_KAFKA_PORT = 39092
+_TOPIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+def _local_bootstrap() -> str:
+    return f"127.0.0.1:{os.environ.get('TIDEGATE_KAFKA_PORT') or DEFAULT_KAFKA_PORT}"
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("TIDEGATE_HOME") or ".cache") / "faust"
+
+
+class Settings(BaseSettings):
+    """Where Kafka is, how topics are named and sized, and how a Faust worker runs."""
+
+    model_config = SettingsConfigDict(env_prefix="TIDEGATE_", frozen=True, extra="ignore")
+
+    kafka_bootstrap: str = Field(default_factory=_local_bootstrap, min_length=1)
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+
+    topic_prefix: str = "tidegate."
+    partitions: int = Field(default=12, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    dlq_partitions: int = Field(default=3, ge=1)
+    resources_partitions: int = Field(default=1, ge=1)
+
+    store: str = "rocksdb://"
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    web_enabled: bool = False
+    web_bind: str = "127.0.0.1"
+    web_port: int = Field(default=6066, ge=1, le=65535)
+    # How long a worker may take to join its group and recover its tables before it reports failure.
+    started_timeout: float = Field(default=60.0, gt=0)
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix_is_a_topic_name(cls, value: str) -> str:
+        bad = sorted(set(value) - _TOPIC_CHARS)
+        if bad:
+            raise ValueError(
+                f"topic prefix {value!r} contains {''.join(bad)!r}; Kafka topic names allow only "
+                "letters, digits, '.', '_' and '-'"
+            )
+        return value
+
+    @field_validator("store")
+    @classmethod
+    def _known_store(cls, value: str) -> str:
+        if not value.startswith(("rocksdb://", "memory://", "aerospike://")):
+            raise ValueError(f"store {value!r} is not a Faust table store; use rocksdb:// or memory://")
+        return value
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_mechanism and self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                f"security protocol {self.kafka_security_protocol} needs TIDEGATE_KAFKA_SASL_MECHANISM, "
+                "TIDEGATE_KAFKA_SASL_USERNAME and TIDEGATE_KAFKA_SASL_PASSWORD"
+            )
+        return self
+
+    @property
+    def faust_broker(self) -> str:
+        """Faust's broker URL list: `kafka://host1:9092;host2:9092`."""
+        return ";".join(f"kafka://{host.strip()}" for host in self.kafka_bootstrap.split(",") if host.strip())
+
+    def confluent_config(self) -> dict[str, Any]:
+        """Connection settings for confluent-kafka clients (producer, admin, consumer)."""
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.kafka_bootstrap,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            config["sasl.mechanism"] = self.kafka_sasl_mechanism
+            config["sasl.username"] = self.kafka_sasl_username
+            config["sasl.password"] = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else ""
+        return config
+
+    def aiokafka_config(self) -> dict[str, Any]:
+        """Connection keyword arguments for aiokafka clients."""
+        config: dict[str, Any] = {
+            "bootstrap_servers": self.kafka_bootstrap,
+            "security_protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            config["sasl_mechanism"] = self.kafka_sasl_mechanism
+            config["sasl_plain_username"] = self.kafka_sasl_username
+            config["sasl_plain_password"] = (
+                self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else ""
+            )
+        return config
