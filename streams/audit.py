@@ -1,0 +1,53 @@
+"""The audit topic's contents: every event an agent consumed or emitted, plus state transitions.
+
+Everything on `audit` is a CloudEvent in the same binary mode as `events`, so one codec reads it all:
+- consumed and emitted events appear unchanged (same id, type and data);
+- a state transition (a sequence queued, a task timed out, a remediation step, ...) is an event of
+  type `sh.tidegate.audit.<agent>.<kind>` (e.g. `sh.tidegate.audit.sequencer.finished`) whose id is
+  the transition's deterministic id, with the keptnContext and the transition's fields as data.
+Consumers (history store, analytics, notifications) drop ids they have already seen, so replays
+and redeliveries are harmless. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from schemas.events import KeptnEvent
+
+TRANSITION_PREFIX = "sh.tidegate.audit."
+
+
+def transition_type(agent: str, kind: str) -> str:
+    return f"{TRANSITION_PREFIX}{agent}.{kind}"
+
+
+def transition_event(
+    *, agent: str, kind: str, id: str, time: datetime, keptn_context: str | None, data: dict[str, Any]
+) -> KeptnEvent:
+    """A state transition as an audit CloudEvent."""
+    return KeptnEvent(
+        id=id,
+        type=transition_type(agent, kind),
+        source=f"tidegate/{agent}",
+        time=time,
+        shkeptncontext=keptn_context,
+        data=data,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    agent: str
+    kind: str
+    event: KeptnEvent
+
+
+def as_transition(event: KeptnEvent) -> Transition | None:
+    """The transition an audit event records, or None for a consumed/emitted Keptn event."""
+    if not event.type.startswith(TRANSITION_PREFIX):
+        return None
+    agent, _, kind = event.type[len(TRANSITION_PREFIX) :].partition(".")
+    return Transition(agent=agent, kind=kind, event=event) if agent and kind else None
