@@ -1,0 +1,68 @@
+"""The sequencer agent (Keptn's shipyard-controller): pure core, in-memory driver; the Faust shell sits apart.
+
+Core API (pure, no I/O):
+    decide(state, event, config, now) -> Decision(state, outputs)   one key's state, one event
+    next_deadline(state) -> datetime | None                           when the shell must send a tick
+    Emit | AuditRecord | Ignored                                      the outputs
+    KeyState, SequenceRun, CurrentTask, SequenceState, SequencerConfig
+    TICK_TYPE/tick_event, CONTROL_TYPE/control_event, TASK_CANCELLED_TYPE   Tidegate's own events
+Driver (reference loop for the shell, used by `tidegate simulate` and tests):
+    Driver, Responders, RespondRule, Reply, ApprovalPolicy, SequenceSummary
+"""
+
+from agents.sequencer.core import decide, next_deadline
+from agents.sequencer.driver import (
+    ApprovalPolicy,
+    Driver,
+    Published,
+    Reply,
+    Responders,
+    RespondRule,
+    RuleError,
+    SequenceSummary,
+    SimulationLimitError,
+)
+from agents.sequencer.events import (
+    CONTROL_TYPE,
+    TASK_CANCELLED_TYPE,
+    TICK_TYPE,
+    CancelReason,
+    ControlState,
+    control_event,
+    tick_event,
+)
+from agents.sequencer.model import CurrentTask, KeyState, SequencerConfig, SequenceRun, SequenceState
+from agents.sequencer.outputs import AuditKind, AuditRecord, Decision, Emit, Ignored, IgnoreReason, Output
+
+__all__ = [
+    "CONTROL_TYPE",
+    "TASK_CANCELLED_TYPE",
+    "TICK_TYPE",
+    "ApprovalPolicy",
+    "AuditKind",
+    "AuditRecord",
+    "CancelReason",
+    "ControlState",
+    "CurrentTask",
+    "Decision",
+    "Driver",
+    "Emit",
+    "IgnoreReason",
+    "Ignored",
+    "KeyState",
+    "Output",
+    "Published",
+    "Reply",
+    "RespondRule",
+    "Responders",
+    "RuleError",
+    "SequenceRun",
+    "SequenceState",
+    "SequenceSummary",
+    "SequencerConfig",
+    "SimulationLimitError",
+    "control_event",
+    "decide",
+    "next_deadline",
+    "tick_event",
+]

@@ -1,0 +1,143 @@
+"""What a sequencer decision asks the shell to do: a small typed union.
+
+- `Emit`: send an event. Task `.triggered` events and task cancellations go to `tasks.<task>`,
+  everything else to `events`; the Kafka key is `Emit.key`.
+- `AuditRecord`: a state transition of a sequence, for `audit` (the read side builds timelines from
+  these). Its id is deterministic like every output id, so the history store can drop replays.
+- `Ignored`: the input changed nothing. `dead_letter=True` means the input is invalid and belongs in
+  the DLQ; otherwise the shell only counts it by `reason`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from schemas.events import KeptnEvent, format_time
+from streams.audit import transition_event
+from streams.keys import Key
+
+from .model import KeyState
+
+Topic = Literal["events", "tasks"]
+AUDIT_AGENT = "sequencer"
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    event: KeptnEvent
+    key: Key
+    topic: Topic = "events"
+    task: str | None = None  # set when topic == "tasks"
+
+    @property
+    def destination(self) -> str:
+        """The logical topic name without the configurable prefix: `events` or `tasks.<task>`."""
+        return f"tasks.{self.task}" if self.topic == "tasks" else "events"
+
+
+class AuditKind(StrEnum):
+    QUEUED = "queued"
+    STARTED = "started"
+    WAITING = "waiting"
+    TASK_DELAYED = "task_delayed"
+    TASK_TRIGGERED = "task_triggered"
+    TASK_STARTED = "task_started"
+    TASK_FINISHED = "task_finished"
+    WAITING_FOR_APPROVAL = "waiting_for_approval"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    FINISHED = "finished"
+    TIMED_OUT = "timed_out"
+    ABORTED = "aborted"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    id: str
+    kind: AuditKind
+    time: datetime
+    keptn_context: str
+    key: Key
+    sequence: str
+    sequence_triggered_id: str
+    task: str | None = None
+    task_triggered_id: str | None = None
+    result: str | None = None
+    status: str | None = None
+    message: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_event(self) -> KeptnEvent:
+        """The record as an audit CloudEvent (`sh.tidegate.audit.sequencer.<kind>`), keyed by `key`."""
+        data = self.to_json_dict()
+        for envelope_field in ("id", "kind", "time", "shkeptncontext"):
+            data.pop(envelope_field)
+        data.update({"project": self.key.project, "stage": self.key.stage, "service": self.key.service})
+        return transition_event(agent=AUDIT_AGENT, kind=self.kind.value, id=self.id, time=self.time,
+                                keptn_context=self.keptn_context, data=data)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "kind": self.kind.value,
+            "time": format_time(self.time),
+            "shkeptncontext": self.keptn_context,
+            "key": str(self.key),
+            "sequence": self.sequence,
+            "sequence_triggered_id": self.sequence_triggered_id,
+        }
+        optional = {
+            "task": self.task,
+            "task_triggered_id": self.task_triggered_id,
+            "result": self.result,
+            "status": self.status,
+            "message": self.message,
+        }
+        out.update({name: value for name, value in optional.items() if value is not None})
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+class IgnoreReason(StrEnum):
+    DUPLICATE = "duplicate"  # input id handled before (redelivery)
+    INVALID = "invalid"  # cannot be processed as sent: DLQ
+    UNKNOWN_TRIGGEREDID = "unknown_triggeredid"  # reply to no open task of this key
+    UNHANDLED_TYPE = "unhandled_type"  # not an event the sequencer acts on
+    NOTHING_DUE = "nothing_due"  # a tick or control that found nothing to do
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    reason: IgnoreReason
+    detail: str
+
+    @property
+    def dead_letter(self) -> bool:
+        return self.reason is IgnoreReason.INVALID
+
+
+Output = Emit | AuditRecord | Ignored
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The new state of the key (None: nothing stored yet) and the outputs, in order."""
+
+    state: KeyState | None
+    outputs: tuple[Output, ...]
+
+    @property
+    def emitted(self) -> list[Emit]:
+        return [o for o in self.outputs if isinstance(o, Emit)]
+
+    @property
+    def audit(self) -> list[AuditRecord]:
+        return [o for o in self.outputs if isinstance(o, AuditRecord)]
+
+    @property
+    def ignored(self) -> list[Ignored]:
+        return [o for o in self.outputs if isinstance(o, Ignored)]

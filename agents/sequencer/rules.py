@@ -1,0 +1,98 @@
+"""Keptn's sequencing rules as small pure functions: result aggregation, follow-up triggers, task payloads.
+
+- `aggregate` (§3.3 step 7): one result and status for a task from all its `.finished` replies.
+- `follow_ups` (§1.2): which sequences a finished sequence triggers through `triggeredOn`.
+- `task_payload` (§3.4): the data of the next task's `.triggered` event.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from agents.merge import merge
+from schemas.events import Result, Status
+from schemas.shipyard import Shipyard, Task
+
+_GOOD_RESULTS = {Result.PASS.value, Result.WARNING.value}
+# Keptn's own docs write `result: failed` in selectors while results are `fail`, so such selectors
+# never fired. Tidegate reads `failed` as `fail`.
+_RESULT_SYNONYMS = {"failed": Result.FAIL.value}
+
+
+def aggregate(results: Iterable[str | None], statuses: Iterable[str | None]) -> tuple[Result, Status]:
+    """Keptn's aggregation: any result other than pass/warning (even a missing one) is fail; any warning
+    is warning. Status: errored beats aborted beats succeeded; anything else is unknown and forces fail."""
+    result_list = list(results)
+    status_list = list(statuses)
+    if any(r not in _GOOD_RESULTS for r in result_list):
+        result = Result.FAIL
+    elif any(r == Result.WARNING.value for r in result_list):
+        result = Result.WARNING
+    else:
+        result = Result.PASS
+    if any(s == Status.ERRORED.value for s in status_list):
+        status = Status.ERRORED
+    elif any(s == Status.ABORTED.value for s in status_list):
+        status = Status.ABORTED
+    elif all(s == Status.SUCCEEDED.value for s in status_list):
+        status = Status.SUCCEEDED
+    else:
+        status, result = Status.UNKNOWN, Result.FAIL
+    return result, status
+
+
+def stops_sequence(result: str | None, status: str | None) -> bool:
+    """A task that failed or errored ends its sequence; a warning does not."""
+    return result == Result.FAIL.value or status == Status.ERRORED.value
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    stage: str
+    sequence: str
+
+
+def _normalise(result: str) -> str:
+    return _RESULT_SYNONYMS.get(result, result)
+
+
+def follow_ups(shipyard: Shipyard, stage: str, sequence: str, result: str, last_task: str | None) -> list[FollowUp]:
+    """Every sequence of any stage whose `triggeredOn` matches `<stage>.<sequence>.finished` with `result`.
+
+    No selector: fires on pass or warning (Keptn's implementation; its spec text says pass only).
+    A selector fires when `match.result` or `match["<last task>.result"]` equals the result; other
+    match keys are not evaluated (as in Keptn), so a selector with only other keys never fires.
+    """
+    finished = f"{stage}.{sequence}.finished"
+    fired: list[FollowUp] = []
+    for candidate_stage in shipyard.spec.stages:
+        for candidate in candidate_stage.sequences:
+            if any(_fires(trigger.selector.match if trigger.selector else {}, result, last_task)
+                   for trigger in candidate.triggeredOn if trigger.event == finished):
+                fired.append(FollowUp(candidate_stage.name, candidate.name))
+    return fired
+
+
+def _fires(match: dict[str, str], result: str, last_task: str | None) -> bool:
+    if not match:
+        return result in _GOOD_RESULTS
+    wanted = [match.get("result")]
+    if last_task is not None:
+        wanted.append(match.get(f"{last_task}.result"))
+    return any(value is not None and _normalise(str(value)) == result for value in wanted)
+
+
+def task_payload(accumulated: dict[str, Any], task: Task) -> dict[str, Any]:
+    """The `<task>.triggered` data: the sequence's accumulated payload (trigger data merged with every
+    completed task's finished data, with the last task's result and status), the task's shipyard
+    properties merged under the task's name, and `message` cleared (it belonged to an earlier event)."""
+    payload = copy.deepcopy(accumulated)
+    if task.properties:
+        # A missing or non-object value under the task's name is replaced (the later value wins).
+        payload[task.name] = merge(payload.get(task.name), task.properties)
+    if "message" in payload:
+        payload["message"] = ""
+    return payload
