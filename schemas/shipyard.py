@@ -3,36 +3,107 @@
 Public names (other modules rely on these; extend, do not rename):
     Shipyard, Stage, Sequence, Task, Trigger, Selector,
     Shipyard.stage(name), Stage.sequence(name), BUILTIN_EVALUATION
+    LegacyShipyard, convert_legacy_shipyard(raw) -> Shipyard     (Keptn 0.7 files)
+
+Validation follows Keptn's shipyard-controller (reference §1.1): `apiVersion` is
+`spec.keptn.sh/<semver>` with a version of at least 0.2; at least one stage; stage names follow
+Keptn's entity-name rule; no dots in stage, sequence or task names (event types are parsed by
+counting dots); `triggeredAfter` is a Go duration; a trigger event reads `<stage>.<sequence>.finished`.
+Two older forms are read and converted: the 0.2.0-alpha `triggers: ["dev.delivery.finished"]` list
+(becomes `triggeredOn`) and the Keptn 0.7 shipyard (`LegacyShipyard`, §1.4).
+Findings that do not stop a shipyard from working are returned by `Shipyard.warnings()`.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from schemas.durations import parse_duration
+from schemas.errors import FieldWarning, Location, invalid_fields
 
 # Keptn's ValidateKeptnEntityName: lower case letters, digits and dashes, starting with a letter.
 NAME_PATTERN = re.compile(r"(^[a-z][a-z0-9-]*[a-z0-9]$)|(^[a-z][a-z0-9]*$)")
+API_VERSION_PATTERN = re.compile(
+    r"^spec\.keptn\.sh/v?(?P<major>\d+)(?:\.(?P<minor>\d+))?(?:\.(?P<patch>\d+))?"
+    r"(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
+)
+MIN_API_VERSION = (0, 2, 0)
+API_VERSION = "spec.keptn.sh/0.2.2"
+TRIGGER_EVENT_PATTERN = re.compile(r"^(?P<stage>[^.\s]+)\.(?P<sequence>[^.\s]+)\.finished$")
+
+# Unknown keys are kept (a newer Keptn field must not be lost) and reported by the loader as warnings;
+# numbers written where text is expected (`value: 1`, `spec_version: 1.0`) are read as their text.
+_CONFIG = ConfigDict(extra="allow", coerce_numbers_to_str=True)
+
+
+def _bad_trigger(event: object) -> str:
+    return f"trigger event '{event}' must look like <stage>.<sequence>.finished, e.g. dev.delivery.finished"
+
+
+def _check_stage_name(value: str) -> str:
+    _check_name("stage", value)
+    if not NAME_PATTERN.match(value):
+        raise ValueError(
+            f"stage '{value}': names must start with a lower-case letter and contain only "
+            "lower-case letters, digits and dashes"
+        )
+    return value
+
+
+def _check_name(what: str, value: str) -> str:
+    if not value:
+        raise ValueError(f"a {what} needs a name")
+    if "." in value:
+        raise ValueError(f"{what} '{value}': dots are not allowed in {what} names")
+    return value
 
 
 class Selector(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    """Which results of the finished sequence fire the trigger (`result`, `<task>.result` keys)."""
+
+    model_config = _CONFIG
 
     match: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("match", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
 
 
 class Trigger(BaseModel):
     """`triggeredOn` entry: fire when `<stage>.<sequence>.finished` matches the selector."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = _CONFIG
 
     event: str
     selector: Selector | None = None
 
+    @field_validator("event")
+    @classmethod
+    def _finished_event(cls, value: str) -> str:
+        if not TRIGGER_EVENT_PATTERN.match(value):
+            raise ValueError(_bad_trigger(value))
+        return value
+
+    @property
+    def stage(self) -> str:
+        """The stage whose sequence must finish (`dev` in `dev.delivery.finished`)."""
+        return self.event.split(".")[0]
+
+    @property
+    def sequence(self) -> str:
+        """The sequence that must finish (`delivery` in `dev.delivery.finished`)."""
+        return self.event.split(".")[1]
+
 
 class Task(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = _CONFIG
 
     name: str
     triggeredAfter: str | None = None
@@ -40,29 +111,53 @@ class Task(BaseModel):
 
     @field_validator("name")
     @classmethod
-    def _no_dots(cls, value: str) -> str:
-        if "." in value:
-            raise ValueError(f"task '{value}': dots are not allowed in task names")
-        if not value:
-            raise ValueError("a task needs a name")
+    def _valid_name(cls, value: str) -> str:
+        return _check_name("task", value)
+
+    @field_validator("triggeredAfter")
+    @classmethod
+    def _go_duration(cls, value: str | None) -> str | None:
+        if value is not None and parse_duration(value) < timedelta(0):
+            raise ValueError(f"triggeredAfter '{value}' is negative; a task can only wait forward in time")
         return value
+
+    @property
+    def delay(self) -> timedelta | None:
+        """How long to wait before triggering this task (`triggeredAfter`), or None."""
+        return None if self.triggeredAfter is None else parse_duration(self.triggeredAfter)
 
 
 class Sequence(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = _CONFIG
 
     name: str
     triggeredOn: list[Trigger] = Field(default_factory=list)
     tasks: list[Task] = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _alpha_triggers(cls, data: Any) -> Any:
+        # Before February 2021 the spec (0.2.0-alpha) chained sequences with a list of event names.
+        if not isinstance(data, Mapping) or "triggers" not in data:
+            return data
+        data = dict(data)
+        triggers = data.pop("triggers")
+        if triggers is None:
+            return data
+        if not isinstance(triggers, list):
+            raise invalid_fields("Sequence", [(("triggers",), "expected a list of <stage>.<sequence>.finished events")])
+        bad = [(("triggers", i), _bad_trigger(item)) for i, item in enumerate(triggers)
+               if not isinstance(item, str) or not TRIGGER_EVENT_PATTERN.match(item)]
+        if bad:
+            raise invalid_fields("Sequence", bad)
+        existing = data.get("triggeredOn") or []
+        data["triggeredOn"] = [*existing, *({"event": item} for item in triggers)]
+        return data
+
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:
-        if "." in value:
-            raise ValueError(f"sequence '{value}': dots are not allowed in sequence names")
-        if not value:
-            raise ValueError("a sequence needs a name")
-        return value
+        return _check_name("sequence", value)
 
     @field_validator("triggeredOn", "tasks", mode="before")
     @classmethod
@@ -71,7 +166,7 @@ class Sequence(BaseModel):
 
 
 class Stage(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = _CONFIG
 
     name: str
     sequences: list[Sequence] = Field(default_factory=list)
@@ -79,19 +174,23 @@ class Stage(BaseModel):
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:
-        if "." in value:
-            raise ValueError(f"stage '{value}': dots are not allowed in stage names")
-        if not NAME_PATTERN.match(value):
-            raise ValueError(
-                f"stage '{value}': names must start with a lower-case letter and contain only "
-                "lower-case letters, digits and dashes"
-            )
-        return value
+        return _check_stage_name(value)
 
     @field_validator("sequences", mode="before")
     @classmethod
     def _null_is_empty(cls, value: Any) -> Any:
         return [] if value is None else value
+
+    @model_validator(mode="after")
+    def _unique_sequences(self) -> Stage:
+        duplicates = _duplicates([seq.name for seq in self.sequences])
+        if duplicates:
+            raise invalid_fields(
+                "Stage",
+                [(("sequences", i, "name"), f"sequence '{name}' is already defined in stage '{self.name}'")
+                 for i, name in duplicates],
+            )
+        return self
 
     def sequence(self, name: str) -> Sequence | None:
         """The sequence of that name; `evaluation` falls back to the built-in one."""
@@ -104,24 +203,60 @@ class Stage(BaseModel):
 
 
 class Metadata(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = _CONFIG
 
     name: str | None = None
 
 
 class ShipyardSpec(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = _CONFIG
 
     stages: list[Stage]
 
+    @field_validator("stages")
+    @classmethod
+    def _at_least_one(cls, value: list[Stage]) -> list[Stage]:
+        if not value:
+            raise ValueError("a shipyard needs at least one stage")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_stages(self) -> ShipyardSpec:
+        duplicates = _duplicates([stage.name for stage in self.stages])
+        if duplicates:
+            raise invalid_fields(
+                "ShipyardSpec",
+                [(("stages", i, "name"), f"stage '{name}' is already defined") for i, name in duplicates],
+            )
+        return self
+
 
 class Shipyard(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = _CONFIG
 
-    apiVersion: str = "spec.keptn.sh/0.2.2"
-    kind: str = "Shipyard"
+    apiVersion: str = API_VERSION
+    kind: Literal["Shipyard"] = "Shipyard"
     metadata: Metadata = Field(default_factory=Metadata)
     spec: ShipyardSpec
+
+    @field_validator("apiVersion")
+    @classmethod
+    def _supported_version(cls, value: str) -> str:
+        match = API_VERSION_PATTERN.match(value)
+        if not match:
+            raise ValueError(f"apiVersion '{value}' must look like spec.keptn.sh/0.2.2")
+        version = tuple(int(match.group(part) or 0) for part in ("major", "minor", "patch"))
+        if version < MIN_API_VERSION:
+            raise ValueError(
+                f"apiVersion '{value}' is older than spec.keptn.sh/0.2.0; a shipyard of Keptn 0.7 or older "
+                "has no apiVersion and a top-level `stages:` list instead"
+            )
+        return value
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
 
     def stage(self, name: str) -> Stage | None:
         for stage in self.spec.stages:
@@ -133,5 +268,170 @@ class Shipyard(BaseModel):
     def stage_names(self) -> list[str]:
         return [s.name for s in self.spec.stages]
 
+    def warnings(self) -> list[FieldWarning]:
+        """Findings that do not stop the shipyard from working but are most likely mistakes."""
+        found: list[FieldWarning] = []
+        for s, stage in enumerate(self.spec.stages):
+            for q, seq in enumerate(stage.sequences):
+                here: Location = ("spec", "stages", s, "sequences", q)
+                if not seq.tasks:
+                    found.append(FieldWarning(
+                        (*here, "name"),
+                        f"sequence '{seq.name}' has no tasks; Keptn refuses to trigger a sequence without tasks",
+                    ))
+                for t, trigger in enumerate(seq.triggeredOn):
+                    problem = self._unresolved(trigger)
+                    if problem:
+                        found.append(FieldWarning((*here, "triggeredOn", t, "event"), problem))
+        return found
+
+    def _unresolved(self, trigger: Trigger) -> str | None:
+        stage = self.stage(trigger.stage)
+        if stage is None:
+            return (f"trigger '{trigger.event}' waits for stage '{trigger.stage}', which this shipyard does "
+                    "not define, so it never fires")
+        if stage.sequence(trigger.sequence) is None:
+            return (f"trigger '{trigger.event}' waits for sequence '{trigger.sequence}', which stage "
+                    f"'{trigger.stage}' does not define, so it never fires")
+        return None
+
 
 BUILTIN_EVALUATION = Sequence(name="evaluation", tasks=[Task(name="evaluation")])
+"""The implicit sequence used for `<stage>.evaluation.triggered` when a stage defines none (§1.3)."""
+
+
+def _duplicates(names: list[str]) -> list[tuple[int, str]]:
+    """(index, name) of every name that already appeared earlier in the list."""
+    seen: set[str] = set()
+    found: list[tuple[int, str]] = []
+    for i, name in enumerate(names):
+        if name in seen:
+            found.append((i, name))
+        seen.add(name)
+    return found
+
+
+# -- Keptn 0.7 ------------------------------------------------------------------------------------
+
+ApprovalMode = Literal["automatic", "manual"]
+
+_LEGACY_CONFIG = ConfigDict(extra="allow", coerce_numbers_to_str=True, populate_by_name=True)
+
+
+class LegacyApprovalStrategy(BaseModel):
+    model_config = _LEGACY_CONFIG
+
+    pass_: ApprovalMode = Field(default="automatic", alias="pass")
+    warning: ApprovalMode = "automatic"
+
+    @field_validator("pass_", "warning", mode="before")
+    @classmethod
+    def _lower_case(cls, value: Any) -> Any:
+        # Keptn 0.7 compared these case-insensitively.
+        return value.lower() if isinstance(value, str) else value
+
+
+class LegacyStage(BaseModel):
+    model_config = _LEGACY_CONFIG
+
+    name: str
+    deployment_strategy: str = ""
+    test_strategy: str = ""
+    remediation_strategy: str = ""
+    approval_strategy: LegacyApprovalStrategy | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        return _check_stage_name(value)
+
+    @field_validator("deployment_strategy", "test_strategy", "remediation_strategy", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        return "" if value is None else value
+
+
+class LegacyShipyard(BaseModel):
+    """A Keptn 0.7 shipyard: a top-level `stages:` list with `*_strategy` keys (reference §1.4)."""
+
+    model_config = _LEGACY_CONFIG
+
+    stages: list[LegacyStage]
+
+    @field_validator("stages")
+    @classmethod
+    def _at_least_one(cls, value: list[LegacyStage]) -> list[LegacyStage]:
+        if not value:
+            raise ValueError("a shipyard needs at least one stage")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_stages(self) -> LegacyShipyard:
+        duplicates = _duplicates([stage.name for stage in self.stages])
+        if duplicates:
+            raise invalid_fields(
+                "LegacyShipyard",
+                [(("stages", i, "name"), f"stage '{name}' is already defined") for i, name in duplicates],
+            )
+        return self
+
+    def to_shipyard(self) -> Shipyard:
+        """Keptn's own 0.7 -> 0.2 conversion (cli `keptn upgrade project --shipyard`, `transformShipyard`).
+
+        Every stage gets `delivery` (deployment with the stage's strategy, test, evaluation, approval,
+        release), a `rollback` when the stage deploys blue/green, and `delivery-direct` (the same with
+        a direct deployment); stage i > 0 is triggered by stage i-1 finishing the same sequence.
+        `remediation_strategy` is not converted (Keptn did not either; see `warnings()`).
+        """
+        stages: list[Stage] = []
+        for i, legacy in enumerate(self.stages):
+            previous = self.stages[i - 1].name if i > 0 else None
+            approval = legacy.approval_strategy or LegacyApprovalStrategy()
+            sequences = [self._delivery(legacy, "delivery", legacy.deployment_strategy, previous, approval)]
+            if legacy.deployment_strategy == "blue_green_service":
+                sequences.append(Sequence(
+                    name="rollback",
+                    triggeredOn=[Trigger(event=f"{legacy.name}.delivery.finished",
+                                         selector=Selector(match={"result": "fail"}))],
+                    tasks=[Task(name="rollback")],
+                ))
+            sequences.append(self._delivery(legacy, "delivery-direct", "direct", previous, approval))
+            stages.append(Stage(name=legacy.name, sequences=sequences))
+        return Shipyard(apiVersion="spec.keptn.sh/0.2.0", spec=ShipyardSpec(stages=stages))
+
+    @staticmethod
+    def _delivery(legacy: LegacyStage, name: str, deployment_strategy: str, previous: str | None,
+                  approval: LegacyApprovalStrategy) -> Sequence:
+        return Sequence(
+            name=name,
+            triggeredOn=[Trigger(event=f"{previous}.{name}.finished")] if previous else [],
+            tasks=[
+                Task(name="deployment", properties={"deploymentstrategy": deployment_strategy}),
+                Task(name="test", properties={"teststrategy": legacy.test_strategy}),
+                Task(name="evaluation"),
+                Task(name="approval", properties={"pass": approval.pass_, "warning": approval.warning}),
+                Task(name="release"),
+            ],
+        )
+
+    def warnings(self) -> list[FieldWarning]:
+        return [
+            FieldWarning(
+                ("stages", i, "remediation_strategy"),
+                f"remediation_strategy '{stage.remediation_strategy}' is not converted (Keptn's upgrade did "
+                "not either): add a `remediation` sequence with get-action, action and evaluation tasks "
+                "to run remediations",
+            )
+            for i, stage in enumerate(self.stages)
+            if stage.remediation_strategy
+        ]
+
+
+def is_legacy_shipyard(raw: Mapping[str, Any]) -> bool:
+    """A Keptn 0.7 shipyard has a top-level `stages:` and neither `kind` nor `spec`."""
+    return "stages" in raw and "spec" not in raw and "kind" not in raw
+
+
+def convert_legacy_shipyard(raw: Mapping[str, Any]) -> Shipyard:
+    """Read a Keptn 0.7 shipyard (as parsed YAML) and convert it the way Keptn's upgrade command did."""
+    return LegacyShipyard.model_validate(raw).to_shipyard()

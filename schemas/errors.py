@@ -1,0 +1,119 @@
+"""Every error the configuration-file side of `schemas` raises, and the problems they carry.
+
+    SchemaError                         base: a file or value from a user cannot be used
+     ├── DurationError (ValueError)      a Go duration such as "1h30m" could not be read
+     └── FileError                       a configuration file cannot be used; `.problems` says where and why
+          ├── FileReadError              the file could not be read (missing, a directory, not UTF-8 text)
+          ├── YamlSyntaxError            the text is not valid YAML
+          ├── UnknownKindError           what kind of file it is could not be told from its content or name
+          └── FileValidationError        valid YAML, but the content breaks the rules of its kind
+
+A `FileProblem` is one finding in one file, with a place (line, column, field) and a severity. Errors
+make a file unusable and are raised inside a `FileError`; warnings are returned with a file that loaded
+(`LoadedFile.warnings`) and are printed by `tidegate lint` without failing it.
+
+Models report findings that are not tied to a file yet as `FieldWarning` (a location inside the
+document plus a message); the loader turns the location into a line. `invalid_fields()` builds a
+pydantic `ValidationError` for problems a model finds across several fields (duplicate names, ...), so
+that each one still points at its own field and line instead of at the parent list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+Location = tuple[str | int, ...]
+"""A path into a document: mapping keys and list indices, e.g. ("spec", "stages", 1, "name")."""
+
+CUSTOM_ERROR_TYPE = "tidegate"
+"""The pydantic error type of problems built by `invalid_fields`; its message is already user-facing."""
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class FileProblem:
+    """One finding in one file: `shipyard.yaml:12: spec.stages[1].name: dots are not allowed ...`."""
+
+    path: str
+    line: int | None
+    column: int | None
+    field: str
+    message: str
+    severity: Severity = Severity.ERROR
+
+    def __str__(self) -> str:
+        place = f"{self.path}:{self.line}" if self.line is not None else self.path
+        parts = [place]
+        if self.severity is Severity.WARNING:
+            parts.append("warning")
+        if self.field:
+            parts.append(self.field)
+        parts.append(self.message)
+        return ": ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldWarning:
+    """A finding about a field of a valid document, before it is tied to a file and a line."""
+
+    loc: Location
+    message: str
+
+
+class SchemaError(Exception):
+    """Base of every error raised for a user's file or value."""
+
+
+class DurationError(SchemaError, ValueError):
+    """A duration is not written the way Go's time.ParseDuration reads it (Keptn's `triggeredAfter`)."""
+
+
+class FileError(SchemaError):
+    """A configuration file cannot be used. `problems` lists every error found, each with its place."""
+
+    def __init__(self, path: str, problems: Sequence[FileProblem]) -> None:
+        self.path = path
+        self.problems: list[FileProblem] = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems) or f"{path}: the file cannot be used")
+
+
+class FileReadError(FileError):
+    """The file could not be read at all."""
+
+
+class YamlSyntaxError(FileError):
+    """The text is not valid YAML; the problem names the line and column where parsing stopped."""
+
+
+class UnknownKindError(FileError):
+    """Neither the content nor the file name says which kind of Keptn file this is."""
+
+
+class FileValidationError(FileError):
+    """The YAML is valid but breaks the rules of its kind (missing fields, bad names, wrong types)."""
+
+
+def invalid_fields(title: str, problems: Iterable[tuple[Location, str]]) -> ValidationError:
+    """A ValidationError with one error per (location, message), for a validator to raise.
+
+    pydantic prefixes the locations with the validator's own position in the document, so a check on
+    a whole list can still point at the one item that is wrong.
+    """
+    details = [
+        InitErrorDetails(
+            type=PydanticCustomError(CUSTOM_ERROR_TYPE, "{message}", {"message": message}),
+            loc=loc,
+            input=None,
+        )
+        for loc, message in problems
+    ]
+    return ValidationError.from_exception_data(title, details)

@@ -1,0 +1,206 @@
+"""remediation.yaml (`spec.keptn.sh/0.1.4`): which actions answer which problem (reference §5.1).
+
+    remediation = Remediation.model_validate(raw)
+    remediation.actions_for(root_cause="", problem_title="Response time degradation")
+
+Three forms are read:
+- `apiVersion: spec.keptn.sh/0.1.4`, the current one. Any other apiVersion is an error, as it was in
+  Keptn's remediation-service.
+- `version:` instead of `apiVersion:` (two of Keptn's own test files, and its 0.7 spec, which called
+  the same structure `version: 0.2.0`; go-utils once even read the apiVersion from a `version` key).
+  The structure is identical, so such a file is read as 0.1.4; `warnings()` asks to rename the key.
+- The pre-0.7 list form `remediations: [{name, actions: [{action, value}]}]`, converted by
+  `convert_legacy_remediation`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from schemas.errors import FieldWarning, invalid_fields
+
+API_VERSION = "spec.keptn.sh/0.1.4"
+DEFAULT_PROBLEM_TYPE = "default"
+# `version:` values of the same structure: Keptn 0.7's spec name for it, and the apiVersion itself.
+_VERSION_KEY_VALUES = {"0.2.0", API_VERSION}
+
+_CONFIG = ConfigDict(extra="allow", coerce_numbers_to_str=True)
+
+
+class Action(BaseModel):
+    """One remediation step; the action provider whose name equals `action` carries it out."""
+
+    model_config = _CONFIG
+
+    action: str
+    name: str = ""
+    description: str = ""
+    value: Any = None
+    """Free-form: "1" for helm scaling, {EnablePromotion: "off"} for toggle-feature, ..."""
+
+    @field_validator("name", "description", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        return "" if value is None else value
+
+
+class ProblemRemediation(BaseModel):
+    """The actions for one problem type, tried in order until the problem is gone."""
+
+    model_config = _CONFIG
+
+    problemType: str
+    actionsOnOpen: list[Action] = Field(default_factory=list)
+
+    @field_validator("actionsOnOpen", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+
+class RemediationSpec(BaseModel):
+    model_config = _CONFIG
+
+    remediations: list[ProblemRemediation]
+
+
+class Metadata(BaseModel):
+    model_config = _CONFIG
+
+    name: str | None = None
+
+
+class Remediation(BaseModel):
+    model_config = _CONFIG
+
+    apiVersion: str
+    kind: Literal["Remediation"] = "Remediation"
+    metadata: Metadata = Field(default_factory=Metadata)
+    spec: RemediationSpec
+    version: str | None = Field(default=None, exclude=True)
+    """The `version:` key some files carry instead of apiVersion; kept only to warn about it."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _version_key(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "apiVersion" not in data and "version" in data:
+            version = str(data["version"])
+            if version not in _VERSION_KEY_VALUES:
+                raise invalid_fields("Remediation", [(
+                    ("version",),
+                    f"'{version}' is not a remediation version; write `apiVersion: {API_VERSION}`",
+                )])
+            return {**data, "apiVersion": API_VERSION}
+        return data
+
+    @field_validator("apiVersion")
+    @classmethod
+    def _supported_version(cls, value: str) -> str:
+        if value != API_VERSION:
+            raise ValueError(
+                f"apiVersion '{value}' is not supported: remediation files must use {API_VERSION} "
+                "(Keptn's remediation-service rejected every other version too)"
+            )
+        return value
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    def actions_for(self, root_cause: str | None, problem_title: str | None) -> list[Action]:
+        """The actions for a problem: by root cause, else by problem title, else the `default` entry.
+
+        Keptn's remediation-service looked them up in this order; empty when nothing matches.
+        """
+        for wanted in (root_cause, problem_title, DEFAULT_PROBLEM_TYPE):
+            if not wanted:
+                continue
+            for entry in self.spec.remediations:
+                if entry.problemType == wanted:
+                    return list(entry.actionsOnOpen)
+        return []
+
+    def warnings(self) -> list[FieldWarning]:
+        if self.version is None:
+            return []
+        return [FieldWarning(
+            ("version",),
+            f"`version: {self.version}` is an old spelling; this file is read as `apiVersion: {API_VERSION}`, "
+            "write that instead",
+        )]
+
+
+# -- before Keptn 0.7 -----------------------------------------------------------------------------
+
+_LEGACY_ACTION_NAMES = {"featuretoggle": "toggle-feature"}
+
+
+class LegacyAction(BaseModel):
+    model_config = _CONFIG
+
+    action: str
+    value: str = ""
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        return "" if value is None else value
+
+
+class LegacyProblemRemediation(BaseModel):
+    model_config = _CONFIG
+
+    name: str
+    actions: list[LegacyAction] = Field(default_factory=list)
+
+    @field_validator("actions", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+
+class LegacyRemediation(BaseModel):
+    """The pre-0.7 remediation file: `remediations: [{name: <problem>, actions: [{action, value}]}]`."""
+
+    model_config = _CONFIG
+
+    remediations: list[LegacyProblemRemediation]
+
+    def to_remediation(self) -> Remediation:
+        """The same remediations in the 0.1.4 form.
+
+        `name` becomes `problemType`. The old `featuretoggle` action with a value like
+        `EnableItemCache:on` becomes today's `toggle-feature` with `{EnableItemCache: "on"}`, which is
+        what the toggle provider reads; every other action keeps its name and text value (helm's
+        scaling reads "+1" as 1).
+        """
+        return Remediation(apiVersion=API_VERSION, spec=RemediationSpec(remediations=[
+            ProblemRemediation(
+                problemType=entry.name,
+                actionsOnOpen=[_convert_action(action) for action in entry.actions],
+            )
+            for entry in self.remediations
+        ]))
+
+
+def _convert_action(legacy: LegacyAction) -> Action:
+    name = _LEGACY_ACTION_NAMES.get(legacy.action, legacy.action)
+    value: Any = legacy.value
+    if name == "toggle-feature" and ":" in legacy.value:
+        toggle, _, state = legacy.value.partition(":")
+        value = {toggle.strip(): state.strip()}
+    return Action(name=name, action=name, value=value)
+
+
+def is_legacy_remediation(raw: Mapping[str, Any]) -> bool:
+    """The pre-0.7 form has a top-level `remediations:` list and no `spec`."""
+    return "remediations" in raw and "spec" not in raw and "kind" not in raw
+
+
+def convert_legacy_remediation(raw: Mapping[str, Any]) -> Remediation:
+    """Read a pre-0.7 remediation file (as parsed YAML) and convert it to the 0.1.4 form."""
+    return LegacyRemediation.model_validate(raw).to_remediation()

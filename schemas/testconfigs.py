@@ -1,0 +1,110 @@
+"""Load-test configurations: `jmeter/jmeter.conf.yaml` and `locust/locust.conf.yaml` (reference §6.2, §6.3).
+
+Both list workloads by test strategy; the `test` task's `teststrategy` property picks one.
+
+    JMeterConfig.model_validate(raw).workload("performance")   # falls back to Keptn's built-in defaults
+    LocustConfig.model_validate(raw).workload("functional")     # None: run the default locustfile
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_CONFIG = ConfigDict(extra="allow", coerce_numbers_to_str=True)
+
+
+def _null_is_empty_list(value: Any) -> Any:
+    return [] if value is None else value
+
+
+# -- JMeter ---------------------------------------------------------------------------------------
+
+
+class JMeterWorkload(BaseModel):
+    """One JMeter run. The test passes when errors <= acceptederrorrate x runs and, if set, the
+    average response time (ms) is at most `avgrtvalidation`."""
+
+    model_config = _CONFIG
+
+    teststrategy: str
+    vuser: int = Field(ge=1)
+    loopcount: int = Field(ge=1)
+    script: str
+    thinktime: int = Field(default=0, ge=0)
+    """Milliseconds between requests; Keptn's Go struct left it 0 when omitted."""
+    acceptederrorrate: float = Field(default=0.0, ge=0.0)
+    avgrtvalidation: int = Field(default=0, ge=0)
+    properties: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("properties", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+
+DEFAULT_JMETER_WORKLOADS: tuple[JMeterWorkload, ...] = (
+    JMeterWorkload(teststrategy="healthcheck", vuser=1, loopcount=1, thinktime=250,
+                   script="jmeter/basiccheck.jmx", acceptederrorrate=0.0),
+    JMeterWorkload(teststrategy="performance", vuser=10, loopcount=500, thinktime=250,
+                   script="jmeter/load.jmx", acceptederrorrate=0.1),
+    JMeterWorkload(teststrategy="functional", vuser=1, loopcount=1, thinktime=250,
+                   script="jmeter/load.jmx", acceptederrorrate=0.1),
+)
+"""jmeter-service's built-in workloads (model.go), used when the file does not define the strategy."""
+
+
+class JMeterConfig(BaseModel):
+    model_config = _CONFIG
+
+    spec_version: str | None = None
+    workloads: list[JMeterWorkload] = Field(default_factory=list)
+
+    _null_is_empty = field_validator("workloads", mode="before")(_null_is_empty_list)
+
+    def workload(self, teststrategy: str) -> JMeterWorkload | None:
+        """The file's workload for a strategy, else Keptn's default one, else None."""
+        for candidate in (*self.workloads, *DEFAULT_JMETER_WORKLOADS):
+            if candidate.teststrategy == teststrategy:
+                return candidate
+        return None
+
+
+# -- Locust ---------------------------------------------------------------------------------------
+
+DEFAULT_LOCUST_SCRIPT = "locust/locustfile.py"
+"""Run when a service has no locust.conf.yaml at all."""
+DEFAULT_LOCUST_USERS = 10
+DEFAULT_LOCUST_RUN_TIME = "2m"
+"""`--users` and `--run-time` given to locust when the workload names no `conf` file."""
+
+
+class LocustWorkload(BaseModel):
+    """One Locust run: a locustfile (`script`) and/or a locust configuration file (`conf`).
+
+    With neither, locust-service skipped the test and reported pass.
+    """
+
+    model_config = _CONFIG
+
+    teststrategy: str
+    script: str | None = None
+    conf: str | None = None
+
+
+class LocustConfig(BaseModel):
+    model_config = _CONFIG
+
+    spec_version: str | None = None
+    workloads: list[LocustWorkload] = Field(default_factory=list)
+
+    _null_is_empty = field_validator("workloads", mode="before")(_null_is_empty_list)
+
+    def workload(self, teststrategy: str) -> LocustWorkload | None:
+        """The workload for a strategy; when several match, the last one wins, as in locust-service."""
+        found: LocustWorkload | None = None
+        for candidate in self.workloads:
+            if candidate.teststrategy == teststrategy:
+                found = candidate
+        return found
