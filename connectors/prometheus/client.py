@@ -27,9 +27,11 @@ from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_exponential,
     wait_none,
+    wait_random,
 )
+from tenacity.wait import wait_base
 
 from connectors.prometheus.errors import PrometheusRefused, PrometheusUnavailable
 
@@ -107,7 +109,10 @@ class PrometheusClient:
             raise ValueError("retries must not be negative")
         self.url = redact(base_url.rstrip("/"))
         self._attempts = retries + 1
-        self._wait = wait_exponential_jitter(initial=backoff, max=max_backoff, jitter=backoff) if backoff > 0 else wait_none()
+        # Exponential backoff with jitter, so several connectors do not retry in lockstep.
+        self._wait: wait_base = (
+            wait_exponential(multiplier=backoff, max=max_backoff) + wait_random(0, backoff) if backoff > 0 else wait_none()
+        )
         self._http = httpx.AsyncClient(base_url=base_url, auth=auth, timeout=timeout, transport=transport)
 
     @classmethod

@@ -151,7 +151,10 @@ class DemoService:
     def start(self) -> DemoService:
         """Serve in background threads (for tests); `serve_forever()` blocks instead."""
         for server in self._servers():
-            thread = threading.Thread(target=server.serve_forever, name=f"demo-{server.server_address[1]!s}", daemon=True)
+            # A short poll interval makes stop() quick; tests start and stop many services.
+            thread = threading.Thread(
+                target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="demo-service", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
         return self
