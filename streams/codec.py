@@ -184,7 +184,7 @@ def _decode_binary(value: bytes, headers: dict[str, bytes]) -> KeptnEvent:
 
 def _decode_json_event(value: bytes, where: str, *, strict: bool, timestamp: datetime | None) -> KeptnEvent:
     try:
-        body = json.loads(value)
+        body = json.loads(value.decode("utf-8"))  # JSON on Kafka is UTF-8; json.loads would guess UTF-16/32
     except UnicodeDecodeError as error:
         raise DecodeError(f"{where}: the value is not UTF-8 text ({error})") from error
     except json.JSONDecodeError as error:

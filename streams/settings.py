@@ -99,6 +99,20 @@ class Settings(BaseSettings):
         """Faust's broker URL list: `kafka://host1:9092;host2:9092`."""
         return ";".join(f"kafka://{host.strip()}" for host in self.kafka_bootstrap.split(",") if host.strip())
 
+    def as_env(self) -> dict[str, str]:
+        """The `TIDEGATE_*` variables that reproduce these settings in a child process (a Faust worker).
+
+        Includes the secret's value: pass it to a subprocess environment, never print it.
+        """
+        env: dict[str, str] = {}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[f"TIDEGATE_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+        return env
+
     def confluent_config(self) -> dict[str, Any]:
         """Connection settings for confluent-kafka clients (producer, admin, consumer)."""
         config: dict[str, Any] = {
