@@ -59,7 +59,7 @@ class CriteriaSet(_Part):
         if value is None:
             return []
         if isinstance(value, str):
-            raise ValueError(f"criteria must be a list of strings, e.g. criteria: [\"{value}\"]")
+            raise ValueError(f'criteria must be a list of strings, e.g. criteria: ["{value}"]')
         if isinstance(value, list):
             return [_text(item) for item in value]
         return value

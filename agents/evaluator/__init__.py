@@ -1,9 +1,9 @@
 """The evaluator: Keptn-compatible quality gates (lighthouse) as a pure engine.
 
-    from agents.evaluator import QualityGate, explain
-    verdict = QualityGate(slo).evaluate(values, previous)
-    verdict.to_event_data()   # evaluation.finished data
-    explain(verdict)          # why, as text lines
+from agents.evaluator import QualityGate, explain
+verdict = QualityGate(slo).evaluate(values, previous)
+verdict.to_event_data()   # evaluation.finished data
+explain(verdict)          # why, as text lines
 """
 
 from agents.evaluator.baseline import Baseline, aggregate, select_previous

@@ -55,8 +55,8 @@ class CriteriaError(ValueError):
         self.reason = reason
         super().__init__(
             f"criterion {criteria!r} is not valid ({reason}): write an operator (<, <=, =, >=, >) "
-            "followed by a number, e.g. \"<600\"; a leading + or - (\"<=+50\") or a trailing % "
-            "(\"<=+10%\") compares with the previous results instead"
+            'followed by a number, e.g. "<600"; a leading + or - ("<=+50") or a trailing % '
+            '("<=+10%") compares with the previous results instead'
         )
 
 
@@ -100,11 +100,15 @@ def parse_criteria(text: str) -> Criterion:
         kind = CriterionKind.RELATIVE_PCT
         rest = rest[:-1]
     if rest.startswith("-"):
-        kind = CriterionKind.RELATIVE_PCT if kind is CriterionKind.RELATIVE_PCT else CriterionKind.RELATIVE_ABS
+        kind = (
+            CriterionKind.RELATIVE_PCT if kind is CriterionKind.RELATIVE_PCT else CriterionKind.RELATIVE_ABS
+        )
         sign = -1.0
         rest = rest[1:]
     elif rest.startswith("+"):
-        kind = CriterionKind.RELATIVE_PCT if kind is CriterionKind.RELATIVE_PCT else CriterionKind.RELATIVE_ABS
+        kind = (
+            CriterionKind.RELATIVE_PCT if kind is CriterionKind.RELATIVE_PCT else CriterionKind.RELATIVE_ABS
+        )
         rest = rest[1:]
     number = parse_float(rest)
     if number is None or not op:

@@ -50,7 +50,9 @@ __all__ = [
 # Lighthouse's texts (evaluate_sli_handler.go), with Go's %v number formatting.
 NO_VALUE = "no value received from SLI provider"
 WARNING = "Evaluation returned a warning: the calculated score of {score} is close to the warning target value of {warning}"
-BELOW_WARNING = "Evaluation failed since the calculated score of {score} is below the warning value of {warning}"
+BELOW_WARNING = (
+    "Evaluation failed since the calculated score of {score} is below the warning value of {warning}"
+)
 BELOW_PASS = "Evaluation failed since the calculated score of {score} is below the target value of {target}"
 EXTRA_SLIS = "Lighthouse received additional SLIs, which are not specified as SLO: {names} . Please consider using them as an SLO."
 NO_OBJECTIVES = "lighthouse failed because no SLO objective was provided"
@@ -230,7 +232,9 @@ class QualityGate:
         self._apply_overrides(verdict, sli_failure)
         return verdict
 
-    def _score(self, plan: _Plan, value: SLIValue, baseline: Baseline | None, missing: bool) -> IndicatorResult:
+    def _score(
+        self, plan: _Plan, value: SLIValue, baseline: Baseline | None, missing: bool
+    ) -> IndicatorResult:
         compared = value.compared_value
         if plan.compares and value.success:
             compared = baseline.value if baseline is not None else 0.0
@@ -265,7 +269,9 @@ class QualityGate:
             indicator.status = IndicatorStatus.FAIL
         return indicator
 
-    def _total(self, indicators: list[IndicatorResult], maximum: float, failed_keys: list[str]) -> EvaluationResult:
+    def _total(
+        self, indicators: list[IndicatorResult], maximum: float, failed_keys: list[str]
+    ) -> EvaluationResult:
         verdict = EvaluationResult(
             result=Result.PASS,
             status=Status.SUCCEEDED,
@@ -306,7 +312,12 @@ class QualityGate:
                 return _decide(verdict, Result.WARNING, Verdict.WARNING, WARNING.format(**numbers))
             return _decide(verdict, Result.FAIL, Verdict.BELOW_WARNING, BELOW_WARNING.format(**numbers))
         if failed_keys:
-            return _decide(verdict, Result.FAIL, Verdict.KEY_SLI_FAILED, KEY_SLI_FAILED.format(names=", ".join(failed_keys)))
+            return _decide(
+                verdict,
+                Result.FAIL,
+                Verdict.KEY_SLI_FAILED,
+                KEY_SLI_FAILED.format(names=", ".join(failed_keys)),
+            )
         message = BELOW_PASS.format(score=format_float(score), target=format_float(pass_threshold))
         return _decide(verdict, Result.FAIL, Verdict.BELOW_PASS, message)
 

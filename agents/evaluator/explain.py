@@ -15,6 +15,7 @@ _HEADER = ("Objective", "Value", "Baseline", "Status", "Score")
 
 def show(value: float) -> str:
     """A number for people: whole numbers plain, others to two decimals (small ones to 4 digits)."""
+    value = float(value)
     if value != value:  # NaN
         return "NaN"
     if value in (float("inf"), float("-inf")):

@@ -95,7 +95,9 @@ def sli_values_from_json(items: Any, source: str = "SLI values") -> list[SLIValu
     values: list[SLIValue] = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            raise InputError(f"{source}: entry {index} is a JSON {_kind(item)}, expected an object with `metric`")
+            raise InputError(
+                f"{source}: entry {index} is a JSON {_kind(item)}, expected an object with `metric`"
+            )
         try:
             parsed = IndicatorValue.model_validate(item)
         except ValidationError as error:
@@ -126,7 +128,9 @@ def previous_from_json(items: Any, source: str = "previous evaluations") -> list
 
 def _previous(index: int, item: Any, source: str) -> PreviousEvaluation:
     if not isinstance(item, dict):
-        raise InputError(f"{source}: entry {index} is a JSON {_kind(item)}, expected an evaluation.finished data object")
+        raise InputError(
+            f"{source}: entry {index} is a JSON {_kind(item)}, expected an evaluation.finished data object"
+        )
     try:
         data = _PreviousData.model_validate(item)
     except ValidationError as error:
@@ -142,7 +146,9 @@ def _previous(index: int, item: Any, source: str) -> PreviousEvaluation:
         # An indicator result without a value carries nothing to compare with.
         if r.value is not None
     )
-    return PreviousEvaluation(id=data.id, result=data.result, indicators=indicators, invalidated=data.invalidated)
+    return PreviousEvaluation(
+        id=data.id, result=data.result, indicators=indicators, invalidated=data.invalidated
+    )
 
 
 def _kind(value: Any) -> str:

@@ -54,6 +54,7 @@ class Verdict(StrEnum):
 
 def json_number(value: float) -> float | int | None:
     """A float as Keptn's JSON wrote it: whole numbers without a fraction; NaN/infinity as null."""
+    value = float(value)  # callers may hand in ints
     if not math.isfinite(value):
         return None
     if value.is_integer() and abs(value) < 2**53:
@@ -73,7 +74,11 @@ class Target:
     value_missing: bool = False  # not checked: the SLI has no (successful) value
 
     def to_json(self) -> dict[str, Any]:
-        return {"criteria": self.criteria, "targetValue": json_number(self.target_value), "violated": self.violated}
+        return {
+            "criteria": self.criteria,
+            "targetValue": json_number(self.target_value),
+            "violated": self.violated,
+        }
 
 
 @dataclass(slots=True)

@@ -1,0 +1,154 @@
+"""`tidegate evaluate` end to end: files in, verdict out, exit code for CI (0 pass/warning, 1 fail, 2 unusable)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from connectors.cli.evaluate import evaluate_command
+from connectors.cli.main import app
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "evaluate"
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def cli() -> typer.Typer:
+    # The command alone, so these tests do not depend on the other command modules.
+    single = typer.Typer()
+    single.command("evaluate")(evaluate_command)
+    return single
+
+
+def _args(
+    slo: str, sli: str, previous: str | None = "previous_500.json", output: str | None = None
+) -> list[str]:
+    args = ["--slo", str(FIXTURES / slo), "--sli", str(FIXTURES / sli)]
+    if previous is not None:
+        args += ["--previous", str(FIXTURES / previous)]
+    if output is not None:
+        args += ["--output", output]
+    return args
+
+
+def test_the_command_is_registered_on_the_tidegate_app() -> None:
+    assert "evaluate" in [command.name for command in app.registered_commands]
+
+
+def test_pass_exits_0(runner: CliRunner, cli: typer.Typer) -> None:
+    result = runner.invoke(cli, _args("slo_response_time.yaml", "values_540.json"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Quality gate: PASS")
+
+
+def test_fail_exits_1_and_text_names_the_violated_target(runner: CliRunner, cli: typer.Typer) -> None:
+    result = runner.invoke(cli, _args("slo_response_time.yaml", "values_580.json"))
+    assert result.exit_code == 1, result.output
+    assert "Quality gate: FAIL" in result.stdout
+    violated = [line for line in result.stdout.splitlines() if "VIOLATED" in line]
+    assert len(violated) == 1
+    assert "<=+10%" in violated[0] and "550" in violated[0] and "580" in violated[0]
+    assert "Why: the score 50 " in result.stdout
+
+
+def test_warning_exits_0(runner: CliRunner, cli: typer.Typer, tmp_path: Path) -> None:
+    slo = (FIXTURES / "slo_response_time.yaml").read_text().replace('warning: "75%"', 'warning: "50%"')
+    (tmp_path / "slo.yaml").write_text(slo)
+    shutil.copy(FIXTURES / "values_580.json", tmp_path / "values.json")
+    result = runner.invoke(cli, ["--slo", str(tmp_path / "slo.yaml"), "--sli", str(tmp_path / "values.json")])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Quality gate: PASS")  # no history: the relative criterion holds
+    shutil.copy(FIXTURES / "previous_500.json", tmp_path / "previous.json")
+    args = [
+        "--slo",
+        str(tmp_path / "slo.yaml"),
+        "--sli",
+        str(tmp_path / "values.json"),
+        "--previous",
+        str(tmp_path / "previous.json"),
+    ]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Quality gate: WARNING")
+
+
+def test_json_output_is_the_evaluation_finished_data(runner: CliRunner, cli: typer.Typer) -> None:
+    result = runner.invoke(cli, _args("slo_response_time.yaml", "values_580.json", output="json"))
+    assert result.exit_code == 1, result.output
+    expected = json.loads((FIXTURES / "expected_580_finished_data.json").read_text())
+    assert json.loads(result.stdout) == expected
+
+
+def test_without_previous_results_relative_targets_hold(runner: CliRunner, cli: typer.Typer) -> None:
+    result = runner.invoke(
+        cli, _args("slo_response_time.yaml", "values_580.json", previous=None, output="json")
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["evaluation"]["comparedEvents"] == []
+    assert data["evaluation"]["indicatorResults"][0]["passTargets"][0] == {
+        "criteria": "<=+10%",
+        "targetValue": 0,
+        "violated": False,
+    }
+
+
+def test_invalid_criterion_exits_2_and_still_prints_keptns_verdict(
+    runner: CliRunner, cli: typer.Typer
+) -> None:
+    result = runner.invoke(cli, _args("slo_invalid_criteria.yaml", "values_540.json", output="json"))
+    assert result.exit_code == 2
+    data = json.loads(result.stdout)
+    assert data["result"] == "fail"
+    assert data["message"] == "error with response_time_p95: could not parse criteria target value"
+
+
+@pytest.mark.parametrize(
+    ("files", "complaint"),
+    [
+        ({"slo.yaml": "objectives: [", "values.json": "[]"}, "is not valid YAML at line"),
+        ({"slo.yaml": "objectives: [{weight: 2}]", "values.json": "[]"}, "objectives[0].sli"),
+        ({"slo.yaml": "objectives: []", "values.json": "{not json"}, "is not valid JSON at line 1"),
+        ({"slo.yaml": "objectives: []", "values.json": '{"metric": "rt"}'}, "expected a JSON list"),
+        ({"slo.yaml": "objectives: []", "values.json": '[{"value": 1}]'}, "entry 0: metric"),
+        (
+            {"slo.yaml": "objectives: []", "values.json": '[{"metric": "rt", "value": "fast"}]'},
+            "entry 0: value",
+        ),
+        (
+            {"slo.yaml": "objectives: []", "values.json": "[]", "previous.json": '[{"evaluation": {}}]'},
+            "entry 0 has no `result`",
+        ),
+        ({"values.json": "[]"}, "does not exist"),
+    ],
+)
+def test_unusable_input_exits_2_with_a_clear_message(
+    runner: CliRunner, cli: typer.Typer, tmp_path: Path, files: dict[str, str], complaint: str
+) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    args = ["--slo", str(tmp_path / "slo.yaml"), "--sli", str(tmp_path / "values.json")]
+    if "previous.json" in files:
+        args += ["--previous", str(tmp_path / "previous.json")]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: ")
+    assert complaint in result.stderr
+
+
+def test_missing_total_score_exits_2(runner: CliRunner, cli: typer.Typer, tmp_path: Path) -> None:
+    (tmp_path / "slo.yaml").write_text("objectives: [{sli: rt, pass: [{criteria: ['<1']}]}]")
+    (tmp_path / "values.json").write_text('[{"metric": "rt", "value": 0, "success": true}]')
+    result = runner.invoke(cli, ["--slo", str(tmp_path / "slo.yaml"), "--sli", str(tmp_path / "values.json")])
+    assert result.exit_code == 2
+    assert "errored: no target score defined" in result.stdout
