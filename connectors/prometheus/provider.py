@@ -20,12 +20,14 @@ from connectors.prometheus.sli import (
     QueryContext,
     build_query,
     context_from_request,
+    merge_indicators,
     overall_result,
     parse_instant_answer,
     timeframe_error,
 )
 from schemas.events import Status
 from schemas.payloads import GetSLIFinished, GetSLITriggered, IndicatorValue
+from schemas.sli import SLI
 
 PROVIDER_NAME = "prometheus"
 
@@ -42,10 +44,10 @@ def handles(request: GetSLITriggered) -> bool:
 
 
 async def get_slis(
-    request: GetSLITriggered, sli_config: Mapping[str, str] | None, client: InstantQueries
+    request: GetSLITriggered, sli_config: SLI | Mapping[str, str] | None, client: InstantQueries
 ) -> list[IndicatorValue]:
-    """One value per requested indicator, in request order. `sli_config` is the merged `indicators` map."""
-    indicators = dict(sli_config or {})
+    """One value per requested indicator, in request order. `sli_config`: the merged SLI file or its indicators."""
+    indicators = merge_indicators(sli_config)
     try:
         context = context_from_request(request)
     except ValueError as error:

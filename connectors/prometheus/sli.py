@@ -36,6 +36,7 @@ from connectors.prometheus.errors import (
 )
 from schemas.events import Result
 from schemas.payloads import GetSLITriggered, IndicatorValue
+from schemas.sli import SLI
 
 THROUGHPUT = "throughput"
 ERROR_RATE = "error_rate"
@@ -51,12 +52,13 @@ UNABLE_TO_RETRIEVE = "unable to retrieve metrics"
 # -- which queries ---------------------------------------------------------------------------------
 
 
-def merge_indicators(*levels: Mapping[str, str] | None) -> dict[str, str]:
-    """Merge the `indicators` of SLI files given from the most general (project) to the most specific."""
+def merge_indicators(*levels: SLI | Mapping[str, str] | None) -> dict[str, str]:
+    """Merge SLI files (or their `indicators` maps) given from the most general (project) to the most specific."""
     merged: dict[str, str] = {}
     for level in levels:
-        if level:
-            merged.update({str(name): str(query) for name, query in level.items()})
+        indicators = level.indicators if isinstance(level, SLI) else level
+        if indicators:
+            merged.update({str(name): str(query) for name, query in indicators.items()})
     return merged
 
 

@@ -31,6 +31,7 @@ from connectors.prometheus.sli import (
 )
 from schemas.events import Result
 from schemas.payloads import GetSLITriggered, IndicatorValue
+from schemas.sli import SLI
 
 START = datetime(2021, 5, 10, 9, 51, tzinfo=UTC)
 
@@ -60,6 +61,12 @@ def test_later_levels_override_earlier_ones_indicator_by_indicator() -> None:
         "error_rate": "stage_er",
         "response_time_p95": "service_p95",
     }
+
+
+def test_sli_file_models_merge_like_their_indicator_maps() -> None:
+    project = SLI.model_validate({"indicators": {"throughput": "p", "error_rate": "p"}})
+    service = SLI.model_validate({"spec_version": "1.0", "indicators": {"error_rate": "s"}})
+    assert merge_indicators(project, None, service) == {"throughput": "p", "error_rate": "s"}
 
 
 def test_missing_levels_are_skipped() -> None:
