@@ -27,7 +27,15 @@ from streams.settings import Settings
 from streams.topics import STANDARD_TASKS, TopicRegistry, TopicSpec
 
 if TYPE_CHECKING:
-    from streams.app import TidegateApp, TopicChannels, create_app, decode_or_dlq, send_event, send_to_dlq
+    from streams.app import (
+        TidegateApp,
+        TopicChannels,
+        create_app,
+        decode_or_dlq,
+        send_event,
+        send_to_dlq,
+        worker_command,
+    )
     from streams.producer import AsyncEventPublisher, Delivery, EventPublisher, PublishError
     from streams.provision import ProvisionError, ProvisionReport, delete_topics, provision_topics
 
@@ -38,6 +46,7 @@ _LAZY = {
     "decode_or_dlq": "streams.app",
     "send_event": "streams.app",
     "send_to_dlq": "streams.app",
+    "worker_command": "streams.app",
     "AsyncEventPublisher": "streams.producer",
     "Delivery": "streams.producer",
     "EventPublisher": "streams.producer",
@@ -87,4 +96,5 @@ __all__ = [
     "read_dead_letter",
     "send_event",
     "send_to_dlq",
+    "worker_command",
 ]

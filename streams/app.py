@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -117,6 +118,8 @@ def create_app(settings: Settings, name: str, **options: Any) -> TidegateApp:
     """
     registry = TopicRegistry.from_settings(settings)
     app_id = registry.app_id(name)
+    # Faust creates its data dir without parents; one dir per app keeps RocksDB tables apart.
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     config: dict[str, Any] = {
         "broker": settings.faust_broker,
         "broker_credentials": _credentials(settings),
@@ -143,6 +146,20 @@ def create_app(settings: Settings, name: str, **options: Any) -> TidegateApp:
     app.channels = TopicChannels(app, registry)
     app.dead_letters = DeadLetterCounter()
     return app
+
+
+def worker_command(app_spec: str, settings: Settings, *, log_level: str = "info") -> list[str]:
+    """The `faust worker` command line for `app_spec` (`module:attribute`).
+
+    The worker CLI turns the web server on unless told otherwise (it overrides `web_enabled`), so
+    the flags here carry the settings' choice; the port and bind always come from the settings.
+    """
+    command = [sys.executable, "-m", "faust", "-A", app_spec, "worker", "-l", log_level]
+    if settings.web_enabled:
+        command += ["--with-web", "--web-bind", settings.web_bind, "--web-port", str(settings.web_port)]
+    else:
+        command.append("--without-web")
+    return command
 
 
 # --- receive -------------------------------------------------------------------------------------------

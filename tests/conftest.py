@@ -24,7 +24,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -35,6 +34,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError
 from confluent_kafka.admin import AdminClient
 
+from streams.app import worker_command
 from streams.codec import KafkaRecord
 from streams.provision import delete_topics, provision_topics
 from streams.settings import Settings
@@ -95,10 +95,13 @@ ReadRecords = Callable[..., list[KafkaRecord]]
 
 @pytest.fixture
 def kafka_reader(kafka_bootstrap: str) -> ReadRecords:
-    """`read(topic, count, timeout=60) -> [KafkaRecord]`: the first `count` records of `topic`
-    (all partitions, from the beginning), failing with a clear message if they do not arrive in time."""
+    """`read(topic, count, timeout=60, check=None) -> [KafkaRecord]`: the first `count` records of
+    `topic` (all partitions, from the beginning), failing with a clear message if they do not arrive
+    in time. `check` is called while waiting and may raise to stop early (e.g. `worker.assert_running`)."""
 
-    def read(topic: str, count: int, timeout: float = READ_TIMEOUT) -> list[KafkaRecord]:
+    def read(
+        topic: str, count: int, timeout: float = READ_TIMEOUT, check: Callable[[], None] | None = None
+    ) -> list[KafkaRecord]:
         consumer = Consumer(
             {
                 "bootstrap.servers": kafka_bootstrap,
@@ -112,6 +115,8 @@ def kafka_reader(kafka_bootstrap: str) -> ReadRecords:
             consumer.subscribe([topic])
             deadline = time.monotonic() + timeout
             while len(records) < count and time.monotonic() < deadline:
+                if check is not None:
+                    check()
                 message = consumer.poll(0.5)
                 if message is None:
                     continue
@@ -182,7 +187,7 @@ def faust_worker(tmp_path: Path) -> Iterator[StartWorker]:
         env = {**os.environ, **settings.as_env(), "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
         with open(log_file, "wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "faust", "-A", app_spec, "worker", "-l", "info"],
+                worker_command(app_spec, settings),
                 cwd=REPO_ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,
