@@ -57,14 +57,24 @@ def select_previous(
     return selected
 
 
-def successful_values(previous: Sequence[PreviousEvaluation]) -> dict[str, list[float]]:
-    """Per metric, the successful previous values in evaluation order (one pass over all indicators)."""
-    values: dict[str, list[float]] = {}
+def successful_values(
+    previous: Sequence[PreviousEvaluation], metrics: Iterable[str] | None = None
+) -> dict[str, list[float]]:
+    """Per metric (all, or only `metrics`), the successful previous values in evaluation order."""
+    if metrics is None:
+        values: dict[str, list[float]] = {}
+        for evaluation in previous:
+            for indicator in evaluation.indicators:
+                if indicator.success:
+                    values.setdefault(indicator.metric, []).append(indicator.value)
+        return values
+    wanted: dict[str, list[float]] = {metric: [] for metric in metrics}
     for evaluation in previous:
         for indicator in evaluation.indicators:
-            if indicator.success:
-                values.setdefault(indicator.metric, []).append(indicator.value)
-    return values
+            found = wanted.get(indicator.metric)
+            if found is not None and indicator.success:
+                found.append(indicator.value)
+    return {metric: found for metric, found in wanted.items() if found}
 
 
 def aggregate(values: Sequence[float], function: str) -> float:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from agents.evaluator.gonum import parse_float
@@ -68,6 +68,11 @@ class Criterion:
     operator: str
     kind: CriterionKind
     value: float
+    # The operator as a function, looked up once (the engine calls it in its hot loop).
+    compare: Callable[[float, float], bool] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "compare", _COMPARE[self.operator])
 
     @property
     def is_relative(self) -> bool:
@@ -83,7 +88,7 @@ class Criterion:
         return self.value
 
     def holds(self, measured: float, target: float) -> bool:
-        return _COMPARE[self.operator](measured, target)
+        return self.compare(measured, target)
 
 
 def parse_criteria(text: str) -> Criterion:

@@ -66,6 +66,9 @@ UNPARSABLE_WARNING = "could not parse warning target percentage"
 KEY_SLI_FAILED = "Evaluation failed due to key_sli objective(s) failing: {names}"
 
 _Check = Criterion | CriteriaError
+# Enum members as plain names: attribute lookups on an Enum class are slow in the hot loop.
+_FIXED = CriterionKind.FIXED
+_PASS, _WARNING, _FAIL = IndicatorStatus.PASS, IndicatorStatus.WARNING, IndicatorStatus.FAIL
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,15 +134,15 @@ def _check_sets(
             elif isinstance(check, CriteriaError):
                 targets.append(Target(check.criteria, 0.0, True, None))
                 set_holds = False
-            elif check.kind is CriterionKind.FIXED:
-                held = check.holds(value.value, check.value)
+            elif check.kind is _FIXED:
+                held = check.compare(value.value, check.value)
                 targets.append(Target(check.text, check.value, not held, check))
                 set_holds = set_holds and held
             elif baseline is None:
                 targets.append(Target(check.text, 0.0, False, check, baseline_missing=True))
             else:
                 target = check.target(baseline.value)
-                held = check.holds(value.value, target)
+                held = check.compare(value.value, target)
                 targets.append(Target(check.text, target, not held, check))
                 set_holds = set_holds and held
         satisfied = satisfied or set_holds
@@ -159,11 +162,12 @@ def _take(values: list[SLIValue], sli: str) -> SLIValue | None:
 class QualityGate:
     """An SLO ready to score: criteria parsed once, so repeated evaluations do no parsing."""
 
-    __slots__ = ("_plans", "aggregate_function", "include_results", "limit", "problems", "slo")
+    __slots__ = ("_plans", "_slis", "aggregate_function", "include_results", "limit", "problems", "slo")
 
     def __init__(self, slo: SLO) -> None:
         self.slo = slo
         self._plans = tuple(_plan(objective) for objective in slo.objectives)
+        self._slis = frozenset(plan.sli for plan in self._plans)
         self.limit = slo.previous_results_needed
         self.include_results = slo.include_results
         self.aggregate_function = slo.comparison.aggregate_function
@@ -202,7 +206,7 @@ class QualityGate:
                 aggregate_function=self.aggregate_function,
             )
         selected = select_previous(previous, self.include_results, self.limit)
-        history = successful_values(selected)
+        history = successful_values(selected, self._slis)
         baselines: dict[str, Baseline | None] = {}
         remaining = list(values)
         indicators: list[IndicatorResult] = []
@@ -220,7 +224,7 @@ class QualityGate:
             else:
                 baseline = baselines[plan.sli] = baseline_of(history.get(plan.sli), self.aggregate_function)
             indicator = self._score(plan, value, baseline, missing)
-            if indicator.status is IndicatorStatus.FAIL and plan.key_sli:
+            if indicator.status is _FAIL and plan.key_sli:
                 failed_keys.append(plan.name)
             indicators.append(indicator)
         verdict = self._total(indicators, maximum, failed_keys)
@@ -257,16 +261,16 @@ class QualityGate:
             passed, indicator.pass_targets = _check_sets(plan.pass_sets, value, baseline)
             if passed:
                 indicator.score = float(plan.weight)
-                indicator.status = IndicatorStatus.PASS
+                indicator.status = _PASS
         warned = False
         if plan.warning_sets:
             warned, indicator.warning_targets = _check_sets(plan.warning_sets, value, baseline)
             if not passed and warned:
                 indicator.score = 0.5 * float(plan.weight)
-                indicator.status = IndicatorStatus.WARNING
+                indicator.status = _WARNING
         if not passed and not warned:
             indicator.score = 0.0
-            indicator.status = IndicatorStatus.FAIL
+            indicator.status = _FAIL
         return indicator
 
     def _total(

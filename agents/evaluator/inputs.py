@@ -7,13 +7,10 @@ edge functions that turn JSON (a `get-sli.finished` `indicatorValues` list, earl
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from schemas.payloads import IndicatorValue
 
 
 class InputError(ValueError):
@@ -50,41 +47,6 @@ class PreviousEvaluation:
     invalidated: bool = False
 
 
-class _PreviousValue(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    metric: str = ""
-    value: float | None = None
-    success: bool = False
-
-
-class _PreviousIndicatorResult(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    value: _PreviousValue | None = None
-
-
-class _PreviousDetails(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    indicatorResults: list[_PreviousIndicatorResult] | None = None
-
-
-class _PreviousData(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    id: str | None = None
-    result: str | None = None
-    invalidated: bool = False
-    evaluation: _PreviousDetails = Field(default_factory=_PreviousDetails)
-
-
-def _where(error: ValidationError) -> str:
-    first = error.errors()[0]
-    location = ".".join(str(part) for part in first["loc"])
-    return f"{location}: {first['msg']}" if location else str(first["msg"])
-
-
 def sli_values_from_json(items: Any, source: str = "SLI values") -> list[SLIValue]:
     """`indicatorValues` entries (`metric`, `value`, `success`, `message`) as engine input."""
     if not isinstance(items, list):
@@ -94,21 +56,19 @@ def sli_values_from_json(items: Any, source: str = "SLI values") -> list[SLIValu
         )
     values: list[SLIValue] = []
     for index, item in enumerate(items):
+        where = f"{source}: entry {index}"
         if not isinstance(item, dict):
-            raise InputError(
-                f"{source}: entry {index} is a JSON {_kind(item)}, expected an object with `metric`"
-            )
-        try:
-            parsed = IndicatorValue.model_validate(item)
-        except ValidationError as error:
-            raise InputError(f"{source}: entry {index}: {_where(error)}") from None
+            raise InputError(f"{where} is a JSON {_kind(item)}, expected an object with `metric`")
+        metric = item.get("metric")
+        if not isinstance(metric, str) or not metric:
+            raise InputError(f"{where}: `metric` is required and must be the SLI name (a string)")
         values.append(
             SLIValue(
-                metric=parsed.metric,
-                value=0.0 if parsed.value is None else parsed.value,
-                success=parsed.success,
-                message=parsed.message,
-                compared_value=0.0 if parsed.comparedValue is None else parsed.comparedValue,
+                metric=metric,
+                value=_number(item.get("value"), f"{where} ({metric}): `value`"),
+                success=_flag(item.get("success"), f"{where} ({metric}): `success`"),
+                message=_string(item.get("message"), f"{where} ({metric}): `message`"),
+                compared_value=_number(item.get("comparedValue"), f"{where} ({metric}): `comparedValue`"),
             )
         )
     return values
@@ -123,32 +83,96 @@ def previous_from_json(items: Any, source: str = "previous evaluations") -> list
             f"{source}: expected a JSON list of evaluation.finished data objects (newest first), "
             f"got a JSON {_kind(items)}"
         )
-    return [_previous(index, item, source) for index, item in enumerate(items)]
+    return [_previous(item, f"{source}: entry {index}") for index, item in enumerate(items)]
 
 
-def _previous(index: int, item: Any, source: str) -> PreviousEvaluation:
+def _previous(item: Any, where: str) -> PreviousEvaluation:
+    # Walked by hand: this runs for every stored result on every evaluation, and a generic
+    # validator costs ten times the scoring itself (see benchmarks/bench_engine.py).
     if not isinstance(item, dict):
+        raise InputError(f"{where} is a JSON {_kind(item)}, expected an evaluation.finished data object")
+    result = item.get("result")
+    if not isinstance(result, str):
         raise InputError(
-            f"{source}: entry {index} is a JSON {_kind(item)}, expected an evaluation.finished data object"
-        )
-    try:
-        data = _PreviousData.model_validate(item)
-    except ValidationError as error:
-        raise InputError(f"{source}: entry {index}: {_where(error)}") from None
-    if data.result is None:
-        raise InputError(
-            f"{source}: entry {index} has no `result`; give the overall result of that evaluation "
+            f"{where} has no `result`; give the overall result of that evaluation "
             "(pass, warning or fail), which include_result_with_score filters on"
         )
-    indicators = tuple(
-        PreviousIndicator(metric=r.value.metric, value=r.value.value or 0.0, success=r.value.success)
-        for r in data.evaluation.indicatorResults or ()
-        # An indicator result without a value carries nothing to compare with.
-        if r.value is not None
-    )
+    ident = item.get("id")
+    if ident is not None and not isinstance(ident, str):
+        raise InputError(f"{where}: `id` must be the event id (a string), got a JSON {_kind(ident)}")
+    evaluation = item.get("evaluation")
+    if evaluation is None:
+        evaluation = {}
+    if not isinstance(evaluation, dict):
+        raise InputError(f"{where}: `evaluation` must be an object, got a JSON {_kind(evaluation)}")
+    results = evaluation.get("indicatorResults")
+    if results is None:
+        results = []
+    if not isinstance(results, list):
+        raise InputError(
+            f"{where}: `evaluation.indicatorResults` must be a list, got a JSON {_kind(results)}"
+        )
+    indicators: list[PreviousIndicator] = []
+    for position, entry in enumerate(results):
+        value = entry.get("value") if isinstance(entry, dict) else entry
+        if value is None:
+            # An indicator result without a value carries nothing to compare with.
+            continue
+        if isinstance(value, dict):
+            metric, number, success = value.get("metric"), value.get("value"), value.get("success")
+            # The common case is checked inline; error texts are only built when something is wrong.
+            if (
+                type(metric) is str
+                and (type(number) is float or type(number) is int)
+                and (success is True or success is False)
+            ):
+                indicators.append(PreviousIndicator(metric, float(number), success))
+                continue
+        indicators.append(_previous_indicator(entry, f"{where}: evaluation.indicatorResults[{position}]"))
     return PreviousEvaluation(
-        id=data.id, result=data.result, indicators=indicators, invalidated=data.invalidated
+        id=ident,
+        result=result,
+        indicators=tuple(indicators),
+        invalidated=_flag(item.get("invalidated"), f"{where}: `invalidated`"),
     )
+
+
+def _previous_indicator(entry: Any, at: str) -> PreviousIndicator:
+    """The slow path of one previous indicator: defaults for missing fields, or an error naming the field."""
+    if not isinstance(entry, dict):
+        raise InputError(f"{at} must be an object, got a JSON {_kind(entry)}")
+    value = entry.get("value")
+    if not isinstance(value, dict):
+        raise InputError(f"{at}.value must be an object with metric, value and success")
+    return PreviousIndicator(
+        metric=_string(value.get("metric"), f"{at}.value.metric"),
+        value=_number(value.get("value"), f"{at}.value.value"),
+        success=_flag(value.get("success"), f"{at}.value.success"),
+    )
+
+
+def _number(value: Any, what: str) -> float:
+    if value is None:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError(f"{what} must be a number, got a JSON {_kind(value)} ({json.dumps(value)[:40]})")
+    return float(value)
+
+
+def _flag(value: Any, what: str) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InputError(f"{what} must be true or false, got a JSON {_kind(value)}")
+    return value
+
+
+def _string(value: Any, what: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InputError(f"{what} must be a string, got a JSON {_kind(value)}")
+    return value
 
 
 def _kind(value: Any) -> str:

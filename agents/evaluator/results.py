@@ -18,7 +18,6 @@ for the verdict) are Tidegate's explanation, used by `explain()`. Pure: no I/O.
 from __future__ import annotations
 
 import base64
-import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -54,12 +53,16 @@ class Verdict(StrEnum):
 
 def json_number(value: float) -> float | int | None:
     """A float as Keptn's JSON wrote it: whole numbers without a fraction; NaN/infinity as null."""
-    value = float(value)  # callers may hand in ints
-    if not math.isfinite(value):
+    try:
+        whole = int(value)
+    except (OverflowError, ValueError):  # infinity, NaN
         return None
-    if value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    return value
+    if whole == value and -_EXACT < whole < _EXACT:
+        return whole
+    return float(value)
+
+
+_EXACT = 2**53
 
 
 @dataclass(slots=True)

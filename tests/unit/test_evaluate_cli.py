@@ -119,10 +119,10 @@ def test_invalid_criterion_exits_2_and_still_prints_keptns_verdict(
         ({"slo.yaml": "objectives: [{weight: 2}]", "values.json": "[]"}, "objectives[0].sli"),
         ({"slo.yaml": "objectives: []", "values.json": "{not json"}, "is not valid JSON at line 1"),
         ({"slo.yaml": "objectives: []", "values.json": '{"metric": "rt"}'}, "expected a JSON list"),
-        ({"slo.yaml": "objectives: []", "values.json": '[{"value": 1}]'}, "entry 0: metric"),
+        ({"slo.yaml": "objectives: []", "values.json": '[{"value": 1}]'}, "entry 0: `metric` is required"),
         (
             {"slo.yaml": "objectives: []", "values.json": '[{"metric": "rt", "value": "fast"}]'},
-            "entry 0: value",
+            "entry 0 (rt): `value` must be a number, got a JSON string",
         ),
         (
             {"slo.yaml": "objectives: []", "values.json": "[]", "previous.json": '[{"evaluation": {}}]'},
