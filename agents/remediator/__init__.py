@@ -1,0 +1,68 @@
+"""The remediator agent: answers `get-action` with the next action of remediation.yaml, with safety limits.
+
+Core API (pure, no I/O):
+    decide(state, event, remediation, settings, now) -> Decision(state, outputs)   one key, one event
+    next_deadline(state) -> datetime | None        when the shell must send the key a tick (cooldowns)
+    is_relevant(event) -> bool                     whether the remediator acts on an event at all
+    RemediationState, ProblemRecord, ProblemStatus, PendingAnswer   the `remediations` table's values
+    RemediatorSettings                             cooldown, hourly cap per project, problem TTL (env)
+    Emit | AuditRecord | Ignored                   the outputs
+    ESCALATED_TYPE, QUOTA_*_TYPE, REMEDIATION_TICK_TYPE   Tidegate's own remediation events
+The Faust shell is `agents.remediator.shell.register(ctx)` (imported separately: it needs Faust).
+"""
+
+from agents.remediator.core import (
+    RemediationFileProblem,
+    RemediationInput,
+    decide,
+    is_relevant,
+    next_deadline,
+    problem_identity,
+)
+from agents.remediator.events import (
+    ESCALATED_TYPE,
+    QUOTA_DENIED_TYPE,
+    QUOTA_GRANTED_TYPE,
+    QUOTA_REQUESTED_TYPE,
+    REMEDIATION_TICK_TYPE,
+    remediation_tick,
+)
+from agents.remediator.model import (
+    ActionTaken,
+    PendingAnswer,
+    ProblemRecord,
+    ProblemStatus,
+    RemediationState,
+    Waiting,
+)
+from agents.remediator.outputs import AuditKind, AuditRecord, Decision, Emit, Ignored, IgnoreReason, Output
+from agents.remediator.settings import RemediatorSettings
+
+__all__ = [
+    "ESCALATED_TYPE",
+    "QUOTA_DENIED_TYPE",
+    "QUOTA_GRANTED_TYPE",
+    "QUOTA_REQUESTED_TYPE",
+    "REMEDIATION_TICK_TYPE",
+    "ActionTaken",
+    "AuditKind",
+    "AuditRecord",
+    "Decision",
+    "Emit",
+    "IgnoreReason",
+    "Ignored",
+    "Output",
+    "PendingAnswer",
+    "ProblemRecord",
+    "ProblemStatus",
+    "RemediationFileProblem",
+    "RemediationInput",
+    "RemediationState",
+    "RemediatorSettings",
+    "Waiting",
+    "decide",
+    "is_relevant",
+    "next_deadline",
+    "problem_identity",
+    "remediation_tick",
+]
