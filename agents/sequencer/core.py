@@ -196,9 +196,12 @@ class _Work:
                 if text is None:
                     continue
                 try:
-                    parse_duration(text)
+                    length = parse_duration(text)
                 except DurationError as err:
                     return None, f"task '{task.name}' has an invalid {field}: {err}"
+                if field == TIMEOUT_PROPERTY and length <= timedelta(0):
+                    return None, (f"task '{task.name}' has timeout '{text}': a timeout must be longer than "
+                                  "zero, e.g. 30m")
         return definition, ""
 
     def _finish_unstarted(self, name: str, status: Status, result: Result, kind: AuditKind, message: str) -> None:

@@ -45,6 +45,7 @@ class Reply(StrEnum):
     FAIL = "fail"
     ERRORED = "errored"
     SILENT = "silent"  # never answers: the started timeout (or the task's timeout) ends the sequence
+    HANG = "hang"  # answers .started but never .finished: only the task's `timeout` property ends it
 
 
 class ApprovalPolicy(StrEnum):
@@ -280,9 +281,11 @@ class Driver:
         reply = self.responders.reply_for(parsed.task, event.stage)
         if reply is Reply.SILENT:
             return
+        self._answer(item, parsed.task, "started", SIMULATED_CONNECTOR, {"status": Status.SUCCEEDED.value})
+        if reply is Reply.HANG:
+            return
         result, status = (Result.FAIL, Status.ERRORED) if reply is Reply.ERRORED else (Result(reply.value),
                                                                                          Status.SUCCEEDED)
-        self._answer(item, parsed.task, "started", SIMULATED_CONNECTOR, {"status": Status.SUCCEEDED.value})
         self._answer(item, parsed.task, "finished", SIMULATED_CONNECTOR, {
             "status": status.value, "result": result.value, "message": f"simulated {reply.value}",
         })

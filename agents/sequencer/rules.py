@@ -24,7 +24,11 @@ _RESULT_SYNONYMS = {"failed": Result.FAIL.value}
 
 def aggregate(results: Iterable[str | None], statuses: Iterable[str | None]) -> tuple[Result, Status]:
     """Keptn's aggregation: any result other than pass/warning (even a missing one) is fail; any warning
-    is warning. Status: errored beats aborted beats succeeded; anything else is unknown and forces fail."""
+    is warning. Status: errored beats aborted beats succeeded; anything else is unknown and forces fail.
+
+    One deliberate fix: errored also forces fail. A result only means something when the executor
+    succeeded (Keptn's spec), and Keptn kept e.g. `pass` on an errored task, so the sequence finished
+    `errored/pass` and a `triggeredOn` without selector promoted it to the next stage."""
     result_list = list(results)
     status_list = list(statuses)
     if any(r not in _GOOD_RESULTS for r in result_list):
@@ -34,7 +38,7 @@ def aggregate(results: Iterable[str | None], statuses: Iterable[str | None]) -> 
     else:
         result = Result.PASS
     if any(s == Status.ERRORED.value for s in status_list):
-        status = Status.ERRORED
+        status, result = Status.ERRORED, Result.FAIL
     elif any(s == Status.ABORTED.value for s in status_list):
         status = Status.ABORTED
     elif all(s == Status.SUCCEEDED.value for s in status_list):

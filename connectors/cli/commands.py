@@ -4,3 +4,4 @@ from __future__ import annotations
 
 from connectors.cli import topics  # noqa: F401  (tidegate topics create|list)
 from connectors.cli import evaluate  # noqa: F401  (tidegate evaluate --slo --sli [--previous] [--output])
+from connectors.cli import simulate  # noqa: F401  (tidegate simulate --shipyard [--respond] [--approve] TRIGGERS.jsonl)
