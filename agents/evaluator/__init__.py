@@ -18,7 +18,7 @@ from agents.evaluator.inputs import (
     previous_from_json,
     sli_values_from_json,
 )
-from agents.evaluator.results import EvaluationResult, IndicatorResult, IndicatorStatus, Target, Verdict
+from agents.evaluator.results import EvaluationResult, IndicatorResult, IndicatorStatus, Reason, Target
 
 __all__ = [
     "Baseline",
@@ -32,9 +32,9 @@ __all__ = [
     "PreviousEvaluation",
     "PreviousIndicator",
     "QualityGate",
+    "Reason",
     "SLIValue",
     "Target",
-    "Verdict",
     "aggregate",
     "evaluate",
     "explain",

@@ -20,8 +20,15 @@ Rules (reference §4.4-4.6; lighthouse-service evaluate_sli_handler.go):
 - SLI values the SLO does not ask for are named in the message (Keptn only kept that sentence when
   the gate passed, because the warning and fail texts replace it).
 
-Where lighthouse's newest code could not be read (the key-SLI message, the invalid-criteria and
-no-objectives details), the reference's description is followed; see `KEY_SLI_FAILED`.
+Where lighthouse 1.x's own code was not available to read, the reference's description is
+followed and the remaining details are Tidegate's choices:
+- a failed key SLI: message `KEY_SLI_FAILED` (the reference gives only its start);
+- an invalid criterion: the event fails with "error with <name>: <Keptn's parse error>", the
+  indicators are still computed (the invalid target is violated, target 0);
+- no objectives: evaluation result fail with score 0;
+- an informational objective without a value stays `info` (Keptn 0.x marked it `fail`, unscored);
+- precedence when several apply: no objectives, invalid criterion, total-score error (status
+  errored), SLI provider failure, then the score.
 Pure: no I/O; the hot loop works on plain dataclasses.
 """
 
@@ -34,7 +41,7 @@ from agents.evaluator.baseline import Baseline, baseline_of, select_previous, su
 from agents.evaluator.criteria import CriteriaError, Criterion, CriterionKind, parse_criteria
 from agents.evaluator.gonum import format_float, parse_float
 from agents.evaluator.inputs import PreviousEvaluation, SLIValue
-from agents.evaluator.results import EvaluationResult, IndicatorResult, IndicatorStatus, Target, Verdict
+from agents.evaluator.results import EvaluationResult, IndicatorResult, IndicatorStatus, Reason, Target
 from schemas.events import Result, Status
 from schemas.slo import SLO, CriteriaSet, Objective
 
@@ -202,7 +209,7 @@ class QualityGate:
                 score=0.0,
                 indicator_results=[],
                 compared_events=[],
-                verdict=Verdict.NO_OBJECTIVES,
+                reason=Reason.NO_OBJECTIVES,
                 aggregate_function=self.aggregate_function,
             )
         selected = select_previous(previous, self.include_results, self.limit)
@@ -284,7 +291,7 @@ class QualityGate:
             score=100.0,
             indicator_results=indicators,
             compared_events=[],
-            verdict=Verdict.NOTHING_SCORED,
+            reason=Reason.NOTHING_SCORED,
             maximum_score=maximum,
             failed_key_slis=failed_keys,
             aggregate_function=self.aggregate_function,
@@ -299,31 +306,35 @@ class QualityGate:
         verdict.score = score
         total = self.slo.total_score
         if total is None or total.pass_ == "":
-            return _errored(verdict, Verdict.NO_TARGET_SCORE, NO_TARGET_SCORE, "")
+            return _errored(verdict, Reason.NO_TARGET_SCORE, NO_TARGET_SCORE, "")
         pass_threshold = parse_float(total.pass_.removesuffix("%"))
         if pass_threshold is None:
-            return _errored(verdict, Verdict.UNPARSABLE_PASS_SCORE, UNPARSABLE_PASS, total.pass_)
+            return _errored(verdict, Reason.UNPARSABLE_PASS_SCORE, UNPARSABLE_PASS, total.pass_)
         verdict.pass_threshold = pass_threshold
         if score >= pass_threshold and not failed_keys:
-            return _decide(verdict, Result.PASS, Verdict.PASSED, verdict.message)
+            # Keptn never read the warning threshold here; it is parsed for the explanation only.
+            verdict.warning_threshold = (
+                parse_float(total.warning.removesuffix("%")) if total.warning else None
+            )
+            return _decide(verdict, Result.PASS, Reason.PASSED, verdict.message)
         if total.warning != "" and not failed_keys:
             warning_threshold = parse_float(total.warning.removesuffix("%"))
             if warning_threshold is None:
-                return _errored(verdict, Verdict.UNPARSABLE_WARNING_SCORE, UNPARSABLE_WARNING, total.warning)
+                return _errored(verdict, Reason.UNPARSABLE_WARNING_SCORE, UNPARSABLE_WARNING, total.warning)
             verdict.warning_threshold = warning_threshold
             numbers = {"score": format_float(score), "warning": format_float(warning_threshold)}
             if score >= warning_threshold:
-                return _decide(verdict, Result.WARNING, Verdict.WARNING, WARNING.format(**numbers))
-            return _decide(verdict, Result.FAIL, Verdict.BELOW_WARNING, BELOW_WARNING.format(**numbers))
+                return _decide(verdict, Result.WARNING, Reason.WARNING, WARNING.format(**numbers))
+            return _decide(verdict, Result.FAIL, Reason.BELOW_WARNING, BELOW_WARNING.format(**numbers))
         if failed_keys:
             return _decide(
                 verdict,
                 Result.FAIL,
-                Verdict.KEY_SLI_FAILED,
+                Reason.KEY_SLI_FAILED,
                 KEY_SLI_FAILED.format(names=", ".join(failed_keys)),
             )
         message = BELOW_PASS.format(score=format_float(score), target=format_float(pass_threshold))
-        return _decide(verdict, Result.FAIL, Verdict.BELOW_PASS, message)
+        return _decide(verdict, Result.FAIL, Reason.BELOW_PASS, message)
 
     def _apply_overrides(self, verdict: EvaluationResult, sli_failure: str | None) -> None:
         # A broken criterion makes the whole gate fail (Keptn 1.x); the indicators stay as computed.
@@ -333,30 +344,30 @@ class QualityGate:
             verdict.status = Status.SUCCEEDED
             verdict.evaluation_result = Result.FAIL
             verdict.message = INVALID_CRITERIA.format(name=name, reason=error.reason)
-            verdict.verdict = Verdict.INVALID_CRITERIA
+            verdict.reason = Reason.INVALID_CRITERIA
             verdict.problem = f"objective {name!r}: {error}"
             return
         if sli_failure is not None and verdict.status is Status.SUCCEEDED:
             # Keptn #6096: the event fails, evaluation.result and score keep the computed values.
             verdict.result = Result.FAIL
             verdict.message = SLI_FAILED.format(message=sli_failure)
-            verdict.verdict = Verdict.SLI_FAILED
+            verdict.reason = Reason.SLI_FAILED
             verdict.problem = sli_failure
 
 
-def _decide(verdict: EvaluationResult, result: Result, why: Verdict, message: str) -> EvaluationResult:
+def _decide(verdict: EvaluationResult, result: Result, why: Reason, message: str) -> EvaluationResult:
     verdict.result = result
     verdict.evaluation_result = result
-    verdict.verdict = why
+    verdict.reason = why
     verdict.message = message
     return verdict
 
 
-def _errored(verdict: EvaluationResult, why: Verdict, message: str, written: str) -> EvaluationResult:
+def _errored(verdict: EvaluationResult, why: Reason, message: str, written: str) -> EvaluationResult:
     verdict.result = Result.FAIL
     verdict.evaluation_result = Result.FAIL
     verdict.status = Status.ERRORED
-    verdict.verdict = why
+    verdict.reason = why
     verdict.message = message
     verdict.problem = written
     return verdict

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from agents.evaluator.baseline import Baseline
 from agents.evaluator.criteria import CriterionKind
-from agents.evaluator.results import EvaluationResult, IndicatorResult, Target, Verdict
+from agents.evaluator.results import EvaluationResult, IndicatorResult, Reason, Target
 from schemas.events import Status
 from schemas.slo import AGGREGATE_FUNCTIONS
 
@@ -51,7 +51,7 @@ def _headline(verdict: EvaluationResult) -> str:
     outcome = verdict.result.value.upper()
     if verdict.status is Status.ERRORED:
         return f"Quality gate: {outcome} (errored: {verdict.message})"
-    if verdict.verdict is Verdict.NO_OBJECTIVES:
+    if verdict.reason is Reason.NO_OBJECTIVES:
         return f"Quality gate: {outcome}"
     thresholds = []
     if verdict.pass_threshold is not None:
@@ -121,7 +121,7 @@ def _target_text(target: Target, indicator: IndicatorResult) -> str:
 
 def _failed_names(verdict: EvaluationResult) -> str:
     failed = [i.name for i in verdict.indicator_results if i.status.value == "fail"]
-    return f" (failed: {', '.join(failed)})" if failed else ""
+    return f" Failed: {', '.join(failed)}." if failed else ""
 
 
 def _why(verdict: EvaluationResult) -> str:
@@ -129,44 +129,44 @@ def _why(verdict: EvaluationResult) -> str:
     pass_at = show(verdict.pass_threshold) if verdict.pass_threshold is not None else "?"
     warning_at = show(verdict.warning_threshold) if verdict.warning_threshold is not None else "?"
     points = f"{show(verdict.achieved_score)} of {show(verdict.maximum_score)} points"
-    match verdict.verdict:
-        case Verdict.PASSED:
+    match verdict.reason:
+        case Reason.PASSED:
             return f"the score {score} ({points}) reached the pass threshold {pass_at}."
-        case Verdict.NOTHING_SCORED:
+        case Reason.NOTHING_SCORED:
             return "no objective has pass criteria, so nothing is scored and the gate passes with 100."
-        case Verdict.WARNING:
+        case Reason.WARNING:
             return (
                 f"the score {score} ({points}) is below the pass threshold {pass_at} "
-                f"but reached the warning threshold {warning_at}{_failed_names(verdict)}."
+                f"but reached the warning threshold {warning_at}.{_failed_names(verdict)}"
             )
-        case Verdict.BELOW_WARNING:
+        case Reason.BELOW_WARNING:
             return (
                 f"the score {score} ({points}) is below the warning threshold {warning_at} "
-                f"(pass needs {pass_at}){_failed_names(verdict)}."
+                f"(pass needs {pass_at}).{_failed_names(verdict)}"
             )
-        case Verdict.BELOW_PASS:
+        case Reason.BELOW_PASS:
             return (
                 f"the score {score} ({points}) is below the pass threshold {pass_at} and the SLO sets "
-                f"no warning threshold{_failed_names(verdict)}."
+                f"no warning threshold.{_failed_names(verdict)}"
             )
-        case Verdict.KEY_SLI_FAILED:
+        case Reason.KEY_SLI_FAILED:
             return (
                 f"key SLI {', '.join(verdict.failed_key_slis)} failed, which fails the gate whatever the "
                 f"score (score {score})."
             )
-        case Verdict.NO_OBJECTIVES:
+        case Reason.NO_OBJECTIVES:
             return "the SLO has no objectives; add objectives with pass criteria to slo.yaml."
-        case Verdict.INVALID_CRITERIA:
+        case Reason.INVALID_CRITERIA:
             return f"the SLO has an invalid criterion, so the gate fails until slo.yaml is fixed: {verdict.problem}."
-        case Verdict.NO_TARGET_SCORE:
+        case Reason.NO_TARGET_SCORE:
             return 'the SLO has no total_score.pass; add e.g. total_score: {pass: "90%", warning: "75%"}.'
-        case Verdict.UNPARSABLE_PASS_SCORE:
+        case Reason.UNPARSABLE_PASS_SCORE:
             return f'total_score.pass {verdict.problem!r} is not a number; write it like "90%".'
-        case Verdict.UNPARSABLE_WARNING_SCORE:
+        case Reason.UNPARSABLE_WARNING_SCORE:
             return f'total_score.warning {verdict.problem!r} is not a number; write it like "75%".'
-        case Verdict.SLI_FAILED:
+        case Reason.SLI_FAILED:
             return (
                 f"the SLI provider reported a failure ({verdict.problem}), which fails the gate "
                 f"whatever the score (score {score})."
             )
-    raise AssertionError(f"unexplained verdict {verdict.verdict}")
+    raise AssertionError(f"unexplained reason {verdict.reason}")

@@ -34,7 +34,7 @@ class IndicatorStatus(StrEnum):
     INFO = "info"
 
 
-class Verdict(StrEnum):
+class Reason(StrEnum):
     """Why the gate ended as it did; `explain()` turns it into a sentence."""
 
     PASSED = "passed"  # score reached the pass threshold, no key SLI failed
@@ -138,7 +138,7 @@ class EvaluationResult:
     score: float
     indicator_results: list[IndicatorResult]
     compared_events: list[str]
-    verdict: Verdict
+    reason: Reason
     maximum_score: float = 0.0
     achieved_score: float = 0.0
     pass_threshold: float | None = None

@@ -27,7 +27,7 @@ from agents.evaluator import (
     previous_from_json,
     sli_values_from_json,
 )
-from agents.evaluator.results import Verdict
+from agents.evaluator.results import Reason
 from connectors.cli.main import app
 from schemas.events import Status
 from schemas.slo import SLO
@@ -92,7 +92,7 @@ def evaluate_command(
 
 def exit_code(verdict: EvaluationResult) -> int:
     """0 when the gate lets the change through, 1 when it fails it, 2 when the SLO itself is broken."""
-    if verdict.status is Status.ERRORED or verdict.verdict is Verdict.INVALID_CRITERIA:
+    if verdict.status is Status.ERRORED or verdict.reason is Reason.INVALID_CRITERIA:
         return EXIT_UNUSABLE_INPUT
     return EXIT_GATE_PASSED if verdict.passed_gate else EXIT_GATE_FAILED
 

@@ -16,8 +16,8 @@ from agents.evaluator import (
     PreviousEvaluation,
     PreviousIndicator,
     QualityGate,
+    Reason,
     SLIValue,
-    Verdict,
     evaluate,
 )
 from schemas.events import Result, Status
@@ -89,7 +89,7 @@ def test_example_a_580_is_a_warning_objective_and_fails_the_gate() -> None:
     assert (indicator.status, indicator.score) == (IndicatorStatus.WARNING, 0.5)
     assert _targets(indicator) == [("<=+10%", 550.0, True), ("<600", 600.0, False)]
     assert verdict.score == 50.0
-    assert (verdict.result, verdict.verdict) == (Result.FAIL, Verdict.BELOW_WARNING)
+    assert (verdict.result, verdict.reason) == (Result.FAIL, Reason.BELOW_WARNING)
     assert (
         verdict.message
         == "Evaluation failed since the calculated score of 50 is below the warning value of 75"
@@ -194,7 +194,7 @@ def test_example_c_warning_with_weights_and_an_info_objective() -> None:
     ]
     assert verdict.maximum_score == 3.0
     assert verdict.score == 100 * (2.5 / 3)
-    assert (verdict.result, verdict.verdict) == (Result.WARNING, Verdict.WARNING)
+    assert (verdict.result, verdict.reason) == (Result.WARNING, Reason.WARNING)
     # Keptn formats the float with Go's %v: no rounding in the message.
     assert verdict.message == (
         "Evaluation returned a warning: the calculated score of 83.33333333333334 is close to the warning target value of 75"
@@ -208,7 +208,7 @@ def test_example_c_failed_key_sli_fails_the_gate() -> None:
     )
     assert verdict.indicator_results[1].status is IndicatorStatus.FAIL
     assert verdict.score == 100 * (2 / 3)
-    assert (verdict.result, verdict.verdict) == (Result.FAIL, Verdict.KEY_SLI_FAILED)
+    assert (verdict.result, verdict.reason) == (Result.FAIL, Reason.KEY_SLI_FAILED)
     assert verdict.failed_key_slis == ["error_rate"]
     assert verdict.message.startswith("Evaluation failed due to key_sli objective")
     assert "error_rate" in verdict.message
@@ -226,7 +226,7 @@ total_score: {pass: "90%", warning: "75%"}
     verdict = evaluate(slo, [_value("a", 0), _value("b", 5)])
     assert verdict.score == 90.0
     assert verdict.result is Result.FAIL
-    assert verdict.verdict is Verdict.KEY_SLI_FAILED
+    assert verdict.reason is Reason.KEY_SLI_FAILED
 
 
 def test_key_sli_in_warning_does_not_fail_the_gate() -> None:
@@ -277,13 +277,13 @@ total_score: {pass: "90%"}
         verdict.message
         == "Evaluation failed since the calculated score of 33.33333333333333 is below the target value of 90"
     )
-    assert verdict.verdict is Verdict.BELOW_PASS
+    assert verdict.reason is Reason.BELOW_PASS
 
 
 def test_only_informational_objectives_pass_with_100_even_without_total_score() -> None:
     slo = _slo("objectives: [{sli: throughput}, {sli: cpu, warning: [{criteria: ['<1']}]}]")
     verdict = evaluate(slo, [_value("throughput", 5), _value("cpu", 5)])
-    assert (verdict.result, verdict.score, verdict.verdict) == (Result.PASS, 100.0, Verdict.NOTHING_SCORED)
+    assert (verdict.result, verdict.score, verdict.reason) == (Result.PASS, 100.0, Reason.NOTHING_SCORED)
     assert [i.status for i in verdict.indicator_results] == [IndicatorStatus.INFO, IndicatorStatus.INFO]
     # Warning criteria of an informational objective are still checked and listed.
     assert _targets(verdict.indicator_results[1], "warning") == [("<1", 1.0, True)]
@@ -440,7 +440,7 @@ total_score: {pass: "10%"}
         Status.SUCCEEDED,
         Result.FAIL,
     )
-    assert verdict.verdict is Verdict.INVALID_CRITERIA
+    assert verdict.reason is Reason.INVALID_CRITERIA
     assert verdict.message == "error with Errors: could not parse criteria target value"
     assert _targets(verdict.indicator_results[1], "warning") == [("<=ten", 0.0, True)]
     assert "<=ten" in verdict.problem
@@ -452,37 +452,37 @@ def test_gate_lists_every_invalid_criterion() -> None:
 
 
 @pytest.mark.parametrize(
-    ("total", "message", "verdict"),
+    ("total", "message", "reason"),
     [
-        ("", "no target score defined", Verdict.NO_TARGET_SCORE),
-        ("total_score: {warning: '75%'}", "no target score defined", Verdict.NO_TARGET_SCORE),
+        ("", "no target score defined", Reason.NO_TARGET_SCORE),
+        ("total_score: {warning: '75%'}", "no target score defined", Reason.NO_TARGET_SCORE),
         (
             "total_score: {pass: 'ninety%'}",
             "could not parse pass target percentage",
-            Verdict.UNPARSABLE_PASS_SCORE,
+            Reason.UNPARSABLE_PASS_SCORE,
         ),
         (
             "total_score: {pass: '90 %'}",
             "could not parse pass target percentage",
-            Verdict.UNPARSABLE_PASS_SCORE,
+            Reason.UNPARSABLE_PASS_SCORE,
         ),
         (
             "total_score: {pass: '90%', warning: 'most'}",
             "could not parse warning target percentage",
-            Verdict.UNPARSABLE_WARNING_SCORE,
+            Reason.UNPARSABLE_WARNING_SCORE,
         ),
     ],
 )
 def test_missing_or_unparsable_total_score_errors_the_evaluation(
-    total: str, message: str, verdict: Verdict
+    total: str, message: str, reason: Reason
 ) -> None:
     slo = _slo(f"objectives: [{{sli: a, pass: [{{criteria: ['<1']}}]}}]\n{total}")
     result = evaluate(slo, [_value("a", 5)])
-    assert (result.result, result.status, result.message, result.verdict) == (
+    assert (result.result, result.status, result.message, result.reason) == (
         Result.FAIL,
         Status.ERRORED,
         message,
-        verdict,
+        reason,
     )
 
 
