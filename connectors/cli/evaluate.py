@@ -5,7 +5,7 @@
 VALUES.json is a list of indicator values as in `get-sli.finished` (`metric`, `value`, `success`,
 `message`); PREVIOUS.json a list of earlier `evaluation.finished` data objects, newest first.
 Exit code 0 for pass or warning, 1 for fail, 2 for unusable input (unreadable files, an SLO with
-an invalid criterion or total score); the verdict is still printed when there is one.
+no objectives, an invalid criterion or total score); the verdict is still printed when there is one.
 """
 
 from __future__ import annotations
@@ -91,8 +91,8 @@ def evaluate_command(
 
 
 def exit_code(verdict: EvaluationResult) -> int:
-    """0 when the gate lets the change through, 1 when it fails it, 2 when the SLO itself is broken."""
-    if verdict.status is Status.ERRORED or verdict.reason is Reason.INVALID_CRITERIA:
+    """0 when the gate lets the change through, 1 when it fails it, 2 when the SLO itself is unusable."""
+    if verdict.status is Status.ERRORED or verdict.reason in (Reason.INVALID_CRITERIA, Reason.NO_OBJECTIVES):
         return EXIT_UNUSABLE_INPUT
     return EXIT_GATE_PASSED if verdict.passed_gate else EXIT_GATE_FAILED
 

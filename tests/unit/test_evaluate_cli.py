@@ -152,3 +152,13 @@ def test_missing_total_score_exits_2(runner: CliRunner, cli: typer.Typer, tmp_pa
     result = runner.invoke(cli, ["--slo", str(tmp_path / "slo.yaml"), "--sli", str(tmp_path / "values.json")])
     assert result.exit_code == 2
     assert "errored: no target score defined" in result.stdout
+
+
+def test_slo_without_objectives_exits_2(runner: CliRunner, cli: typer.Typer, tmp_path: Path) -> None:
+    (tmp_path / "slo.yaml").write_text("spec_version: '1.0'\nobjectives:\n")
+    (tmp_path / "values.json").write_text("[]")
+    result = runner.invoke(
+        cli, ["--slo", str(tmp_path / "slo.yaml"), "--sli", str(tmp_path / "values.json"), "--output", "json"]
+    )
+    assert result.exit_code == 2
+    assert json.loads(result.stdout)["message"] == "lighthouse failed because no SLO objective was provided"
