@@ -1,0 +1,96 @@
+"""Tidegate's contracts: Keptn's events and the configuration files users already have.
+
+Configuration files (read with `load_file` / `load_text`, which detect the kind, validate, and report
+every problem with file, line and field):
+
+    shipyard.yaml       Shipyard (+ Keptn 0.7 LegacyShipyard, convert_legacy_shipyard)
+    slo.yaml            SLO
+    sli.yaml            SLI
+    remediation.yaml    Remediation (+ pre-0.7 convert_legacy_remediation)
+    locust.conf.yaml    LocustConfig          jmeter.conf.yaml   JMeterConfig
+    job/config.yaml     JobConfig             webhook.yaml       WebhookConfig
+
+Errors raised for users' files are in `schemas.errors` (one tree, documented there). Events: the
+envelope and type grammar are in `schemas.events`, the task data blocks in `schemas.payloads`.
+"""
+
+from schemas.durations import parse_duration
+from schemas.errors import (
+    DurationError,
+    FieldWarning,
+    FileError,
+    FileProblem,
+    FileReadError,
+    FileValidationError,
+    SchemaError,
+    Severity,
+    UnknownKindError,
+    YamlSyntaxError,
+)
+from schemas.events import EventType, KeptnEvent, Result, Status, format_time, sequence_type, task_type
+from schemas.files import KINDS, FileKind, LoadedFile, detect_kind, load_file, load_text
+from schemas.jobconfig import JobConfig
+from schemas.remediation import Action as RemediationAction
+from schemas.remediation import Remediation, convert_legacy_remediation
+from schemas.shipyard import (
+    BUILTIN_EVALUATION,
+    LegacyShipyard,
+    Selector,
+    Sequence,
+    Shipyard,
+    Stage,
+    Task,
+    Trigger,
+    convert_legacy_shipyard,
+)
+from schemas.sli import SLI
+from schemas.slo import SLO
+from schemas.testconfigs import JMeterConfig, JMeterWorkload, LocustConfig, LocustWorkload
+from schemas.webhook import WebhookConfig
+
+__all__ = [
+    "BUILTIN_EVALUATION",
+    "KINDS",
+    "SLI",
+    "SLO",
+    "DurationError",
+    "EventType",
+    "FieldWarning",
+    "FileError",
+    "FileKind",
+    "FileProblem",
+    "FileReadError",
+    "FileValidationError",
+    "JMeterConfig",
+    "JMeterWorkload",
+    "JobConfig",
+    "KeptnEvent",
+    "LegacyShipyard",
+    "LoadedFile",
+    "LocustConfig",
+    "LocustWorkload",
+    "Remediation",
+    "RemediationAction",
+    "Result",
+    "SchemaError",
+    "Selector",
+    "Sequence",
+    "Severity",
+    "Shipyard",
+    "Stage",
+    "Status",
+    "Task",
+    "Trigger",
+    "UnknownKindError",
+    "WebhookConfig",
+    "YamlSyntaxError",
+    "convert_legacy_remediation",
+    "convert_legacy_shipyard",
+    "detect_kind",
+    "format_time",
+    "load_file",
+    "load_text",
+    "parse_duration",
+    "sequence_type",
+    "task_type",
+]

@@ -51,14 +51,9 @@ class FileProblem:
     severity: Severity = Severity.ERROR
 
     def __str__(self) -> str:
+        """`path:line: field: message` (severity not included: callers say "warning" where they print)."""
         place = f"{self.path}:{self.line}" if self.line is not None else self.path
-        parts = [place]
-        if self.severity is Severity.WARNING:
-            parts.append("warning")
-        if self.field:
-            parts.append(self.field)
-        parts.append(self.message)
-        return ": ".join(parts)
+        return ": ".join(part for part in (place, self.field, self.message) if part)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +75,11 @@ class DurationError(SchemaError, ValueError):
 class FileError(SchemaError):
     """A configuration file cannot be used. `problems` lists every error found, each with its place."""
 
-    def __init__(self, path: str, problems: Sequence[FileProblem]) -> None:
+    def __init__(self, path: str, problems: Sequence[FileProblem], kind: str | None = None) -> None:
         self.path = path
         self.problems: list[FileProblem] = list(problems)
+        self.kind = kind
+        """The file kind when it was known before the problems were found (a `schemas.files.FileKind` value)."""
         super().__init__("\n".join(str(p) for p in self.problems) or f"{path}: the file cannot be used")
 
 

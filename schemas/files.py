@@ -1,0 +1,624 @@
+"""Loading Keptn configuration files: YAML with positions, kind detection, validation, precise problems.
+
+    loaded = load_file("shipyard.yaml")            # kind detected from the content (or the file name)
+    loaded.kind, loaded.model, loaded.raw, loaded.warnings
+    load_text(text, "remediation.yaml", kind="remediation")
+
+Every problem names the file, the line and column, the field (`spec.stages[1].name`) and what is
+wrong in words; errors are raised together in one `FileError`, warnings come back with the file.
+
+How YAML is read
+- The node tree is composed first, so every mapping key and list item keeps its line; a pydantic
+  error location is walked down that tree to find the line of the field it names.
+- Scalars are resolved as YAML 1.2 does: only true/false are booleans, and no dates or base-60 or
+  octal numbers (a number with a leading zero, like 0755, stays text: YAML 1.1 and 1.2 disagree on it). Keptn (Go, YAML 1.1) read an unquoted `off` as false, which made
+  `value: {EnablePromotion: off}` a boolean where every consumer wanted the text "off". Tidegate reads
+  the text, so fields that want text get "off", while yes/no settings (`sendFinished: yes`) still get
+  their boolean through pydantic's own conversion. Each such unquoted word is reported as a warning
+  where the result is text, since other YAML 1.1 tools read it differently.
+- Numbers where text is wanted (`value: 1`, `spec_version: 1.0`) are read as their text.
+- Only the first document of a file is used, as Keptn did; a leading `---`, an indented document and
+  empty (null) sections are fine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from schemas.errors import (
+    CUSTOM_ERROR_TYPE,
+    FieldWarning,
+    FileProblem,
+    FileReadError,
+    FileValidationError,
+    Location,
+    Severity,
+    UnknownKindError,
+    YamlSyntaxError,
+)
+from schemas.jobconfig import JobConfig
+from schemas.remediation import LegacyRemediation, Remediation, is_legacy_remediation
+from schemas.shipyard import LegacyShipyard, Shipyard, is_legacy_shipyard
+from schemas.sli import SLI
+from schemas.slo import SLO
+from schemas.testconfigs import JMeterConfig, LocustConfig
+from schemas.webhook import WebhookConfig
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class FileKind(StrEnum):
+    SHIPYARD = "shipyard"
+    SLO = "slo"
+    SLI = "sli"
+    REMEDIATION = "remediation"
+    LOCUST = "locust"
+    JMETER = "jmeter"
+    JOB_EXECUTOR = "job-executor"
+    WEBHOOK = "webhook"
+
+
+@dataclass(frozen=True)
+class LoadedFile:
+    """A configuration file that can be used: its kind, the validated model and the parsed YAML."""
+
+    path: str
+    kind: FileKind
+    model: BaseModel
+    raw: dict[str, Any]
+    warnings: tuple[FileProblem, ...] = ()
+    converted_from: str | None = None
+    """Set when an older form was converted, e.g. "Keptn 0.7 shipyard"."""
+    document: _Document | None = field(default=None, repr=False, compare=False)
+
+    def problem_at(self, loc: Location, message: str, severity: Severity = Severity.ERROR) -> FileProblem:
+        """A problem at a location of the parsed YAML (`raw`), e.g. for checks the models do not make."""
+        if self.document is None:
+            return FileProblem(self.path, None, None, _field_path(list(loc)), message, severity)
+        field_path, line, column = self.document.locate(loc)
+        return FileProblem(self.path, line, column, field_path, message, severity)
+
+    def expect(self, model_type: type[M]) -> M:
+        """The model as the type the caller needs; TypeError when the file is of another kind."""
+        if not isinstance(self.model, model_type):
+            raise TypeError(f"{self.path} is a {self.kind} file, not a {model_type.__name__}")
+        return self.model
+
+
+# -- reading YAML -----------------------------------------------------------------------------------
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 core-schema scalars (see the module docstring for why)."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {}
+for _tag, _pattern, _first in (
+    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("int", r"^(?:[-+]?(?:0|[1-9][0-9]*)|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    ("float", r"^(?:[-+]?(?:(?:\.[0-9]+|[0-9]+\.[0-9]*)(?:[eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+)"
+              r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+0123456789."),
+    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("merge", r"^(?:<<)$", "<"),
+):
+    _Yaml12Loader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_pattern), list(_first))
+
+# YAML 1.1 booleans that YAML 1.2 (and so Tidegate) reads as text.
+_YAML11_BOOLEAN_WORDS = re.compile(r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$")
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+@dataclass
+class _Document:
+    """The first YAML document of a file: its node tree (for positions) and its data."""
+
+    root: yaml.Node
+    data: Any
+    notes: list[FileProblem] = field(default_factory=list)
+    yaml11_words: list[tuple[Location, str]] = field(default_factory=list)
+
+    def locate(self, loc: Location, *, missing: bool = False) -> tuple[str, int, int]:
+        """The readable field path and 1-based (line, column) of a location in the document.
+
+        Location parts that are not in the YAML (pydantic's union tags, fields a converter added)
+        are skipped; for a missing field the path names it and the place is its parent's.
+        """
+        node: yaml.Node | None = self.root
+        mark = self.root.start_mark
+        parts: list[str | int] = []
+        for i, part in enumerate(loc):
+            child = _child_node(node, part)
+            if child is not None:
+                key_node, node = child
+                mark = _mark_of(key_node, node)
+                parts.append(part)
+            elif missing and i == len(loc) - 1:
+                parts.append(part)
+        return _field_path(parts), mark.line + 1, mark.column + 1
+
+
+def _child_node(node: yaml.Node | None, part: str | int) -> tuple[yaml.Node | None, yaml.Node] | None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(part):
+                return key_node, value_node
+    elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+        return None, node.value[part]
+    return None
+
+
+def _mark_of(key_node: yaml.Node | None, value_node: yaml.Node) -> yaml.Mark:
+    # Point at a scalar value itself (where the mistake is), else at the key or list item.
+    if isinstance(value_node, yaml.ScalarNode) and value_node.value != "":
+        return value_node.start_mark
+    return key_node.start_mark if key_node is not None else value_node.start_mark
+
+
+def _field_path(parts: list[str | int]) -> str:
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z_][\w-]*", part):
+            text += f".{part}" if text else part
+        else:
+            text += f'["{part}"]'
+    return text
+
+
+def _parse_yaml(text: str, path: str) -> _Document:
+    loader = _Yaml12Loader(text)
+    try:
+        root = loader.get_node() if loader.check_node() else None
+        if root is None:
+            raise FileValidationError(path, [FileProblem(path, None, None, "", "the file is empty")])
+        data = loader.construct_document(root)
+        extra_documents = 0
+        while loader.check_node():
+            if loader.get_node() is not None:
+                extra_documents += 1
+    except yaml.MarkedYAMLError as error:
+        raise YamlSyntaxError(path, [_syntax_problem(error, path)]) from None
+    except yaml.YAMLError as error:
+        raise YamlSyntaxError(path, [FileProblem(path, None, None, "", f"invalid YAML: {error}")]) from None
+    finally:
+        loader.dispose()
+    document = _Document(root, data)
+    if extra_documents:
+        document.notes.append(FileProblem(
+            path, None, None, "",
+            f"only the first YAML document is read; the {extra_documents} after the first `---` are ignored",
+            Severity.WARNING,
+        ))
+    _scan_nodes(document, root, (), path)
+    return document
+
+
+_SYNTAX_HINTS = {
+    "mapping values are not allowed here": "a value contains ': ' or a ':' is missing on a line before; "
+    "quote the value or fix the key",
+    "found character '\\t' that cannot start any token": "YAML does not allow tabs for indentation; use spaces",
+    "could not find expected ':'": "a key is missing its ':'",
+    "expected <block end>, but found '<block mapping start>'": "this line is indented differently from "
+    "the lines around it",
+    "found undefined alias": "a '*' starts an alias; quote the value if it is text",
+}
+
+
+def _syntax_problem(error: yaml.MarkedYAMLError, path: str) -> FileProblem:
+    mark = error.problem_mark or error.context_mark
+    problem = error.problem or error.context or "invalid YAML"
+    hint = next((h for known, h in _SYNTAX_HINTS.items() if problem.startswith(known)), "")
+    message = f"invalid YAML: {problem}" + (f" ({hint})" if hint else "")
+    if mark is None:
+        return FileProblem(path, None, None, "", message)
+    return FileProblem(path, mark.line + 1, mark.column + 1, "", message)
+
+
+def _scan_nodes(document: _Document, node: yaml.Node, loc: Location, path: str) -> None:
+    """Report duplicate keys (the later one silently wins) and remember YAML 1.1 boolean words."""
+    if isinstance(node, yaml.MappingNode):
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = key_node.value
+            if key in first_line and key != "<<":
+                document.notes.append(FileProblem(
+                    path, key_node.start_mark.line + 1, key_node.start_mark.column + 1, _field_path([*loc, key]),
+                    f"'{key}' is defined twice (first on line {first_line[key]}); only this later one is used",
+                    Severity.WARNING,
+                ))
+            first_line.setdefault(key, key_node.start_mark.line + 1)
+            _scan_nodes(document, value_node, (*loc, key), path)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _scan_nodes(document, item, (*loc, index), path)
+    elif (isinstance(node, yaml.ScalarNode) and node.style is None and node.tag == _STR_TAG
+          and _YAML11_BOOLEAN_WORDS.match(node.value)):
+        document.yaml11_words.append((loc, node.value))
+
+
+# -- kinds ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A validated document: the model to use, the model that mirrors the YAML (for unknown-field and
+    position lookups; differs after a conversion), the model's own warnings, and the converted form."""
+
+    model: BaseModel
+    mirror: BaseModel
+    warnings: list[FieldWarning]
+    converted_from: str | None = None
+
+
+@runtime_checkable
+class _WithWarnings(Protocol):
+    def warnings(self) -> list[FieldWarning]: ...
+
+
+def _plain(model_type: type[BaseModel]) -> Callable[[dict[str, Any]], _Checked]:
+    def check(raw: dict[str, Any]) -> _Checked:
+        model = model_type.model_validate(raw)
+        found = model.warnings() if isinstance(model, _WithWarnings) else []
+        return _Checked(model, model, found)
+
+    return check
+
+
+def _check_shipyard(raw: dict[str, Any]) -> _Checked:
+    if is_legacy_shipyard(raw):
+        legacy = LegacyShipyard.model_validate(raw)
+        return _Checked(legacy.to_shipyard(), legacy, legacy.warnings(), "Keptn 0.7 shipyard")
+    shipyard = Shipyard.model_validate(raw)
+    found = shipyard.warnings()
+    for s, stage in enumerate(_list(raw.get("spec", {}), "stages")):
+        for q, sequence in enumerate(_list(stage, "sequences")):
+            if isinstance(sequence, Mapping) and "triggers" in sequence:
+                found.append(FieldWarning(
+                    ("spec", "stages", s, "sequences", q, "triggers"),
+                    "`triggers:` is the 0.2.0-alpha form, read as triggeredOn; write "
+                    "`triggeredOn: [{event: <stage>.<sequence>.finished}]` instead",
+                ))
+    return _Checked(shipyard, shipyard, found)
+
+
+def _check_remediation(raw: dict[str, Any]) -> _Checked:
+    if is_legacy_remediation(raw):
+        legacy = LegacyRemediation.model_validate(raw)
+        return _Checked(legacy.to_remediation(), legacy, [], "pre-0.7 remediation list")
+    return _plain(Remediation)(raw)
+
+
+def _list(container: Any, key: str) -> list[Any]:
+    value = container.get(key) if isinstance(container, Mapping) else None
+    return value if isinstance(value, list) else []
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    kind: FileKind
+    model: type[BaseModel]
+    description: str
+    check: Callable[[dict[str, Any]], _Checked]
+    required_keys: Callable[[dict[str, Any]], tuple[str, ...]] | None = None
+    """Top-level keys a file must have although the model has a default (Keptn required them)."""
+
+
+KINDS: dict[FileKind, KindInfo] = {
+    info.kind: info
+    for info in (
+        KindInfo(FileKind.SHIPYARD, Shipyard, "shipyard.yaml: stages, sequences and tasks", _check_shipyard,
+                 lambda raw: () if is_legacy_shipyard(raw) else ("apiVersion",)),
+        KindInfo(FileKind.SLO, SLO, "slo.yaml: objectives and scores of a quality gate", _plain(SLO)),
+        KindInfo(FileKind.SLI, SLI, "sli.yaml: the query of each indicator", _plain(SLI)),
+        KindInfo(FileKind.REMEDIATION, Remediation, "remediation.yaml: actions per problem", _check_remediation),
+        KindInfo(FileKind.LOCUST, LocustConfig, "locust/locust.conf.yaml: Locust workloads", _plain(LocustConfig)),
+        KindInfo(FileKind.JMETER, JMeterConfig, "jmeter/jmeter.conf.yaml: JMeter workloads", _plain(JMeterConfig)),
+        KindInfo(FileKind.JOB_EXECUTOR, JobConfig, "job/config.yaml: job-executor actions", _plain(JobConfig)),
+        KindInfo(FileKind.WEBHOOK, WebhookConfig, "webhook.yaml: webhook requests", _plain(WebhookConfig)),
+    )
+}
+
+_KIND_VALUES = {"Shipyard": FileKind.SHIPYARD, "Remediation": FileKind.REMEDIATION, "WebhookConfig": FileKind.WEBHOOK}
+_TOP_LEVEL_KEYS = (
+    ("stages", FileKind.SHIPYARD),
+    ("objectives", FileKind.SLO),
+    ("indicators", FileKind.SLI),
+    ("remediations", FileKind.REMEDIATION),
+    ("actions", FileKind.JOB_EXECUTOR),
+)
+_NAME_WORDS = {
+    "shipyard": FileKind.SHIPYARD, "slo": FileKind.SLO, "sli": FileKind.SLI,
+    "remediation": FileKind.REMEDIATION, "locust": FileKind.LOCUST, "jmeter": FileKind.JMETER,
+    "webhook": FileKind.WEBHOOK,
+}
+_HOW_TO_SAY = "say which with --kind (" + ", ".join(k.value for k in FileKind) + ")"
+
+
+def detect_kind(raw: Mapping[str, Any], path: str | Path = "") -> FileKind:
+    """The kind of a parsed file, from its content, else from words in its name; UnknownKindError if neither."""
+    where = str(path)
+    if "kind" in raw:
+        declared = raw["kind"]
+        if declared in _KIND_VALUES:
+            return _KIND_VALUES[declared]
+        raise UnknownKindError(where, [FileProblem(
+            where, None, None, "kind",
+            f"kind '{declared}' is not a file Tidegate reads (it knows {', '.join(_KIND_VALUES)})",
+        )])
+    for key, kind in _TOP_LEVEL_KEYS:
+        if key in raw:
+            return kind
+    if "workloads" in raw:
+        return _test_tool(raw, where)
+    words = set(re.split(r"[^a-z]+", Path(where).name.lower()))
+    named = [kind for word, kind in _NAME_WORDS.items() if word in words]
+    if len(named) == 1:
+        return named[0]
+    raise UnknownKindError(where, [FileProblem(
+        where, None, None, "",
+        "cannot tell which kind of Keptn file this is: it has no `kind:` and none of the top-level keys "
+        f"stages, objectives, indicators, remediations, workloads or actions; {_HOW_TO_SAY}",
+    )])
+
+
+def _test_tool(raw: Mapping[str, Any], path: str) -> FileKind:
+    name = Path(path).name.lower()
+    if "locust" in name:
+        return FileKind.LOCUST
+    if "jmeter" in name:
+        return FileKind.JMETER
+    workloads = [w for w in raw.get("workloads") or [] if isinstance(w, Mapping)]
+    jmeter_keys = {"vuser", "loopcount", "thinktime", "acceptederrorrate", "avgrtvalidation"}
+    scripts = [str(w.get("script", "")) for w in workloads]
+    if any(jmeter_keys & w.keys() for w in workloads) or any(s.endswith(".jmx") for s in scripts):
+        return FileKind.JMETER
+    if any("conf" in w for w in workloads) or any(s.endswith(".py") for s in scripts):
+        return FileKind.LOCUST
+    raise UnknownKindError(path, [FileProblem(
+        path, None, None, "workloads",
+        f"the workloads could be for JMeter or for Locust; name the file jmeter.conf.yaml or "
+        f"locust.conf.yaml, or {_HOW_TO_SAY}",
+    )])
+
+
+# -- loading --------------------------------------------------------------------------------------
+
+
+def load_file(path: str | Path, kind: FileKind | str | None = None) -> LoadedFile:
+    """Read, parse and validate a file; raises a FileError subclass listing every problem."""
+    where = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise FileReadError(where, [FileProblem(where, None, None, "", "no such file")]) from None
+    except IsADirectoryError:
+        raise FileReadError(where, [FileProblem(where, None, None, "", "this is a directory, not a file")]) from None
+    except UnicodeDecodeError as error:
+        raise FileReadError(where, [FileProblem(
+            where, None, None, "", f"not UTF-8 text (byte {error.start}); save the file as UTF-8",
+        )]) from None
+    except OSError as error:
+        raise FileReadError(where, [FileProblem(where, None, None, "", f"cannot read the file: {error.strerror}")]) from None
+    return load_text(text, path, kind)
+
+
+def load_text(text: str, path: str | Path = "<text>", kind: FileKind | str | None = None) -> LoadedFile:
+    """Parse and validate YAML text; `path` is only used to name the file in problems (and to tell
+    jmeter from locust files). `kind` overrides detection."""
+    where = str(path)
+    document = _parse_yaml(text, where)
+    raw = document.data
+    if raw is None:
+        raise FileValidationError(where, [FileProblem(where, None, None, "", "the file is empty")])
+    if not isinstance(raw, dict):
+        line = document.root.start_mark.line + 1
+        raise FileValidationError(where, [FileProblem(
+            where, line, 1, "", f"expected a mapping of keys at the top of the file, found {_describe(raw)}",
+        )])
+    chosen = _chosen_kind(kind, where) or detect_kind(raw, where)
+    info = KINDS[chosen]
+    errors = [
+        FileProblem(where, *document.locate((key,), missing=True)[1:], key, "missing required field")
+        for key in (info.required_keys(raw) if info.required_keys else ()) if key not in raw
+    ]
+    try:
+        checked = info.check(raw)
+    except ValidationError as error:
+        errors.extend(_problems(error, document, where))
+        checked = None
+    if errors or checked is None:
+        raise FileValidationError(where, _sorted(errors), chosen.value)
+    warnings = [
+        *document.notes,
+        *(_warning(document, w.loc, w.message, where) for w in checked.warnings),
+        *(_warning(document, loc, f"unknown field '{loc[-1]}' is ignored", where)
+          for loc in _unknown_fields(checked.mirror, ())),
+        *_yaml11_warnings(document, checked.mirror, where),
+    ]
+    return LoadedFile(where, chosen, checked.model, raw, tuple(_sorted(warnings)), checked.converted_from, document)
+
+
+def _chosen_kind(kind: FileKind | str | None, path: str) -> FileKind | None:
+    if kind is None or isinstance(kind, FileKind):
+        return kind
+    try:
+        return FileKind(kind)
+    except ValueError:
+        raise UnknownKindError(path, [FileProblem(
+            path, None, None, "", f"'{kind}' is not a file kind; use one of " + ", ".join(k.value for k in FileKind),
+        )]) from None
+
+
+def _sorted(problems: list[FileProblem]) -> list[FileProblem]:
+    return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
+
+
+def _warning(document: _Document, loc: Location, message: str, path: str) -> FileProblem:
+    field_path, line, column = document.locate(loc)
+    return FileProblem(path, line, column, field_path, message, Severity.WARNING)
+
+
+# -- pydantic errors in users' words ----------------------------------------------------------------
+
+
+def _problems(error: ValidationError, document: _Document, path: str) -> list[FileProblem]:
+    located = [
+        (detail, document.locate(detail["loc"], missing=detail["type"] == "missing"))
+        for detail in error.errors(include_url=False)
+    ]
+    # A union reports one error per member. A type mismatch on one member is noise when another
+    # member got further into the value (its errors sit deeper under the same field); type
+    # mismatches of all members at one field become one "expected A or B" message.
+    paths = [place[0] for _, place in located]
+    expected: dict[str, list[str]] = {}
+    for detail, (field_path, _, _) in located:
+        if detail["type"] in _EXPECTED:
+            expected.setdefault(field_path, []).append(_EXPECTED[detail["type"]])
+    problems: list[FileProblem] = []
+    seen: set[tuple[str, str]] = set()
+    for detail, (field_path, line, column) in located:
+        if detail["type"] in _EXPECTED:
+            if any(_is_under(other, field_path) for other in paths):
+                continue
+            wanted = " or ".join(dict.fromkeys(expected[field_path]))
+            message = f"expected {wanted}, got {_describe(detail.get('input'))}"
+            if "text" in wanted and isinstance(detail.get("input"), list | dict):
+                message += " (an unquoted value that starts with [ or { is YAML for a list or mapping; quote it)"
+        else:
+            message = _message(detail)
+        if (field_path, message) in seen:
+            continue
+        seen.add((field_path, message))
+        problems.append(FileProblem(path, line, column, field_path, message))
+    return problems
+
+
+def _is_under(path: str, parent: str) -> bool:
+    return path.startswith(parent + ".") or path.startswith(parent + "[") or (not parent and bool(path))
+
+
+_EXPECTED = {
+    "string_type": "text",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "list_type": "a list",
+    "dict_type": "a mapping of keys",
+    "model_type": "a mapping of keys",
+    "model_attributes_type": "a mapping of keys",
+}
+
+
+def _message(detail: ErrorDetails) -> str:
+    kind = detail["type"]
+    ctx = detail.get("ctx", {})
+    got = _describe(detail.get("input"))
+    if kind == CUSTOM_ERROR_TYPE:
+        return str(ctx.get("message", detail["msg"]))
+    if kind in ("value_error", "assertion_error"):
+        return str(ctx.get("error", detail["msg"])).removeprefix("Value error, ")
+    if kind == "missing":
+        return "missing required field"
+    if kind == "literal_error":
+        return f"{got} is not allowed here; use one of {ctx.get('expected', '')}"
+    if kind == "too_short":
+        minimum = ctx.get("min_length", 1)
+        return "must not be empty" if minimum == 1 else f"needs at least {minimum} entries"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"must be at least {ctx.get('ge', ctx.get('gt'))}, got {got}"
+    return str(detail["msg"])
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (the value is empty)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"'{value}'"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+# -- warnings found on the validated model ----------------------------------------------------------
+
+
+def _unknown_fields(model: BaseModel, loc: Location) -> Iterator[Location]:
+    """Locations of keys the models do not know (kept as extras, ignored by Tidegate like Keptn did)."""
+    for key in model.model_extra or {}:
+        yield (*loc, key)
+    for name, info in type(model).model_fields.items():
+        yield from _unknown_in(getattr(model, name), (*loc, info.alias or name))
+
+
+def _unknown_in(value: Any, loc: Location) -> Iterator[Location]:
+    if isinstance(value, BaseModel):
+        yield from _unknown_fields(value, loc)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _unknown_in(item, (*loc, index))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, BaseModel):
+                yield from _unknown_fields(item, (*loc, key))
+
+
+def _yaml11_warnings(document: _Document, mirror: BaseModel, path: str) -> Iterator[FileProblem]:
+    for loc, word in document.yaml11_words:
+        if isinstance(_value_at(mirror, loc), bool):
+            continue  # a yes/no setting: pydantic read the word as YAML 1.1 would
+        yield _warning(
+            document, loc,
+            f"unquoted {word} is read as the text '{word}'; YAML 1.1 tools (and Keptn) read it as a boolean. "
+            f"Quote it ('{word}') so every tool agrees",
+            path,
+        )
+
+
+_ABSENT = object()
+
+
+def _value_at(value: Any, loc: Location) -> Any:
+    for part in loc:
+        if isinstance(value, BaseModel):
+            value = _field_value(value, part)
+        elif isinstance(value, dict):
+            value = value.get(part, _ABSENT)
+        elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+            value = value[part]
+        else:
+            return _ABSENT
+        if value is _ABSENT:
+            return _ABSENT
+    return value
+
+
+def _field_value(model: BaseModel, key: str | int) -> Any:
+    for name, info in type(model).model_fields.items():
+        if key in (name, info.alias):
+            return getattr(model, name)
+    return (model.model_extra or {}).get(str(key), _ABSENT)
+
