@@ -514,11 +514,25 @@ class _Work:
             self._reject_input(f"{CONTROL_TYPE} (id {event.id}) has no {', '.join(missing)} in its data: send one "
                                "control event per project/stage/service the run touches")
             return
+        if self.state is None and control is ControlState.RESUME:
+            self._ignore(IgnoreReason.NOTHING_DUE, f"run {context} has nothing to resume in this key")
+            return
         state = self._key_state(Key.of_data(event.data))
         if state is None:
             return
         runs = [r for r in sorted(state.sequences, key=lambda r: r.order) if r.keptn_context == context]
+        paused = [r for r in runs if r.state is SequenceState.PAUSED]
+        remembered = {
+            ControlState.PAUSE: context in state.paused_contexts and len(paused) == len(runs),
+            ControlState.RESUME: context not in state.paused_contexts and not paused,
+            ControlState.ABORT: context in state.aborted_contexts and not runs,
+        }
+        if remembered[control]:
+            self._ignore(IgnoreReason.NOTHING_DUE, f"run {context} is already in the state '{control.value}' "
+                                                   "asks for in this key")
+            return
         limit = self.config.remembered_contexts
+        self.changed = True
         if control is ControlState.PAUSE:
             # Remembered so that a sequence of this run arriving later starts paused.
             if context not in state.paused_contexts:
@@ -528,10 +542,11 @@ class _Work:
                     self._pause(run)
         elif control is ControlState.RESUME:
             state.paused_contexts = [c for c in state.paused_contexts if c != context]
-            for run in runs:
-                if run.state is SequenceState.PAUSED and _holds(state, run):
+            for run in paused:
+                if _holds(state, run):
                     self._resume(run)
         else:
+            # Remembered so that a sequence of this run arriving later is not started.
             state.paused_contexts = [c for c in state.paused_contexts if c != context]
             if context not in state.aborted_contexts:
                 state.aborted_contexts = [*state.aborted_contexts, context][-limit:]
@@ -539,10 +554,6 @@ class _Work:
                 self._finish(run, Status.ABORTED, Result.PASS,
                              f"Sequence '{self._key.stage}.{run.name}' was aborted", AuditKind.ABORTED,
                              CancelReason.ABORTED)
-        self.changed = True
-        if not runs:
-            self._ignore(IgnoreReason.NOTHING_DUE, f"no active sequence of run {context} in this key "
-                                                   f"(remembered: {control.value})")
 
     def _pause(self, run: SequenceRun) -> None:
         """The running task is not interrupted; its replies are counted, but the next step waits."""

@@ -149,7 +149,22 @@ def test_controls_only_touch_their_own_run() -> None:
     only_task(bus.send(trigger("dev", "delivery", context="a")))
     decision = bus.send(control(ControlState.PAUSE, context="zzz"))
     assert bus.state(DEV).sequences[0].state is SequenceState.STARTED
-    assert [i.reason for i in decision.ignored] == [IgnoreReason.NOTHING_DUE]
+    assert decision.emitted == [] and decision.audit == []
+    assert bus.state(DEV).paused_contexts == ["zzz"]  # remembered for zzz's sequences yet to come
+
+
+@pytest.mark.parametrize("state", [ControlState.PAUSE, ControlState.RESUME, ControlState.ABORT])
+def test_a_control_that_changes_nothing_is_ignored(state: ControlState) -> None:
+    bus = Bus(CONFIG)
+    only_task(bus.send(trigger("dev", "delivery", context="a")))
+    if state is not ControlState.RESUME:
+        bus.send(control(state, context="a"))
+    before = bus.state(DEV)
+    repeated = bus.send(control(state, context="a"))
+    assert repeated.state is before
+    assert [i.reason for i in repeated.ignored] == [IgnoreReason.NOTHING_DUE]
+    # A resume for a key that has never seen anything creates no state.
+    assert bus.send(control(ControlState.RESUME, context="a", stage="staging")).state is None
 
 
 @pytest.mark.parametrize(

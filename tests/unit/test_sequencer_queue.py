@@ -173,3 +173,21 @@ def test_a_task_waiting_for_triggered_after_holds_the_lock() -> None:
     assert tasks_of(delayed) == []
     assert bus.state(DEV).lock == bus.state(DEV).sequences[0].triggered_id
     assert tasks_of(bus.send(trigger("dev", "delivery", context="b"))) == []
+
+
+def test_a_sequence_resumed_while_its_task_runs_waits_for_the_lock_before_its_next_task() -> None:
+    bus = Bus(CONFIG)
+    deployment_a = only_task(bus.send(trigger("dev", "delivery", context="a")))
+    bus.send(trigger("dev", "delivery", context="b"))
+    deployment_b = only_task(bus.send(control_event(DEV, "a", ControlState.PAUSE)))
+    resumed = bus.send(control_event(DEV, "a", ControlState.RESUME))
+    assert tasks_of(resumed) == []
+    run_a = next(r for r in bus.state(DEV).sequences if r.keptn_context == "a")
+    assert run_a.state is SequenceState.STARTED  # its deployment is still running
+    assert bus.state(DEV).lock != run_a.triggered_id  # but b holds the lock
+
+    a_done = bus.respond(deployment_a)
+    assert tasks_of(a_done) == []
+    assert kinds(a_done)[-1] is AuditKind.WAITING
+    release_a = only_task(run_through(bus, deployment_b))
+    assert (release_a.type, release_a.shkeptncontext) == ("sh.keptn.event.release.triggered", "a")
