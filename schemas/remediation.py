@@ -175,8 +175,8 @@ class LegacyRemediation(BaseModel):
 
         `name` becomes `problemType`. The old `featuretoggle` action with a value like
         `EnableItemCache:on` becomes today's `toggle-feature` with `{EnableItemCache: "on"}`, which is
-        what the toggle provider reads; every other action keeps its name and text value (helm's
-        scaling reads "+1" as 1).
+        what the toggle provider reads; every other action keeps its name and value (`scaling` with
+        `+1`, the number 1 in YAML, becomes "1": add one replica, as before).
         """
         return Remediation(apiVersion=API_VERSION, spec=RemediationSpec(remediations=[
             ProblemRemediation(

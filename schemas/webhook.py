@@ -27,8 +27,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_val
 
 from schemas.errors import invalid_fields
 
-API_VERSIONS = ("webhookconfig.keptn.sh/v1alpha1", "webhookconfig.keptn.sh/v1beta1")
-_CURL_VERSION, _REQUEST_VERSION = API_VERSIONS
+_CURL_VERSION = "webhookconfig.keptn.sh/v1alpha1"
 
 _CONFIG = ConfigDict(extra="allow", coerce_numbers_to_str=True)
 

@@ -4,8 +4,9 @@
 
 Directories are searched for *.yaml and *.yml files (hidden directories are skipped). Each file's
 kind is detected from its content (or given with --kind). Text output prints `OK path (kind)` for a
-usable file, then its warnings, and `path:line: field: message` for each error; exit code 0 when
-every file is usable, 1 otherwise. Warnings never fail the run.
+usable file, then its warnings, and `path:line: field: message` for each error, with a count on
+stderr; exit code 0 when every file is usable, 1 otherwise. Warnings never fail the run. SLO criteria
+are also checked against the lighthouse grammar, since a bad one makes every evaluation error.
 """
 
 from __future__ import annotations
@@ -121,8 +122,8 @@ def _items(value: Any) -> list[Any]:
 
 def _yaml_files(directory: Path) -> Iterator[Path]:
     for entry in sorted(directory.iterdir()):
-        if entry.name.startswith("."):
-            continue
+        if entry.name.startswith(".") or (entry.is_symlink() and entry.is_dir()):
+            continue  # hidden folders (.git) and linked folders, which could loop
         if entry.is_dir():
             yield from _yaml_files(entry)
         elif entry.suffix.lower() in YAML_SUFFIXES:
@@ -131,7 +132,7 @@ def _yaml_files(directory: Path) -> Iterator[Path]:
 
 @app.command("lint")
 def lint_command(
-    paths: Annotated[list[Path], typer.Argument(help="Files, or directories to search for *.yaml / *.yml.")],
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Files, or directories to search for *.yaml / *.yml.")],
     kind: Annotated[
         FileKind | None,
         typer.Option("--kind", help="Check every file as this kind instead of detecting it."),
