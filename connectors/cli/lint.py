@@ -132,7 +132,7 @@ def _yaml_files(directory: Path) -> Iterator[Path]:
 
 @app.command("lint")
 def lint_command(
-    paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Files, or directories to search for *.yaml / *.yml.")],
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="Files, or directories to search for *.yaml / *.yml.")],
     kind: Annotated[
         FileKind | None,
         typer.Option("--kind", help="Check every file as this kind instead of detecting it."),
