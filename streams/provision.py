@@ -8,6 +8,7 @@ per-key order and table ownership), so it is reported with what to do instead.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -139,7 +140,23 @@ def provision_topics(settings: Settings, specs: Iterable[TopicSpec]) -> Provisio
                 report.existing.append(name)  # created meanwhile by someone else: fine
                 continue
             raise ProvisionError(f"could not create topic {name}: {error}") from error
+    _wait_visible(admin, report.created)
     return report
+
+
+def _wait_visible(admin: AdminClient, names: list[str]) -> None:
+    """Wait until the broker's metadata shows the new topics with all their partitions: creation is
+    acknowledged by the controller a moment before, and a producer or consumer started in between
+    would see no such topic."""
+    deadline = time.monotonic() + ADMIN_TIMEOUT
+    pending = list(names)
+    while pending and time.monotonic() < deadline:
+        topics = admin.list_topics(timeout=ADMIN_TIMEOUT).topics
+        pending = [name for name in names if name not in topics or topics[name].error is not None]
+        if pending:
+            time.sleep(0.05)
+    if pending:
+        raise ProvisionError(f"topics {', '.join(pending)} were created but did not appear within {ADMIN_TIMEOUT:.0f} s")
 
 
 def delete_topics(settings: Settings, prefix: str) -> list[str]:

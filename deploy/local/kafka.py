@@ -20,10 +20,12 @@ it afterwards only if it started it and no other live session still uses it.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import fcntl
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -190,15 +192,23 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def _is_our_broker(pid: int, layout: KafkaLayout) -> bool:
-    """True if `pid` is alive and is the broker of this layout (not a reused pid)."""
+def _alive(pid: int) -> bool:
+    """True if process `pid` exists and is not a zombie."""
     _reap(pid)
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    if stat.rsplit(")", 1)[-1].split()[0] == "Z":
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _is_our_broker(pid: int, layout: KafkaLayout) -> bool:
+    """True if `pid` is alive and is the broker of this layout (not a pid reused by another program)."""
+    if not _alive(pid):
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
         return False
     return b"kafka.Kafka" in cmdline and str(layout.properties_file).encode() in cmdline
 
@@ -325,20 +335,23 @@ def write_properties(layout: KafkaLayout) -> Path:
     return layout.properties_file
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id as `kafka-storage random-uuid` makes one (16 random bytes, URL-safe base64
+    without padding, never starting with '-'), without starting a JVM for it."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode("ascii")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def format_storage(layout: KafkaLayout) -> None:
     """Format the KRaft log dir once (a formatted dir has meta.properties)."""
     if (layout.data_dir / "meta.properties").exists():
         return
     layout.data_dir.mkdir(parents=True, exist_ok=True)
-    storage_tool = "kafka.tools.StorageTool"
-    cluster = subprocess.run(
-        _java_command(layout, storage_tool, "random-uuid"), capture_output=True, text=True, check=False
-    )
-    cluster_id = cluster.stdout.strip().splitlines()[-1] if cluster.stdout.strip() else ""
-    if cluster.returncode != 0 or not cluster_id:
-        raise KafkaLaunchError(f"Kafka's StorageTool could not make a cluster id:\n{cluster.stderr[-2000:]}")
+    cluster_id = new_cluster_id()
     formatted = subprocess.run(
-        _java_command(layout, storage_tool, "format", "-t", cluster_id, "-c", str(layout.properties_file)),
+        _java_command(layout, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(layout.properties_file)),
         capture_output=True,
         text=True,
         check=False,
@@ -375,7 +388,9 @@ def _spawn_broker(layout: KafkaLayout) -> int:
 def _wait_ready(layout: KafkaLayout, pid: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _is_our_broker(pid, layout):
+        # Liveness, not _is_our_broker: right after spawning, /proc/<pid>/cmdline can read empty
+        # while the JVM execs, which would look like someone else's process.
+        if not _alive(pid):
             layout.pid_file.unlink(missing_ok=True)
             raise KafkaLaunchError(
                 f"the Kafka broker (pid {pid}) exited while starting; see {layout.log_file}:\n"
@@ -397,13 +412,13 @@ def _terminate(layout: KafkaLayout, pid: int, timeout: float) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _is_our_broker(pid, layout):
+    while time.monotonic() < deadline and _alive(pid):
         time.sleep(_POLL)
-    if _is_our_broker(pid, layout):
+    if _alive(pid):
         log.warning("Kafka (pid %s) did not stop within %.0f s of SIGTERM; killing it", pid, timeout)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        while _is_our_broker(pid, layout):
+        while _alive(pid):
             time.sleep(_POLL)
     layout.pid_file.unlink(missing_ok=True)
 

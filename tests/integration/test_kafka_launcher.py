@@ -1,0 +1,106 @@
+"""deploy/local/kafka.py against a real JVM: start, idempotent `up`, stale pid files, stop, sessions.
+
+Runs a second broker on a free port of its own, so the session's broker is never disturbed.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from deploy.local import kafka as launcher
+from deploy.local.kafka import BrokerState
+
+
+def _free_port_pair() -> int:
+    """A port p such that p and p + 1 (the controller) are free on 127.0.0.1."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port < 65535 and not launcher._port_open(port) and not launcher._port_open(port + 1):
+            return port
+    raise AssertionError("found no two free neighbouring ports on 127.0.0.1")
+
+
+def _answers(bootstrap: str) -> bool:
+    metadata = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0}).list_topics(timeout=10)
+    return len(metadata.brokers) == 1
+
+
+@pytest.fixture(scope="module")
+def port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A free port, and a TIDEGATE_HOME of its own that shares the cached broker jars."""
+    home = tmp_path_factory.mktemp("tidegate-home")
+    libs = launcher.fetch_libs(launcher.layout_for())  # the shared cache: fetched once per machine
+    (home / "kafka" / launcher.kafka_version()).mkdir(parents=True)
+    (home / "kafka" / launcher.kafka_version() / "libs").symlink_to(libs, target_is_directory=True)
+    port = _free_port_pair()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TIDEGATE_HOME", str(home))
+        try:
+            yield port
+        finally:
+            launcher.stop_kafka(port)  # whatever a failing test left behind
+
+
+@pytest.mark.integration
+def test_up_is_idempotent_down_stops_and_stale_pid_files_are_cleaned(port: int) -> None:
+    bootstrap = launcher.ensure_kafka(port)
+    assert bootstrap == f"127.0.0.1:{port}"
+    assert _answers(bootstrap)
+    first = launcher.kafka_status(port)
+    assert first.state is BrokerState.RUNNING
+    assert first.log_file.exists()
+
+    assert launcher.ensure_kafka(port) == bootstrap
+    assert launcher.kafka_status(port).pid == first.pid  # found running, not started again
+
+    assert launcher.stop_kafka(port) is True
+    assert launcher.kafka_status(port).state is BrokerState.STOPPED
+    assert not launcher._port_open(port)
+    assert launcher.stop_kafka(port) is False
+
+    # A pid file naming a live process that is not the broker (a pid reused after a crash).
+    launcher.layout_for(port).pid_file.write_text(f"{os.getpid()}\n")
+    assert launcher.kafka_status(port).state is BrokerState.STALE
+    launcher.ensure_kafka(port)
+    again = launcher.kafka_status(port)
+    assert again.state is BrokerState.RUNNING
+    assert again.pid not in (os.getpid(), first.pid)
+    assert launcher.stop_kafka(port) is True
+
+
+@pytest.mark.integration
+def test_sessions_stop_only_a_broker_a_session_started_and_no_session_still_uses(port: int) -> None:
+    layout = launcher.layout_for(port)
+    with launcher.kafka_session(port) as bootstrap:
+        assert _answers(bootstrap)
+        # Another test session (here: pid 1, always alive) joins while the broker runs.
+        (layout.leases_dir / "1").write_text("1\n")
+    assert launcher.kafka_status(port).state is BrokerState.RUNNING
+
+    (layout.leases_dir / "1").unlink()
+    with launcher.kafka_session(port):
+        pass  # the last session out stops the broker a session started
+    assert launcher.kafka_status(port).state is BrokerState.STOPPED
+
+    launcher.ensure_kafka(port)  # like `make kafka-up` before the tests
+    with launcher.kafka_session(port):
+        pass
+    assert launcher.kafka_status(port).state is BrokerState.RUNNING
+    assert launcher.stop_kafka(port) is True
+
+
+@pytest.mark.integration
+def test_a_taken_controller_port_is_reported(port: int) -> None:
+    # Something else holds the controller port: the launcher says so instead of starting.
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port + 1))
+        squatter.listen()
+        with pytest.raises(launcher.KafkaLaunchError, match="controller port"):
+            launcher.ensure_kafka(port)
