@@ -159,18 +159,49 @@ class ResourceView:
     it saw at start, so an agent never decides on a half-loaded configuration.
     """
 
-    def __init__(self, bootstrap: str, topic: str, store: ResourceStore | None = None) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        store: ResourceStore | None = None,
+        client_config: dict[str, Any] | None = None,
+    ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
+        self.client_config = {k: v for k, v in (client_config or {}).items() if k != "bootstrap_servers"}
         self.store = store or ResourceStore()
         self.ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._consumer: Any = None
+        self._next_offsets: dict[Any, int] = {}
+        self._progress = asyncio.Condition()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._follow(), name="resources-view")
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
         await asyncio.wait_for(self.ready.wait(), timeout)
+
+    async def sync(self, timeout: float = 10.0) -> bool:
+        """Wait until everything written to the topic before this call has been read (read-your-writes).
+
+        Agents call this when a file they need is missing, in case it was written a moment ago.
+        Returns False when the view could not catch up within `timeout`.
+        """
+        consumer = self._consumer
+        if consumer is None or not consumer.assignment():
+            return False
+        ends = await consumer.end_offsets(list(consumer.assignment()))
+
+        def caught_up() -> bool:
+            return all(self._next_offsets.get(tp, 0) >= end for tp, end in ends.items() if end > 0)
+
+        async with self._progress:
+            try:
+                await asyncio.wait_for(self._progress.wait_for(caught_up), timeout)
+            except TimeoutError:
+                return False
+        return True
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -179,21 +210,25 @@ class ResourceView:
                 await self._task
 
     async def _follow(self) -> None:
-        from aiokafka import AIOKafkaConsumer, TopicPartition
+        from aiokafka import AIOKafkaConsumer
 
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        # Without a group, a subscription is assigned every partition of the topic (and follows new ones).
+        consumer = AIOKafkaConsumer(
+            self.topic,
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            **self.client_config,
+        )
         await consumer.start()
+        self._consumer = consumer
         try:
-            partitions = None
-            while not partitions:
-                partitions = consumer.partitions_for_topic(self.topic)
-                if not partitions:
-                    await consumer.topics()  # refresh metadata until the topic exists
-                    partitions = consumer.partitions_for_topic(self.topic)
-                    if not partitions:
-                        await asyncio.sleep(0.5)
-            assigned = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-            consumer.assign(assigned)
+            while not consumer.assignment():
+                await consumer.getmany(timeout_ms=200)  # joins the topic's metadata; nothing is read yet
+                if not consumer.assignment():
+                    await asyncio.sleep(0.2)
+            assigned = sorted(consumer.assignment())
             await consumer.seek_to_beginning(*assigned)
             ends = await consumer.end_offsets(assigned)
             pending = {tp for tp, end in ends.items() if end > 0}
@@ -207,6 +242,12 @@ class ResourceView:
                             self.store.apply(record.key, record.value)
                         if tp in pending and record.offset + 1 >= ends[tp]:
                             pending.discard(tp)
+                    self._next_offsets[tp] = records[-1].offset + 1 if records else self._next_offsets.get(tp, 0)
+                for tp in assigned:
+                    # Compaction and transaction markers can leave gaps: the position is the truth.
+                    self._next_offsets[tp] = max(self._next_offsets.get(tp, 0), await consumer.position(tp))
+                async with self._progress:
+                    self._progress.notify_all()
                 if not pending and not self.ready.is_set():
                     self.ready.set()
                 if not batch and not self.ready.is_set():
@@ -217,4 +258,5 @@ class ResourceView:
                     if not pending:
                         self.ready.set()
         finally:
+            self._consumer = None
             await consumer.stop()

@@ -1,0 +1,14 @@
+"""The worker app built from the environment, for `faust -A agents.main:app worker`.
+
+`TIDEGATE_AGENTS` (comma-separated) chooses the agents; the default is all of them.
+"""
+
+from __future__ import annotations
+
+import os
+
+from agents.worker import build_worker
+from streams.settings import Settings
+
+_chosen = [name.strip() for name in os.environ.get("TIDEGATE_AGENTS", "").split(",") if name.strip()]
+app = build_worker(Settings(), _chosen or None)

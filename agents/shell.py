@@ -1,0 +1,94 @@
+"""What every agent shell shares: the worker context, reading a keyed record, sending outputs, auditing.
+
+The audit topic holds all of `events`, all of `tasks.*` and every state transition (streams.audit).
+The sequencer audits every event it consumes from `events`; each shell audits what it sends to a
+task topic and its own transitions. So no event is audited twice by design, and consumers of
+`audit` drop repeated ids anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from faust.types import EventT
+
+from schemas.events import KeptnEvent
+from schemas.files import FileKind, load_text
+from schemas.shipyard import Shipyard
+from streams.app import TidegateApp, decode_or_dlq, send_event, send_to_dlq
+from streams.keys import Key
+from streams.resources import SHIPYARD, ResourceStore, ResourceView
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerContext:
+    """What the worker hands every agent shell: the app and the configuration files."""
+
+    app: TidegateApp
+    resources: ResourceStore
+    view: ResourceView | None = None
+    _shipyards: dict[tuple[str, str], Shipyard] = field(default_factory=dict)
+
+    async def wait_ready(self) -> None:
+        """Block an agent until the configuration has been read once (never decide on half of it)."""
+        if self.view is not None:
+            await self.view.ready.wait()
+
+    async def sync_resources(self) -> None:
+        """Catch up with files written a moment ago (a trigger can follow its shipyard closely)."""
+        if self.view is not None:
+            await self.view.sync()
+
+    def shipyard(self, project: str) -> tuple[Shipyard | None, str | None]:
+        """The project's current shipyard and its version (parsed once per version)."""
+        resource = self.resources.get(project, SHIPYARD)
+        if resource is None:
+            return None, None
+        cache_key = (project, resource.version)
+        if cache_key not in self._shipyards:
+            loaded = load_text(resource.text, f"{project}/{SHIPYARD}", FileKind.SHIPYARD)
+            model = loaded.model
+            if not isinstance(model, Shipyard):
+                raise TypeError(f"{project}/{SHIPYARD} did not load as a shipyard")
+            self._shipyards[cache_key] = model
+        return self._shipyards[cache_key], resource.version
+
+
+async def read_keyed(record: EventT[bytes]) -> tuple[KeptnEvent, Key] | None:
+    """Decode a record and check that its Kafka key is the event's project/stage/service.
+
+    A mismatching key would put the event on a partition whose worker does not own that service's
+    state (co-partitioning), so such input goes to the DLQ instead of being half-handled.
+    """
+    event = await decode_or_dlq(record)
+    if event is None:
+        return None
+    expected = Key.of_data(event.data)
+    raw_key = record.message.key
+    if raw_key is not None and raw_key != expected.encode():
+        shown = raw_key.decode("utf-8", "replace") if isinstance(raw_key, bytes) else str(raw_key)
+        await send_to_dlq(
+            record,
+            f"record key {shown!r} is not the event's project/stage/service {str(expected)!r}: "
+            "producers must key Tidegate events by project/stage/service",
+        )
+        return None
+    return event, expected
+
+
+async def audit(app: TidegateApp, event: KeptnEvent, key: Key) -> None:
+    await send_event(app, app.topic_registry.audit, event, key=key)
+
+
+async def emit(app: TidegateApp, destination: str, event: KeptnEvent, key: Key) -> None:
+    """Send to `events` or `tasks.<task>` (logical names); task-topic sends are audited here."""
+    registry = app.topic_registry
+    if destination == "events":
+        await send_event(app, registry.events, event, key=key)
+        return
+    task = destination.removeprefix("tasks.")
+    await send_event(app, registry.task(task), event, key=key)
+    await audit(app, event, key)

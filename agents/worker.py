@@ -1,0 +1,64 @@
+"""The Tidegate worker: one Faust app hosting every agent, plus the resources view they read.
+
+    tidegate worker            # all agents
+    tidegate worker --agents sequencer,approver
+
+Scale out by starting more workers with the same settings: partitions (and the tables' state, through
+their changelogs) move between them. Each agent shell exposes `register(ctx)`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Iterable
+
+from agents.shell import WorkerContext
+from streams.app import TidegateApp, create_app
+from streams.resources import ResourceStore, ResourceView
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Agent name -> module with `register(ctx)`; modules are optional so a partial install still runs.
+AGENTS: dict[str, str] = {
+    "sequencer": "agents.sequencer.shell",
+    "approver": "agents.approver.shell",
+    "evaluator": "agents.evaluator.shell",
+    "remediator": "agents.remediator.shell",
+}
+APP_NAME = "worker"
+
+
+def build_worker(settings: Settings, agents: Iterable[str] | None = None, **app_options: object) -> TidegateApp:
+    """The worker app with the chosen agents registered (all by default)."""
+    app = create_app(settings, APP_NAME, **app_options)
+    view = ResourceView(settings.kafka_bootstrap, app.topic_registry.resources, ResourceStore())
+    ctx = WorkerContext(app=app, resources=view.store, view=view)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow_resources() -> None:
+        await view.start()
+
+    chosen = list(agents) if agents is not None else list(AGENTS)
+    for name in chosen:
+        if name not in AGENTS:
+            raise ValueError(f"unknown agent {name!r}; choose from {', '.join(AGENTS)}")
+        register = _register_function(AGENTS[name])
+        if register is None:
+            log.warning("agent %s is not available in this installation", name)
+            continue
+        register(ctx)
+    app.worker_context = ctx  # type: ignore[attr-defined]
+    return app
+
+
+def _register_function(module_name: str) -> Callable[[WorkerContext], None] | None:
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name == module_name:
+            return None
+        raise
+    register: Callable[[WorkerContext], None] = module.register
+    return register
