@@ -1,0 +1,348 @@
+"""The evaluator agent's pure core: Keptn's lighthouse flow around the quality-gate engine (§4.1).
+
+    decide(state, event, config, now) -> FlowDecision(state, sends)
+
+One key (project/stage/service) at a time, like every agent:
+- `evaluation.triggered` (from `tasks.evaluation`): `evaluation.started`; the evaluation window
+  (start/end, timeframe, or the test's start/end); the SLO snapshot; then either an immediate
+  `evaluation.finished` (no SLI provider, no SLO file, bad input) or `get-sli.triggered`;
+- `get-sli.finished` (from `events`) answering a pending request: score it against the key's recent
+  results and emit `evaluation.finished` with every indicator's targets;
+- `evaluation.invalidated`: that result no longer counts as a baseline.
+
+The recent results live in the state (newest first, bounded), so scoring needs no datastore query.
+Output ids derive from the input id; handled input ids are remembered, so redelivery is harmless.
+Time: a window given as a timeframe ends at the trigger's own time, so a replay computes the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from agents.evaluator.engine import QualityGate
+from agents.evaluator.inputs import InputError, PreviousEvaluation, previous_from_json, sli_values_from_json
+from schemas.durations import parse_duration
+from schemas.errors import SchemaError
+from schemas.events import EventType, KeptnEvent, Result, Status, format_time, task_type
+from schemas.slo import SLO
+from streams.ids import derived_id
+from streams.keys import Key
+
+SOURCE = "tidegate-evaluator"
+DEFAULT_TIMEFRAME = timedelta(minutes=5)
+MINIMUM_WINDOW = timedelta(minutes=1)
+REMEMBERED_INPUTS = 500
+
+
+class PendingEvaluation(BaseModel):
+    triggered_id: str
+    keptn_context: str | None
+    get_sli_id: str
+    start: str
+    end: str
+    gitcommitid: str | None = None
+    labels: dict[str, Any] = Field(default_factory=dict)
+    slo_content: str
+
+
+class StoredEvaluation(BaseModel):
+    """A finished evaluation, as later evaluations compare with it."""
+
+    id: str  # the evaluation.finished event id (listed in comparedEvents)
+    triggered_id: str
+    time: str
+    result: str
+    score: float
+    indicators: list[dict[str, Any]]  # [{value: {metric, value, success}}]
+    invalidated: bool = False
+
+    def as_previous(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "result": self.result,
+            "invalidated": self.invalidated,
+            "evaluation": {"indicatorResults": self.indicators},
+        }
+
+
+class EvaluatorState(BaseModel):
+    pending: list[PendingEvaluation] = Field(default_factory=list)
+    history: list[StoredEvaluation] = Field(default_factory=list)
+    seen: list[str] = Field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SLOFile:
+    content: str
+    version: str
+
+
+@dataclass(frozen=True)
+class EvaluatorConfig:
+    """Lookups the shell resolves from the resources view."""
+
+    slo_for: Callable[[Key], SLOFile | None]
+    sli_provider_for: Callable[[Key], str | None]
+    history_size: int = 50
+    source: str = SOURCE
+    _gates: dict[str, QualityGate] = field(default_factory=dict, compare=False)
+
+    def gate(self, content: str) -> QualityGate:
+        """The SLO's scoring plan, parsed once per content (raises FileError for a broken file)."""
+        if content not in self._gates:
+            from schemas.files import FileKind, load_text
+
+            loaded = load_text(content, "slo.yaml", FileKind.SLO)
+            if not isinstance(loaded.model, SLO):
+                raise TypeError("slo.yaml did not load as an SLO")
+            self._gates[content] = QualityGate(loaded.model)
+        return self._gates[content]
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    event: KeptnEvent
+    destination: str  # `events` or `tasks.<task>`
+
+
+@dataclass(frozen=True, slots=True)
+class FlowDecision:
+    state: EvaluatorState | None
+    sends: tuple[Send, ...]
+
+
+class WindowError(ValueError):
+    pass
+
+
+def parse_time(text: str) -> datetime:
+    """Keptn's accepted timestamps: `2006-01-02T15:04:05.000Z`, RFC 3339, `2006-01-02T15:04:05` (UTC)."""
+    from datetime import UTC
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise WindowError(f"'{text}' is not a timestamp like 2006-01-02T15:04:05.000Z") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def evaluation_window(data: dict[str, Any], now: datetime) -> tuple[datetime, datetime]:
+    """Start and end of the evaluation, as lighthouse's getEvaluationTimestamps (§4.1 step 2)."""
+    evaluation = data.get("evaluation") if isinstance(data.get("evaluation"), dict) else {}
+    assert isinstance(evaluation, dict)
+    start, end, timeframe = evaluation.get("start"), evaluation.get("end"), evaluation.get("timeframe")
+    if (start and end) or timeframe:
+        if end and timeframe:
+            raise WindowError("evaluation.end and evaluation.timeframe cannot both be set; give one of them")
+        try:
+            span = parse_duration(str(timeframe)) if timeframe else DEFAULT_TIMEFRAME
+        except (ValueError, SchemaError) as error:
+            raise WindowError(f"evaluation.timeframe '{timeframe}' is not a duration like 5m: {error}") from None
+        if start and end:
+            begin, finish = parse_time(str(start)), parse_time(str(end))
+        elif start:
+            begin = parse_time(str(start))
+            finish = begin + span
+        else:
+            finish = now
+            begin = finish - span
+        if finish - begin < MINIMUM_WINDOW:
+            raise WindowError(
+                f"the evaluation window from {format_time(begin)} to {format_time(finish)} is shorter than one "
+                "minute or ends before it starts"
+            )
+        return begin, finish
+    test = data.get("test") if isinstance(data.get("test"), dict) else {}
+    assert isinstance(test, dict)
+    if test.get("start") and test.get("end"):
+        return parse_time(str(test["start"])), parse_time(str(test["end"]))
+    raise WindowError("evaluation.triggered event does not contain evaluation timeframe")
+
+
+def decide(state: EvaluatorState | None, event: KeptnEvent, config: EvaluatorConfig, now: datetime) -> FlowDecision:
+    if state is not None and event.id in state.seen:
+        return FlowDecision(state, ())
+    parsed = EventType.parse(event.type)
+    if not parsed.is_task:
+        return FlowDecision(state, ())
+    work = state.model_copy(deep=True) if state is not None else EvaluatorState()
+    sends: list[Send] | None
+    if parsed.task == "evaluation" and parsed.kind == "triggered":
+        sends = _on_triggered(work, event, config)
+    elif parsed.task == "get-sli" and parsed.kind == "finished":
+        sends = _on_sli(work, event, config)
+        if sends is None:
+            return FlowDecision(state, ())
+    elif parsed.task == "evaluation" and parsed.kind == "invalidated":
+        if not _invalidate(work, event.triggeredid):
+            return FlowDecision(state, ())
+        sends = []
+    else:
+        return FlowDecision(state, ())
+    work.seen = [*work.seen, event.id][-REMEMBERED_INPUTS:]
+    return FlowDecision(work, tuple(sends))
+
+
+def _common(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: data[k] for k in ("project", "stage", "service", "labels") if data.get(k) is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class _Answering:
+    """The evaluation.triggered that replies answer."""
+
+    triggered_id: str
+    context: str | None
+    gitcommitid: str | None
+
+
+def _reply(
+    source: KeptnEvent, kind: str, purpose: str, config: EvaluatorConfig, data: dict[str, Any], to: _Answering
+) -> KeptnEvent:
+    return KeptnEvent(
+        id=derived_id(source.id, purpose),
+        type=task_type("evaluation", kind),
+        source=config.source,
+        time=source.time,
+        shkeptncontext=to.context,
+        triggeredid=to.triggered_id,
+        gitcommitid=to.gitcommitid,
+        data=data,
+    )
+
+
+def _finished(
+    source: KeptnEvent, config: EvaluatorConfig, common: dict[str, Any], result: str, status: str, message: str,
+    to: _Answering,
+) -> KeptnEvent:
+    data = {**common, "result": result, "status": status, "message": message}
+    return _reply(source, "finished", "evaluation.finished", config, data, to)
+
+
+def _on_triggered(state: EvaluatorState, event: KeptnEvent, config: EvaluatorConfig) -> list[Send]:
+    key = Key.of_data(event.data)
+    common = _common(event.data)
+    ids = _Answering(event.id, event.shkeptncontext, event.gitcommitid)
+    started = _reply(event, "started", "evaluation.started", config, {**common, "status": Status.SUCCEEDED.value}, ids)
+    sends = [Send(started, "events")]
+
+    def finish(result: Result, status: Status, message: str) -> list[Send]:
+        return [*sends, Send(_finished(event, config, common, result.value, status.value, message, ids), "events")]
+
+    try:
+        begin, end = evaluation_window(event.data, event.time)
+    except WindowError as error:
+        return finish(Result.FAIL, Status.ERRORED, str(error))
+    provider = config.sli_provider_for(key)
+    if not provider:
+        return finish(
+            Result.PASS, Status.SUCCEEDED,
+            f"no evaluation performed by lighthouse because no SLI-provider configured for project {key.project}",
+        )
+    slo = config.slo_for(key)
+    if slo is None:
+        return finish(
+            Result.PASS, Status.SUCCEEDED,
+            f"no evaluation performed by lighthouse because no SLO file configured for project {key.project}",
+        )
+    try:
+        gate = config.gate(slo.content)
+    except SchemaError as error:
+        return finish(Result.FAIL, Status.ERRORED, f"the SLO file of {key} cannot be used: {error}")
+    deployment = event.data.get("deployment")
+    names = deployment.get("deploymentNames") if isinstance(deployment, dict) else None
+    filters = gate.slo.filter or {}
+    request = KeptnEvent(
+        id=derived_id(event.id, "get-sli.triggered"),
+        type=task_type("get-sli", "triggered"),
+        source=config.source,
+        time=event.time,
+        shkeptncontext=event.shkeptncontext,
+        gitcommitid=event.gitcommitid,
+        data={
+            **common,
+            "get-sli": {
+                "sliProvider": provider,
+                "start": format_time(begin),
+                "end": format_time(end),
+                "indicators": list(gate.slo.indicators),
+                "customFilters": [{"key": k, "value": str(v)} for k, v in filters.items()],
+            },
+            "deployment": names[0] if isinstance(names, list) and names else "",
+        },
+    )
+    state.pending.append(
+        PendingEvaluation(
+            triggered_id=event.id,
+            keptn_context=event.shkeptncontext,
+            get_sli_id=request.id,
+            start=format_time(begin),
+            end=format_time(end),
+            gitcommitid=event.gitcommitid,
+            labels=event.data.get("labels") or {},
+            slo_content=slo.content,
+        )
+    )
+    return [*sends, Send(request, "tasks.get-sli")]
+
+
+def _on_sli(state: EvaluatorState, event: KeptnEvent, config: EvaluatorConfig) -> list[Send] | None:
+    pending = next((p for p in state.pending if p.get_sli_id == event.triggeredid), None)
+    if pending is None:
+        return None  # not an SLI request of this evaluator (or already answered)
+    state.pending.remove(pending)
+    common = _common(event.data)
+    ids = _Answering(pending.triggered_id, pending.keptn_context, pending.gitcommitid)
+    status = event.data.get("status")
+    message = str(event.data.get("message") or "")
+    if status in (Status.ERRORED.value, Status.ABORTED.value):
+        text = f"evaluation performed by lighthouse received an unexpected error: {message}"
+        return [Send(_finished(event, config, common, Result.FAIL.value, Status.ERRORED.value, text, ids), "events")]
+    block = event.data.get("get-sli") if isinstance(event.data.get("get-sli"), dict) else {}
+    assert isinstance(block, dict)
+    try:
+        values = sli_values_from_json(block.get("indicatorValues") or [], "get-sli.finished indicatorValues")
+        previous: list[PreviousEvaluation] = previous_from_json([h.as_previous() for h in state.history])
+    except InputError as error:
+        text = f"the SLI values in get-sli.finished cannot be used: {error}"
+        return [Send(_finished(event, config, common, Result.FAIL.value, Status.ERRORED.value, text, ids), "events")]
+    gate = config.gate(pending.slo_content)
+    sli_failure = message if event.data.get("result") == Result.FAIL.value else None
+    verdict = gate.evaluate(values, previous, sli_failure=sli_failure)
+    body = verdict.to_event_data(
+        time_start=pending.start, time_end=pending.end, slo_file_content=pending.slo_content.encode()
+    )
+    finished = _reply(
+        event, "finished", "evaluation.finished", config, {**common, "labels": pending.labels or common.get("labels"), **body},
+        ids,
+    )
+    if not finished.data.get("labels"):
+        finished.data.pop("labels", None)
+    evaluation = body["evaluation"]
+    state.history.insert(
+        0,
+        StoredEvaluation(
+            id=finished.id,
+            triggered_id=pending.triggered_id,
+            time=format_time(event.time),
+            result=body["result"],
+            score=float(evaluation.get("score") or 0.0),
+            indicators=[{"value": {k: r["value"].get(k) for k in ("metric", "value", "success")}}
+                        for r in evaluation.get("indicatorResults", []) if isinstance(r.get("value"), dict)],
+        ),
+    )
+    del state.history[config.history_size :]
+    return [Send(finished, "events")]
+
+
+def _invalidate(state: EvaluatorState, triggered_id: str | None) -> bool:
+    for stored in state.history:
+        if triggered_id and stored.triggered_id == triggered_id and not stored.invalidated:
+            stored.invalidated = True
+            return True
+    return False

@@ -1,0 +1,79 @@
+"""The evaluator's Faust shell: table `evaluations[key]`, one agent on `tasks.evaluation` + `events`.
+
+The SLI provider of a key: the file `.tidegate/sli-provider` (service, stage or project level;
+written by `tidegate configure monitoring`), else `prometheus` when a `prometheus/sli.yaml` exists
+for the key, else `TIDEGATE_DEFAULT_SLI_PROVIDER`; none means Keptn's "no evaluation performed".
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import UTC, datetime
+
+from agents.evaluator.flow import EvaluatorConfig, EvaluatorState, SLOFile, decide
+from agents.shell import WorkerContext, emit, read_keyed
+from streams.app import send_to_dlq
+from streams.keys import Key
+from streams.resources import SLI_PROMETHEUS, SLO
+
+log = logging.getLogger(__name__)
+
+SLI_PROVIDER_FILE = ".tidegate/sli-provider"
+
+
+def register(ctx: WorkerContext) -> None:
+    app = ctx.app
+    registry = app.topic_registry
+    table = app.Table(
+        "evaluations", default=None, partitions=app.tidegate_settings.partitions, key_type=bytes, value_type=bytes
+    )
+    inputs = app.topic(
+        registry.events,
+        registry.task("evaluation"),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+    def slo_for(key: Key) -> SLOFile | None:
+        found = ctx.resources.resolve(key.project, SLO, key.stage, key.service)
+        return SLOFile(found.text, found.version) if found is not None else None
+
+    def sli_provider_for(key: Key) -> str | None:
+        configured = ctx.resources.resolve(key.project, SLI_PROVIDER_FILE, key.stage, key.service)
+        if configured is not None and configured.text.strip():
+            return configured.text.strip()
+        if ctx.resources.layers(key.project, SLI_PROMETHEUS, key.stage, key.service):
+            return "prometheus"
+        return os.environ.get("TIDEGATE_DEFAULT_SLI_PROVIDER") or None
+
+    config = EvaluatorConfig(slo_for=slo_for, sli_provider_for=sli_provider_for)
+
+    @app.agent(inputs, name="evaluator")
+    async def evaluator(stream):  # type: ignore[no-untyped-def]
+        await ctx.wait_ready()
+        async for record in stream.events():
+            keyed = await read_keyed(record)
+            if keyed is None:
+                continue
+            event, key = keyed
+            parsed = event.parsed_type
+            if not (parsed.is_task and parsed.task in ("evaluation", "get-sli")):
+                continue
+            raw_key = key.encode()
+            stored = table.get(raw_key)
+            state = EvaluatorState.model_validate_json(stored) if stored else None
+            if parsed.kind == "triggered" and slo_for(key) is None:
+                await ctx.sync_resources()
+            try:
+                decision = decide(state, event, config, datetime.now(UTC))
+            except Exception as error:  # one bad event must not stop the partition
+                log.exception("evaluator failed on %s %s", event.type, event.id)
+                await send_to_dlq(record, f"evaluator error: {type(error).__name__}: {error}")
+                continue
+            if decision.state is not state and decision.state is not None:
+                table[raw_key] = decision.state.model_dump_json().encode()
+            for send in decision.sends:
+                await emit(app, send.destination, send.event, key)
