@@ -104,3 +104,32 @@ def test_a_taken_controller_port_is_reported(port: int) -> None:
         squatter.listen()
         with pytest.raises(launcher.KafkaLaunchError, match="controller port"):
             launcher.ensure_kafka(port)
+
+
+# --- the pure parts (no JVM) ---
+
+
+def test_properties_bind_loopback_on_the_port_and_the_controller_port() -> None:
+    layout = launcher.KafkaLayout(home=launcher.REPO_ROOT / ".cache", version="3.9.2", port=40000)
+    properties = dict(
+        line.split("=", 1) for line in launcher.render_properties(layout).splitlines() if line and not line.startswith("#")
+    )
+    assert properties["listeners"] == "PLAINTEXT://127.0.0.1:40000,CONTROLLER://127.0.0.1:40001"
+    assert properties["advertised.listeners"] == "PLAINTEXT://127.0.0.1:40000"
+    assert properties["controller.quorum.voters"] == "1@127.0.0.1:40001"
+    assert properties["log.dirs"] == str(layout.data_dir)
+    assert properties["offsets.topic.replication.factor"] == "1"
+    assert properties["group.initial.rebalance.delay.ms"] == "0"
+
+
+def test_cluster_ids_look_like_kafkas() -> None:
+    ids = {launcher.new_cluster_id() for _ in range(200)}
+    assert len(ids) == 200
+    for cluster_id in ids:
+        assert len(cluster_id) == 22  # 16 bytes, base64 without padding
+        assert not cluster_id.startswith("-")
+        assert set(cluster_id) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def test_the_version_is_pinned_in_the_pom() -> None:
+    assert launcher.kafka_version().startswith("3.9.")

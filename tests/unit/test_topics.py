@@ -1,10 +1,14 @@
-"""The topic registry, the provisioning plan and the settings it is built from."""
+"""The topic registry, the provisioning plan, the settings they are built from, and the Faust app's topics."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 from pydantic import ValidationError
 
+from streams.app import TidegateApp, create_app, worker_command
 from streams.provision import TopicState, plan_topics
 from streams.settings import Settings
 from streams.topics import STANDARD_TASKS, TopicRegistry, TopicSpec
@@ -155,3 +159,43 @@ class TestSettings:
         for name, value in settings.as_env().items():
             monkeypatch.setenv(name, value)
         assert Settings() == settings
+
+
+class TestFaustApp:
+    """The app factory's guarantees, checked on the app object (no broker needed)."""
+
+    @pytest.fixture
+    def app(self, tmp_path: Path) -> TidegateApp:
+        settings = Settings(topic_prefix="acme.", partitions=6, store="memory://", data_dir=tmp_path, web_port=6070)
+        return create_app(settings, "sequencer")
+
+    def test_configuration(self, app: TidegateApp) -> None:
+        conf = app.conf
+        assert conf.id == "acme.sequencer"
+        assert conf.topic_partitions == 6
+        assert conf.consumer_auto_offset_reset == "earliest"
+        assert conf.processing_guarantee.value == "at_least_once"
+        assert isinstance(conf.producer_partitioner, DefaultPartitioner)  # murmur2
+        assert conf.web_enabled is False
+        assert conf.web_bind == "127.0.0.1"
+
+    def test_channels_carry_raw_bytes_with_registry_partitions(self, app: TidegateApp) -> None:
+        events = app.channels.events
+        assert events.get_topic_name() == "acme.events"
+        assert events.partitions == 6
+        assert events.key_serializer == "raw"
+        assert events.value_serializer == "raw"
+        assert app.channels.resources.config == {"cleanup.policy": "compact"}
+        assert app.channels.task("get-sli").get_topic_name() == "acme.tasks.get-sli"
+        assert app.channels.task("get-sli") is app.channels.task("get-sli")
+
+    def test_agents_must_run_at_concurrency_one(self, app: TidegateApp) -> None:
+        with pytest.raises(ValueError, match="concurrency"):
+            app.agent(app.channels.events, concurrency=4)
+
+    def test_worker_command_carries_the_web_choice(self, tmp_path: Path) -> None:
+        off = worker_command("agents.main:app", Settings(data_dir=tmp_path))
+        assert off[-1] == "--without-web"
+        on = worker_command("agents.main:app", Settings(data_dir=tmp_path, web_enabled=True, web_port=6071))
+        assert on[on.index("--web-bind") + 1] == "127.0.0.1"
+        assert on[on.index("--web-port") + 1] == "6071"
