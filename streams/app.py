@@ -114,12 +114,23 @@ def _credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredent
 def create_app(settings: Settings, name: str, **options: Any) -> TidegateApp:
     """A Faust app for one agent (or a test), with its id and consumer group prefixed like its topics.
 
-    `options` are passed to Faust and may override anything but the guarantees above.
+    `options` are passed to Faust (e.g. `table_cleanup_interval`); they cannot change the guarantees
+    in the module docstring.
     """
     registry = TopicRegistry.from_settings(settings)
     app_id = registry.app_id(name)
     # Faust creates its data dir without parents; one dir per app keeps RocksDB tables apart.
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    guarantees: dict[str, Any] = {
+        "consumer_auto_offset_reset": "earliest",
+        "producer_partitioner": DefaultPartitioner(),
+        "processing_guarantee": "at_least_once",
+        "key_serializer": RAW,
+        "value_serializer": RAW,
+    }
+    overridden = sorted(set(options) & set(guarantees))
+    if overridden:
+        raise ValueError(f"create_app does not let {', '.join(overridden)} change: Tidegate relies on them")
     config: dict[str, Any] = {
         "broker": settings.faust_broker,
         "broker_credentials": _credentials(settings),
@@ -127,18 +138,14 @@ def create_app(settings: Settings, name: str, **options: Any) -> TidegateApp:
         "datadir": str(settings.data_dir / app_id),
         "topic_partitions": settings.partitions,
         "topic_replication_factor": settings.replication_factor,
-        "consumer_auto_offset_reset": "earliest",
-        "producer_partitioner": DefaultPartitioner(),
         "producer_acks": -1,
-        "processing_guarantee": "at_least_once",
         "web_enabled": settings.web_enabled,
         "web_bind": settings.web_bind,
         "web_host": settings.web_bind,
         "web_port": settings.web_port,
-        "key_serializer": RAW,
-        "value_serializer": RAW,
         "autodiscover": False,
         **options,
+        **guarantees,
     }
     app = TidegateApp(app_id, **config)
     app.tidegate_settings = settings
@@ -171,7 +178,11 @@ def _record_of(event: EventT[bytes]) -> KafkaRecord:
     return KafkaRecord(
         key=message.key,
         value=message.value,
-        headers=tuple((name, value) for name, value in headers if value is not None),
+        headers=tuple(
+            (name, value if isinstance(value, bytes) else str(value).encode("utf-8"))
+            for name, value in headers
+            if value is not None
+        ),
     )
 
 

@@ -199,3 +199,7 @@ class TestFaustApp:
         on = worker_command("agents.main:app", Settings(data_dir=tmp_path, web_enabled=True, web_port=6071))
         assert on[on.index("--web-bind") + 1] == "127.0.0.1"
         assert on[on.index("--web-port") + 1] == "6071"
+
+    def test_options_cannot_change_the_guarantees(self, tmp_path: Path) -> None:
+        with pytest.raises(ValueError, match="processing_guarantee"):
+            create_app(Settings(data_dir=tmp_path), "x", processing_guarantee="exactly_once")
