@@ -182,7 +182,7 @@ async def rebuild(settings: Settings, store: HistoryStore, *, timeout: float = 6
     consumer = AIOKafkaConsumer(**settings.aiokafka_config(), enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = await _partitions(consumer, topic, settings.kafka_bootstrap, timeout)
+        partitions = await _partitions(settings.confluent_config(), topic, settings.kafka_bootstrap, timeout)
         assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(assigned)
         await consumer.seek_to_beginning(*assigned)
@@ -205,16 +205,27 @@ async def rebuild(settings: Settings, store: HistoryStore, *, timeout: float = 6
         await consumer.stop()
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topic: str, bootstrap: str, timeout: float) -> set[int]:
+async def _partitions(config: dict[str, Any], topic: str, bootstrap: str, timeout: float) -> set[int]:
+    # aiokafka's consumer.topics() does not update the metadata its assign() needs, so ask an admin
+    # client which partitions the topic has.
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        await consumer.topics()
-        partitions = consumer.partitions_for_topic(topic)
+        partitions = await asyncio.to_thread(_topic_partitions, config, topic)
         if partitions:
-            return set(partitions)
+            return partitions
         if asyncio.get_running_loop().time() > deadline:
             raise LookupError(
                 f"topic {topic!r} does not exist on {bootstrap}; "
                 "create it with `tidegate topics create` (or check TIDEGATE_TOPIC_PREFIX)"
             )
         await asyncio.sleep(0.5)
+
+
+def _topic_partitions(config: dict[str, Any], topic: str) -> set[int]:
+    from confluent_kafka.admin import AdminClient
+
+    metadata = AdminClient(config).list_topics(topic=topic, timeout=10)
+    found = metadata.topics.get(topic)
+    if found is None or found.error is not None:
+        return set()
+    return set(found.partitions)
