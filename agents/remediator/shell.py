@@ -119,20 +119,22 @@ def register(ctx: WorkerContext, settings: RemediatorSettings | None = None) -> 
     scans = {"count": 0}
 
     async def process(record: EventT[bytes], event: KeptnEvent, key: Key) -> None:
+        try:
+            await handle(record, event, key)
+        except Exception as error:  # a bug must not stop the agent (Faust would drop the input): DLQ it
+            log.exception("remediator failed on %s (id %s)", event.type, event.id)
+            await send_to_dlq(record, f"the remediator failed on this {event.type}: {error!r}")
+
+    async def handle(record: EventT[bytes], event: KeptnEvent, key: Key) -> None:
         remediation: RemediationInput = None
         parsed = event.parsed_type
         if parsed.is_task and parsed.task == GET_ACTION:
             remediation = await files.for_key(key)
         raw_key = key.encode()
         # No await between reading and writing the entry: the two agents share the table.
-        stored = table[raw_key]
+        stored = table.get(raw_key)
         state = RemediationState.model_validate_json(stored) if stored else None
-        try:
-            decision = decide(state, event, remediation, config, datetime.now(UTC))
-        except Exception as error:  # a bug must not stop the agent: the input goes to the DLQ with the reason
-            log.exception("remediator failed on %s (id %s)", event.type, event.id)
-            await send_to_dlq(record, f"the remediator failed on this {event.type}: {error!r}")
-            return
+        decision = decide(state, event, remediation, config, datetime.now(UTC))
         if decision.state is not state:
             table[raw_key] = decision.state.model_dump_json().encode() if decision.state is not None else None
         for output in decision.outputs:
