@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, KafkaError
@@ -93,6 +94,11 @@ def tidegate_settings(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Settings
 ReadRecords = Callable[..., list[KafkaRecord]]
 
 
+def _header(item: Any) -> tuple[str, bytes]:
+    name, raw = item  # confluent-kafka: (str, bytes | None)
+    return str(name), raw.encode() if isinstance(raw, str) else bytes(raw or b"")
+
+
 @pytest.fixture
 def kafka_reader(kafka_bootstrap: str) -> ReadRecords:
     """`read(topic, count, timeout=60, check=None) -> [KafkaRecord]`: the first `count` records of
@@ -120,15 +126,17 @@ def kafka_reader(kafka_bootstrap: str) -> ReadRecords:
                 message = consumer.poll(0.5)
                 if message is None:
                     continue
-                if message.error() is not None:
-                    if message.error().code() == KafkaError._PARTITION_EOF:
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
                         continue
-                    raise AssertionError(f"reading {topic} failed: {message.error()}")
+                    raise AssertionError(f"reading {topic} failed: {error}")
+                key, value = message.key(), message.value()
                 records.append(
                     KafkaRecord(
-                        key=message.key(),
-                        value=message.value(),
-                        headers=tuple((name, value or b"") for name, value in (message.headers() or [])),
+                        key=key.encode() if isinstance(key, str) else key,
+                        value=value.encode() if isinstance(value, str) else value,
+                        headers=tuple(_header(item) for item in message.headers() or []),
                     )
                 )
         finally:
