@@ -6,8 +6,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TIDEGATE_HOME ?= $(CURDIR)/.cache
+# Tools the setup installs locally (helm) come first on PATH.
+export PATH := $(TIDEGATE_HOME)/bin:$(PATH)
 
-.PHONY: venv test test-unit test-integration lint typecheck demo demo-down kafka-up kafka-down topics clean bench
+.PHONY: deps venv test test-unit test-integration lint typecheck demo demo-down kafka-up kafka-down topics clean bench
 
 venv: $(STAMP)
 
@@ -16,6 +18,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
+
+# System parts (Prometheus, Alertmanager, PostgreSQL, Chromium, Helm, playwright-core), idempotent.
+deps:
+	bash deploy/setup.sh
 
 kafka-up: venv
 	$(BIN)/python -m deploy.local.kafka up
@@ -26,20 +32,20 @@ kafka-down: venv
 topics: venv
 	$(BIN)/tidegate topics create
 
-test: venv
+test: venv deps
 	$(BIN)/python -m pytest -q -ra
 
 test-unit: venv
 	$(BIN)/python -m pytest -q -ra tests/unit
 
-test-integration: venv
+test-integration: venv deps
 	$(BIN)/python -m pytest -q -ra tests/integration
 
 lint: venv
 	$(BIN)/ruff check schemas streams agents connectors tests
 	$(BIN)/mypy schemas agents
 
-demo: venv
+demo: venv deps
 	$(BIN)/python -m deploy.demo
 
 demo-down: venv
