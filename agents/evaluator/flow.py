@@ -37,6 +37,13 @@ SOURCE = "tidegate-evaluator"
 DEFAULT_TIMEFRAME = timedelta(minutes=5)
 MINIMUM_WINDOW = timedelta(minutes=1)
 REMEMBERED_INPUTS = 500
+# SLI requests still waiting for an answer; beyond this the oldest is given up (a provider that never
+# answers must not grow the key's state without bound; the sequencer's task timeout reports it).
+MAX_PENDING = 100
+# go-utils timeutils texts (GetStartEndTime), kept so users find them in Keptn's docs and issues.
+END_AND_TIMEFRAME = "'end' and 'timeframe' are mutually exclusive"
+WINDOW_TOO_SHORT = "end date must be at least 1 minute after start date"
+NO_TIMEFRAME = "evaluation.triggered event does not contain evaluation timeframe"
 
 
 class PendingEvaluation(BaseModel):
@@ -80,6 +87,7 @@ class EvaluatorState(BaseModel):
 class SLOFile:
     content: str
     version: str
+    name: str = "slo.yaml"  # where the file lives, for error messages (e.g. sockshop/dev/carts/slo.yaml)
 
 
 @dataclass(frozen=True)
@@ -92,12 +100,12 @@ class EvaluatorConfig:
     source: str = SOURCE
     _gates: dict[str, QualityGate] = field(default_factory=dict, compare=False)
 
-    def gate(self, content: str) -> QualityGate:
-        """The SLO's scoring plan, parsed once per content (raises FileError for a broken file)."""
+    def gate(self, content: str, name: str = "slo.yaml") -> QualityGate:
+        """The SLO's scoring plan, parsed once per content (raises FileError naming `name` for a broken file)."""
         if content not in self._gates:
             from schemas.files import FileKind, load_text
 
-            loaded = load_text(content, "slo.yaml", FileKind.SLO)
+            loaded = load_text(content, name, FileKind.SLO)
             if not isinstance(loaded.model, SLO):
                 raise TypeError("slo.yaml did not load as an SLO")
             self._gates[content] = QualityGate(loaded.model)
@@ -138,11 +146,17 @@ def evaluation_window(data: dict[str, Any], now: datetime) -> tuple[datetime, da
     start, end, timeframe = evaluation.get("start"), evaluation.get("end"), evaluation.get("timeframe")
     if (start and end) or timeframe:
         if end and timeframe:
-            raise WindowError("evaluation.end and evaluation.timeframe cannot both be set; give one of them")
+            raise WindowError(
+                f"{END_AND_TIMEFRAME}: the event gives evaluation.end ({end}) and evaluation.timeframe ({timeframe}); "
+                "give start and end, or a timeframe with an optional start"
+            )
         try:
             span = parse_duration(str(timeframe)) if timeframe else DEFAULT_TIMEFRAME
         except (ValueError, SchemaError) as error:
-            raise WindowError(f"evaluation.timeframe '{timeframe}' is not a duration like 5m: {error}") from None
+            raise WindowError(
+                f"could not parse provided timeframe: evaluation.timeframe '{timeframe}' is not a duration like 5m "
+                f"({error})"
+            ) from None
         if start and end:
             begin, finish = parse_time(str(start)), parse_time(str(end))
         elif start:
@@ -153,15 +167,15 @@ def evaluation_window(data: dict[str, Any], now: datetime) -> tuple[datetime, da
             begin = finish - span
         if finish - begin < MINIMUM_WINDOW:
             raise WindowError(
-                f"the evaluation window from {format_time(begin)} to {format_time(finish)} is shorter than one "
-                "minute or ends before it starts"
+                f"{WINDOW_TOO_SHORT}: the evaluation window runs from {format_time(begin)} to {format_time(finish)}; "
+                "make it at least one minute long"
             )
         return begin, finish
     test = data.get("test") if isinstance(data.get("test"), dict) else {}
     assert isinstance(test, dict)
     if test.get("start") and test.get("end"):
         return parse_time(str(test["start"])), parse_time(str(test["end"]))
-    raise WindowError("evaluation.triggered event does not contain evaluation timeframe")
+    raise WindowError(NO_TIMEFRAME)
 
 
 def decide(state: EvaluatorState | None, event: KeptnEvent, config: EvaluatorConfig, now: datetime) -> FlowDecision:
@@ -238,22 +252,29 @@ def _on_triggered(state: EvaluatorState, event: KeptnEvent, config: EvaluatorCon
         begin, end = evaluation_window(event.data, event.time)
     except WindowError as error:
         return finish(Result.FAIL, Status.ERRORED, str(error))
+    # Lighthouse's order: a broken SLO file fails the evaluation even where no SLI provider is configured.
+    slo = config.slo_for(key)
+    gate: QualityGate | None = None
+    if slo is not None:
+        try:
+            gate = config.gate(slo.content, slo.name)
+        except SchemaError as error:
+            return finish(
+                Result.FAIL, Status.ERRORED,
+                f"the SLO file cannot be used: {error}. Fix {slo.name} and trigger the evaluation again",
+            )
     provider = config.sli_provider_for(key)
     if not provider:
         return finish(
             Result.PASS, Status.SUCCEEDED,
             f"no evaluation performed by lighthouse because no SLI-provider configured for project {key.project}",
         )
-    slo = config.slo_for(key)
-    if slo is None:
+    if slo is None or gate is None:
+        # Lighthouse asked the provider anyway and said this on its answer; the verdict is the same.
         return finish(
             Result.PASS, Status.SUCCEEDED,
             f"no evaluation performed by lighthouse because no SLO file configured for project {key.project}",
         )
-    try:
-        gate = config.gate(slo.content)
-    except SchemaError as error:
-        return finish(Result.FAIL, Status.ERRORED, f"the SLO file of {key} cannot be used: {error}")
     deployment = event.data.get("deployment")
     names = deployment.get("deploymentNames") if isinstance(deployment, dict) else None
     filters = gate.slo.filter or {}
@@ -288,6 +309,7 @@ def _on_triggered(state: EvaluatorState, event: KeptnEvent, config: EvaluatorCon
             slo_content=slo.content,
         )
     )
+    del state.pending[: max(0, len(state.pending) - MAX_PENDING)]
     return [*sends, Send(request, "tasks.get-sli")]
 
 

@@ -15,11 +15,16 @@ from agents.evaluator.flow import EvaluatorConfig, EvaluatorState, SLOFile, deci
 from agents.shell import WorkerContext, emit, read_keyed
 from streams.app import send_to_dlq
 from streams.keys import Key
-from streams.resources import SLI_PROMETHEUS, SLO
+from streams.resources import SLI_PROMETHEUS, SLO, Resource
 
 log = logging.getLogger(__name__)
 
 SLI_PROVIDER_FILE = ".tidegate/sli-provider"
+
+
+def _file_name(resource: Resource) -> str:
+    """`sockshop/dev/carts/slo.yaml`, `sockshop/dev/slo.yaml` or `sockshop/slo.yaml`: the level that has the file."""
+    return "/".join(part for part in (resource.project, resource.stage, resource.service, resource.path) if part)
 
 
 def register(ctx: WorkerContext) -> None:
@@ -39,7 +44,7 @@ def register(ctx: WorkerContext) -> None:
 
     def slo_for(key: Key) -> SLOFile | None:
         found = ctx.resources.resolve(key.project, SLO, key.stage, key.service)
-        return SLOFile(found.text, found.version) if found is not None else None
+        return SLOFile(found.text, found.version, _file_name(found)) if found is not None else None
 
     def sli_provider_for(key: Key) -> str | None:
         configured = ctx.resources.resolve(key.project, SLI_PROVIDER_FILE, key.stage, key.service)
