@@ -1,0 +1,24 @@
+"""The command connector: run any program for any task (Keptn's job executor, without Kubernetes).
+
+    CommandConnector(resources, tasks=[...])      the connector (command/config.yaml, job/config.yaml)
+    CommandConfig, from_job_config                the configuration model and the job-executor reader
+"""
+
+from connectors.command.config import CONFIG_PATH, JOB_EXECUTOR_PATH, CommandConfig, from_job_config
+from connectors.command.connector import CommandConnector, ConfigProblem, parse_config
+from connectors.command.plan import PlanError, PlannedTask, matching_actions, plan_task, result_data
+
+__all__ = [
+    "CONFIG_PATH",
+    "JOB_EXECUTOR_PATH",
+    "CommandConfig",
+    "CommandConnector",
+    "ConfigProblem",
+    "PlanError",
+    "PlannedTask",
+    "from_job_config",
+    "matching_actions",
+    "parse_config",
+    "plan_task",
+    "result_data",
+]

@@ -1,0 +1,64 @@
+"""The connector runtime: one base every task connector runs on.
+
+    class MyConnector:                       # implements Connector
+        name = "mine"; tasks = ["deployment"]
+        def wants(self, event) -> bool: ...
+        async def run(self, ctx: TaskContext) -> TaskOutcome: ...
+
+    await ConnectorHost([MyConnector()], Settings()).run()
+
+Public names:
+    Connector, ConnectorOptions          the contract and how the runtime runs a connector
+    TaskContext, TaskOutcome             what `run` gets and returns
+    run_program, ProgramResult, ProgramStartError   programs as argument lists, killed on cancel/timeout
+    started_event, finished_event        the replies every connector sends
+    ConnectorHost, ConnectorRunner       the Kafka shell (loaded on first use)
+    TaskMemory, TaskRecord, Verdict      the memory of handled tasks (state topic)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from connectors.runtime.connector import Connector, ConnectorOptions
+from connectors.runtime.context import TaskContext
+from connectors.runtime.outcome import TaskOutcome
+from connectors.runtime.policy import TimeLimit, task_time_limit
+from connectors.runtime.program import ProgramResult, ProgramStartError, run_program
+from connectors.runtime.replies import finished_event, started_event
+from connectors.runtime.state import TaskMemory, TaskPhase, TaskRecord, Verdict, consumer_group, state_topic
+
+if TYPE_CHECKING:
+    from connectors.runtime.runner import ConnectorHost, ConnectorRunner
+
+_LAZY = {"ConnectorHost": "connectors.runtime.runner", "ConnectorRunner": "connectors.runtime.runner"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'connectors.runtime' has no attribute {name!r}")
+
+
+__all__ = [
+    "Connector",
+    "ConnectorHost",
+    "ConnectorOptions",
+    "ConnectorRunner",
+    "ProgramResult",
+    "ProgramStartError",
+    "TaskContext",
+    "TaskMemory",
+    "TaskOutcome",
+    "TaskPhase",
+    "TaskRecord",
+    "TimeLimit",
+    "Verdict",
+    "consumer_group",
+    "finished_event",
+    "run_program",
+    "started_event",
+    "state_topic",
+    "task_time_limit",
+]
