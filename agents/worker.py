@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 
 from agents.shell import WorkerContext
 from streams.app import TidegateApp, create_app
+from streams.metrics import expose_worker_metrics
 from streams.resources import ResourceStore, ResourceView
 from streams.settings import Settings
 
@@ -50,6 +51,7 @@ def build_worker(settings: Settings, agents: Iterable[str] | None = None, **app_
             continue
         register(ctx)
     app.worker_context = ctx  # type: ignore[attr-defined]
+    expose_worker_metrics(app)  # on 127.0.0.1:$TIDEGATE_METRICS_PORT when set (streams.metrics)
     return app
 
 

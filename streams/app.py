@@ -38,6 +38,8 @@ from schemas.events import KeptnEvent
 from streams.codec import DecodeError, KafkaRecord, decode, encode
 from streams.dlq import DeadLetter, DeadLetterCounter, dead_letter_record
 from streams.keys import Key
+from streams.logging import bind_event, faust_logging_options, unbind
+from streams.metrics import observe_consumed, observe_dead_letter, observe_produced
 from streams.settings import Settings
 from streams.topics import TopicRegistry
 
@@ -144,6 +146,7 @@ def create_app(settings: Settings, name: str, **options: Any) -> TidegateApp:
         "web_host": settings.web_bind,
         "web_port": settings.web_port,
         "autodiscover": False,
+        **faust_logging_options(),  # JSON lines when TIDEGATE_LOG_FORMAT=json
         **options,
         **guarantees,
     }
@@ -199,8 +202,11 @@ def _agent_name() -> str:
     return agent.name.rsplit(".", 1)[-1] if agent is not None else "unknown"
 
 
-async def send_to_dlq(record: EventT[bytes], reason: str) -> DeadLetter:
-    """Put `record` on the DLQ with `reason` (for input that decodes but fails validation too)."""
+async def send_to_dlq(record: EventT[bytes], reason: str, *, category: str | None = None) -> DeadLetter:
+    """Put `record` on the DLQ with `reason` (for input that decodes but fails validation too).
+
+    `category` is the metric's one-word reason (streams.metrics); by default it is read from `reason`.
+    """
     app = _tidegate_app(record)
     message = record.message
     letter = DeadLetter(
@@ -215,6 +221,7 @@ async def send_to_dlq(record: EventT[bytes], reason: str) -> DeadLetter:
     # offset, so the letter is on the DLQ before the input counts as processed.
     await app.channels.dlq.send(key=dead.key, value=dead.value, headers=list(dead.headers))
     count = app.dead_letters.add(letter)
+    observe_dead_letter(letter, category)
     log.warning(
         "sent %s[%s]@%s to the DLQ (%s from %s so far): %s",
         letter.source_topic,
@@ -231,14 +238,18 @@ async def decode_or_dlq(record: EventT[bytes]) -> KeptnEvent | None:
     """The KeptnEvent in a Faust stream event, or None after putting the record on the DLQ."""
     message = record.message
     try:
-        return decode(
+        event = decode(
             message.value,
             record.headers,
             timestamp=datetime.fromtimestamp(message.timestamp, UTC) if message.timestamp else None,
         )
     except DecodeError as error:
-        await send_to_dlq(record, error.reason)
+        unbind()
+        await send_to_dlq(record, error.reason, category="undecodable")
         return None
+    bind_event(event)  # the agent's log lines for this event carry its keptnContext (streams.logging)
+    observe_consumed(message.topic, event, _agent_name())
+    return event
 
 
 # --- send ----------------------------------------------------------------------------------------------
@@ -256,4 +267,5 @@ async def send_event(
     if not isinstance(channels, TopicChannels):
         raise TypeError("send_event needs an app made by streams.app.create_app or its TopicChannels")
     record = encode(event, key)
+    observe_produced(topic_name, event)
     return await channels.topic(topic_name).send(key=record.key, value=record.value, headers=list(record.headers))

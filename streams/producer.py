@@ -17,6 +17,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from schemas.events import KeptnEvent
 from streams.codec import KafkaRecord, encode
 from streams.keys import Key
+from streams.metrics import observe_produced
 from streams.settings import Settings
 
 DELIVERY_TIMEOUT = 30.0
@@ -94,7 +95,9 @@ class AsyncEventPublisher:
         await self._producer.stop()
 
     async def publish(self, topic: str, event: KeptnEvent, *, key: Key | None = None) -> Delivery:
-        return await self.publish_record(topic, encode(event, key), what=f"event {event.id} ({event.type})")
+        delivery = await self.publish_record(topic, encode(event, key), what=f"event {event.id} ({event.type})")
+        observe_produced(topic, event)  # tidegate_events_produced_total (streams.metrics)
+        return delivery
 
     async def publish_record(self, topic: str, record: KafkaRecord, *, what: str = "record") -> Delivery:
         try:

@@ -20,6 +20,7 @@ from agents.shell import WorkerContext, audit, emit, read_keyed
 from schemas.shipyard import Shipyard
 from streams.app import send_event, send_to_dlq
 from streams.keys import Key
+from streams.metrics import set_sequence_load
 
 log = logging.getLogger(__name__)
 
@@ -100,12 +101,15 @@ def register(ctx: WorkerContext, *, started_timeout_seconds: float | None = None
         scans["count"] += 1
         if scans["count"] % RESCAN_EVERY == 1:
             # After a restart or a rebalance the index is rebuilt from the recovered table.
+            states: list[KeyState] = []
             for raw_key, stored in list(table.items()):
                 if not stored:
                     continue
-                deadline = next_deadline(KeyState.model_validate_json(stored))
+                states.append(KeyState.model_validate_json(stored))
+                deadline = next_deadline(states[-1])
                 if deadline is not None:
                     deadlines[raw_key] = deadline
+            set_sequence_load(states)  # tidegate_open_sequences / tidegate_queued_sequences
         now = datetime.now(UTC)
         for raw_key, deadline in list(deadlines.items()):
             if deadline > now or sent_ticks.get(raw_key) == deadline:

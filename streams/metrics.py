@@ -1,0 +1,413 @@
+"""Tidegate's own health as Prometheus metrics, with the conventional names and labels.
+
+| metric | type | labels |
+|---|---|---|
+| `tidegate_events_consumed_total` | counter | agent, topic, type |
+| `tidegate_events_produced_total` | counter | topic, type |
+| `tidegate_dlq_total` | counter | reason (undecodable, wrong_key, agent_error, rejected), agent, topic |
+| `tidegate_consumer_lag` | gauge | group, topic, partition |
+| `tidegate_sequence_duration_seconds` | histogram | stage, sequence, result |
+| `tidegate_task_duration_seconds` | histogram | task, result |
+| `tidegate_open_sequences` | gauge | project, stage (every active sequence, queued ones included) |
+| `tidegate_queued_sequences` | gauge | project, stage (waiting for the stage lock) |
+| `tidegate_evaluations_total` | counter | project, stage, result |
+| `tidegate_remediation_actions_total` | counter | action, result |
+| `tidegate_remediation_escalations_total` | counter | reason |
+
+Where they come from: `streams.app` reports every event an agent decodes (`observe_consumed`),
+sends (`observe_produced`) or dead-letters (`observe_dead_letter`); the durations and the
+remediation results are derived from those same events (a `.finished` is matched to the
+`.triggered` it answers, by id, in a bounded memory; a worker that restarts does not time the runs
+it did not see start). The sequencer's table feeds the sequence gauges (`set_sequence_load`), and
+the consumer lag is read from Faust's monitor when Prometheus scrapes. Durations are measured
+between the events' own times, so they are what the events say, not when a worker happened to
+read them.
+
+A worker serves everything on `127.0.0.1:$TIDEGATE_METRICS_PORT` (`expose_worker_metrics`);
+the gateway adds the same collectors to its own `/metrics`. Metrics never break event
+processing: an observation that fails is logged at debug level and skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from schemas.events import EventType, KeptnEvent
+from streams.dlq import DeadLetter
+
+if TYPE_CHECKING:
+    import faust
+
+log = logging.getLogger(__name__)
+
+PORT_VARIABLE = "TIDEGATE_METRICS_PORT"
+LOOPBACK = "127.0.0.1"
+REMEMBERED_STARTS = 10_000  # triggered events kept to time their finish; the oldest go first
+ESCALATED_TYPE = "sh.tidegate.remediation.escalated"  # agents.remediator.events (streams must not import agents)
+
+# Sequences run from seconds (a quality gate) to a day (a delivery waiting for a manual approval).
+SEQUENCE_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0, 86400.0)
+TASK_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+
+# DLQ reasons are sentences for people; the label must be one of a few words.
+DLQ_UNDECODABLE = "undecodable"  # not a readable CloudEvent (the codec refused it)
+DLQ_WRONG_KEY = "wrong_key"  # the Kafka key is not the event's project/stage/service
+DLQ_AGENT_ERROR = "agent_error"  # the agent failed on it (a bug; the record is kept for a replay)
+DLQ_REJECTED = "rejected"  # readable, but the agent cannot process it as sent
+_WRONG_KEY = re.compile(r"^record key .* is not the event's project/stage/service")
+_AGENT_ERROR = re.compile(r"^\w+ error: |^the \w+ failed on this ")
+
+
+def dlq_reason(reason: str) -> str:
+    """The label for a dead letter whose category the sender did not name."""
+    if _WRONG_KEY.search(reason):
+        return DLQ_WRONG_KEY
+    if _AGENT_ERROR.search(reason):
+        return DLQ_AGENT_ERROR
+    return DLQ_REJECTED
+
+
+class _Run(Protocol):
+    @property
+    def state(self) -> str: ...
+
+
+class KeyLoad(Protocol):
+    """What the sequence gauges read from one key's sequencer state."""
+
+    @property
+    def project(self) -> str: ...
+
+    @property
+    def stage(self) -> str: ...
+
+    @property
+    def sequences(self) -> Sequence[_Run]: ...
+
+
+QUEUED_STATE = "triggered"  # agents.sequencer.model.SequenceState.TRIGGERED: waits for the stage lock
+
+
+@dataclass(frozen=True, slots=True)
+class _Start:
+    time: float  # POSIX seconds of the .triggered event
+    name: str  # the task, or the sequence
+    stage: str
+    action: str | None = None
+
+
+class TidegateMetrics:
+    """All of Tidegate's own collectors, in one registry (tests give each instance its own)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, *, remembered: int = REMEMBERED_STARTS) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.events_consumed = Counter(
+            "tidegate_events_consumed", "Events an agent decoded, by agent, topic and event type",
+            ["agent", "topic", "type"], registry=r,
+        )
+        self.events_produced = Counter(
+            "tidegate_events_produced", "Events sent, by topic and event type", ["topic", "type"], registry=r,
+        )
+        self.dead_letters = Counter(
+            "tidegate_dlq", "Records put on the dead-letter queue, by reason, agent and source topic",
+            ["reason", "agent", "topic"], registry=r,
+        )
+        self.sequence_duration = Histogram(
+            "tidegate_sequence_duration_seconds", "Sequence runs from .triggered to .finished (event times)",
+            ["stage", "sequence", "result"], buckets=SEQUENCE_BUCKETS, registry=r,
+        )
+        self.task_duration = Histogram(
+            "tidegate_task_duration_seconds", "Tasks from .triggered to the first .finished (event times)",
+            ["task", "result"], buckets=TASK_BUCKETS, registry=r,
+        )
+        self.open_sequences = Gauge(
+            "tidegate_open_sequences", "Active sequences (running, paused, waiting or queued) per stage",
+            ["project", "stage"], registry=r,
+        )
+        self.queued_sequences = Gauge(
+            "tidegate_queued_sequences", "Sequences waiting for the stage lock per stage",
+            ["project", "stage"], registry=r,
+        )
+        self.evaluations = Counter(
+            "tidegate_evaluations", "Quality-gate verdicts (evaluation.finished sent), by result",
+            ["project", "stage", "result"], registry=r,
+        )
+        self.remediation_actions = Counter(
+            "tidegate_remediation_actions", "Remediation actions that finished, by action and result",
+            ["action", "result"], registry=r,
+        )
+        self.escalations = Counter(
+            "tidegate_remediation_escalations", "Problems handed to people because automation gave up, by reason",
+            ["reason"], registry=r,
+        )
+        self._remembered = remembered
+        self._starts: OrderedDict[str, _Start] = OrderedDict()
+        self._load_labels: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()  # agents run on one loop, but a test or a connector may use threads
+
+    # ------------------------------------------------------------------ events
+
+    def observe_consumed(self, topic: str, event: KeptnEvent, agent: str = "unknown") -> None:
+        self.events_consumed.labels(agent, topic, event.type).inc()
+        parsed = event.parsed_type
+        if parsed.is_sequence and parsed.kind == "triggered":
+            self._remember(event.id, _Start(event.time.timestamp(), parsed.sequence or "", parsed.stage or ""))
+        elif parsed.is_task and parsed.kind == "finished" and event.triggeredid:
+            self._task_finished(event, parsed)
+
+    def observe_produced(self, topic: str, event: KeptnEvent) -> None:
+        self.events_produced.labels(topic, event.type).inc()
+        parsed = event.parsed_type
+        if parsed.is_task and parsed.kind == "triggered":
+            action = event.data.get("action")
+            name = _action_name(action) if parsed.task == "action" else None
+            self._remember(event.id, _Start(event.time.timestamp(), parsed.task or "", event.stage or "", name))
+        elif parsed.is_task and parsed.kind == "finished":
+            if parsed.task == "evaluation":
+                self.evaluations.labels(event.project or "", event.stage or "", _outcome(event)).inc()
+            if event.triggeredid:
+                self._task_finished(event, parsed)
+        elif parsed.is_sequence and parsed.kind == "finished" and event.triggeredid:
+            start = self._forget(event.triggeredid)
+            if start is not None:
+                self.sequence_duration.labels(start.stage, start.name, _outcome(event)).observe(
+                    max(event.time.timestamp() - start.time, 0.0)
+                )
+        elif event.type == ESCALATED_TYPE:
+            self.escalations.labels(str(event.data.get("reason") or "unknown")).inc()
+
+    def observe_dead_letter(self, letter: DeadLetter, reason: str | None = None) -> str:
+        """Count a dead letter; returns the reason label used."""
+        label = reason or dlq_reason(letter.reason)
+        self.dead_letters.labels(label, letter.agent, letter.source_topic).inc()
+        return label
+
+    def _task_finished(self, event: KeptnEvent, parsed: EventType) -> None:
+        # Only the first .finished of a task is timed: more executors may answer, and every agent
+        # of a worker decodes the same reply.
+        start = self._forget(event.triggeredid or "")
+        if start is None or start.name != parsed.task:
+            return
+        outcome = _outcome(event)
+        self.task_duration.labels(start.name, outcome).observe(max(event.time.timestamp() - start.time, 0.0))
+        if start.name == "action":
+            self.remediation_actions.labels(start.action or "unknown", outcome).inc()
+
+    def _remember(self, event_id: str, start: _Start) -> None:
+        with self._lock:
+            self._starts[event_id] = start
+            self._starts.move_to_end(event_id)
+            while len(self._starts) > self._remembered:
+                self._starts.popitem(last=False)
+
+    def _forget(self, event_id: str) -> _Start | None:
+        with self._lock:
+            return self._starts.pop(event_id, None)
+
+    # ------------------------------------------------------------------ sequence gauges
+
+    def set_sequence_load(self, states: Iterable[KeyLoad]) -> None:
+        """Replace the sequence gauges with the counts of these key states (a full table scan)."""
+        active: dict[tuple[str, str], int] = {}
+        queued: dict[tuple[str, str], int] = {}
+        for state in states:
+            labels = (state.project, state.stage)
+            active[labels] = active.get(labels, 0) + len(state.sequences)
+            queued[labels] = queued.get(labels, 0) + sum(1 for run in state.sequences if run.state == QUEUED_STATE)
+        with self._lock:
+            for gone in self._load_labels - set(active):
+                self.open_sequences.remove(*gone)
+                self.queued_sequences.remove(*gone)
+            for labels, count in active.items():
+                self.open_sequences.labels(*labels).set(count)
+                self.queued_sequences.labels(*labels).set(queued[labels])
+            self._load_labels = set(active)
+
+
+def _outcome(event: KeptnEvent) -> str:
+    """The result label: the result when the executor succeeded, else its status (errored, aborted)."""
+    status = event.data.get("status")
+    if isinstance(status, str) and status and status != "succeeded":
+        return status
+    result = event.data.get("result")
+    return result if isinstance(result, str) and result else "pass"
+
+
+def _action_name(action: Any) -> str:
+    if isinstance(action, Mapping):
+        for field in ("action", "name"):
+            value = action.get(field)
+            if isinstance(value, str) and value:
+                return value
+    return "unknown"
+
+
+# --------------------------------------------------------------------- the process-wide instance
+
+_default: TidegateMetrics | None = None
+_default_lock = threading.Lock()
+
+
+def default_metrics() -> TidegateMetrics:
+    """The process's collectors, registered in prometheus_client's default registry."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = TidegateMetrics(REGISTRY)
+        return _default
+
+
+def observe_consumed(topic: str, event: KeptnEvent, agent: str = "unknown") -> None:
+    try:
+        default_metrics().observe_consumed(topic, event, agent)
+    except Exception:  # metrics must never cost an event
+        log.debug("could not count a consumed %s", event.type, exc_info=True)
+
+
+def observe_produced(topic: str, event: KeptnEvent) -> None:
+    try:
+        default_metrics().observe_produced(topic, event)
+    except Exception:
+        log.debug("could not count a produced %s", event.type, exc_info=True)
+
+
+def observe_dead_letter(letter: DeadLetter, reason: str | None = None) -> None:
+    try:
+        default_metrics().observe_dead_letter(letter, reason)
+    except Exception:
+        log.debug("could not count a dead letter", exc_info=True)
+
+
+def set_sequence_load(states: Iterable[KeyLoad]) -> None:
+    try:
+        default_metrics().set_sequence_load(states)
+    except Exception:
+        log.debug("could not update the sequence gauges", exc_info=True)
+
+
+# --------------------------------------------------------------------- consumer lag
+
+
+def consumer_lag(
+    end_offsets: Mapping[Any, int], committed: Mapping[Any, int], read: Mapping[Any, int]
+) -> list[tuple[str, int, int]]:
+    """(topic, partition, lag) per partition: the high watermark minus the committed position.
+
+    Before the first commit of a partition the position is the last offset read plus one; a
+    partition with neither is left out (nothing is known yet). Sorted by topic and partition.
+    """
+    lags: list[tuple[str, int, int]] = []
+    for tp, end in end_offsets.items():
+        position = committed.get(tp)
+        if position is None and tp in read:
+            position = read[tp] + 1
+        if position is None:
+            continue
+        lags.append((str(tp.topic), int(tp.partition), max(int(end) - int(position), 0)))
+    return sorted(lags)
+
+
+class ConsumerLagCollector(Collector):
+    """`tidegate_consumer_lag{group,topic,partition}` of a Faust app, read at scrape time."""
+
+    def __init__(self, app: faust.App, group: str | None = None) -> None:
+        self.app = app
+        self.group = group or str(app.conf.id)
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "tidegate_consumer_lag", "Records not yet processed per partition (high watermark - committed offset)",
+            labels=["group", "topic", "partition"],
+        )
+        monitor = self.app.monitor
+        # The loop thread updates these dicts while the scrape thread reads: copy, and retry once.
+        for _attempt in range(2):
+            try:
+                ends = dict(monitor.tp_end_offsets or {})
+                committed = dict(monitor.tp_committed_offsets or {})
+                read = dict(monitor.tp_read_offsets or {})
+                break
+            except RuntimeError:
+                continue
+        else:
+            ends, committed, read = {}, {}, {}
+        for topic, partition, lag in consumer_lag(ends, committed, read):
+            family.add_metric([self.group, topic, str(partition)], lag)
+        yield family
+
+
+# --------------------------------------------------------------------- exposition
+
+
+def metrics_port(environ: Mapping[str, str] | None = None) -> int | None:
+    """TIDEGATE_METRICS_PORT as a port number, or None when it is unset or empty."""
+    raw = (environ if environ is not None else os.environ).get(PORT_VARIABLE, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ValueError(f"{PORT_VARIABLE}={raw!r} is not a TCP port; give a number from 1 to 65535, or unset it")
+    return int(raw)
+
+
+def serve(port: int, registry: CollectorRegistry = REGISTRY) -> None:
+    """Serve `registry` on http://127.0.0.1:`port`/metrics from a daemon thread (loopback only)."""
+    start_http_server(port, addr=LOOPBACK, registry=registry)
+    log.info("metrics served on http://%s:%s/metrics", LOOPBACK, port)
+
+
+def expose_worker_metrics(app: faust.App, environ: Mapping[str, str] | None = None) -> int | None:
+    """When TIDEGATE_METRICS_PORT is set: add the app's consumer lag and serve all metrics once the
+    worker starts. Returns the port (None: not exposed)."""
+    port = metrics_port(environ)
+    if port is None:
+        return None
+    default_metrics()  # registered before the first scrape, so every series is there from the start
+    REGISTRY.register(ConsumerLagCollector(app))
+
+    async def serve_metrics() -> None:
+        serve(port)
+
+    app.task(serve_metrics)
+    return port
+
+
+class SharedCollectors(Collector):
+    """The process-wide collectors, for another registry to include (the gateway's own)."""
+
+    def __init__(self, source: CollectorRegistry = REGISTRY) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.source.collect()
+
+
+__all__ = [
+    "LOOPBACK",
+    "PORT_VARIABLE",
+    "ConsumerLagCollector",
+    "KeyLoad",
+    "SharedCollectors",
+    "TidegateMetrics",
+    "consumer_lag",
+    "default_metrics",
+    "dlq_reason",
+    "expose_worker_metrics",
+    "metrics_port",
+    "observe_consumed",
+    "observe_dead_letter",
+    "observe_produced",
+    "serve",
+    "set_sequence_load",
+]
