@@ -7,7 +7,8 @@ One key (project/stage/service) at a time, like every agent:
   (start/end, timeframe, or the test's start/end); the SLO snapshot; then either an immediate
   `evaluation.finished` (no SLI provider, no SLO file, bad input) or `get-sli.triggered`;
 - `get-sli.finished` (from `events`) answering a pending request: score it against the key's recent
-  results and emit `evaluation.finished` with every indicator's targets;
+  results and emit `evaluation.finished` with every indicator's targets and, in
+  `evaluation.explanation`, why the gate passed, warned or failed (the `tidegate evaluate` report);
 - `evaluation.invalidated`: that result no longer counts as a baseline.
 
 The recent results live in the state (newest first, bounded), so scoring needs no datastore query.
@@ -25,6 +26,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from agents.evaluator.engine import QualityGate
+from agents.evaluator.explain import explain
 from agents.evaluator.inputs import InputError, PreviousEvaluation, previous_from_json, sli_values_from_json
 from schemas.durations import parse_duration
 from schemas.errors import SchemaError
@@ -339,6 +341,9 @@ def _on_sli(state: EvaluatorState, event: KeptnEvent, config: EvaluatorConfig) -
     body = verdict.to_event_data(
         time_start=pending.start, time_end=pending.end, slo_file_content=pending.slo_content.encode()
     )
+    # Why it passed or failed, in sentences (Keptn's message names only the score); Keptn's
+    # clients ignore the extra field.
+    body["evaluation"]["explanation"] = explain(verdict)
     finished = _reply(
         event, "finished", "evaluation.finished", config, {**common, "labels": pending.labels or common.get("labels"), **body},
         ids,

@@ -312,6 +312,18 @@ def test_the_finished_event_answers_the_trigger() -> None:
     assert lighthouse.state is not None and lighthouse.state.pending == []
 
 
+def test_a_failed_gate_says_why_and_which_target_was_violated() -> None:
+    finished = Lighthouse().evaluate({"response_time_p95": 900, "throughput": 9})
+    assert finished.data["result"] == "fail"
+    assert finished.data["message"] == "Evaluation failed since the calculated score of 0 is below the warning value of 75"
+    assert [(t["criteria"], t["violated"]) for t in p95(finished)["passTargets"]] == [("<=+10%", False), ("<600", True)]
+    explanation = finished.data["evaluation"]["explanation"]
+    assert explanation[0].startswith("Quality gate: FAIL")
+    assert any("<600" in line and "VIOLATED" in line and "900" in line for line in explanation)
+    why = explanation[-1]
+    assert why.startswith("Why:") and "Failed: Response Time P95" in why
+
+
 # --- the SLI provider's answer (§4.1 step 6) ----------------------------------------------------------
 
 
