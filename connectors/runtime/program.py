@@ -26,6 +26,8 @@ INHERITED_ENV: tuple[str, ...] = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", 
 KILL_GRACE = 5.0
 """Seconds between SIGTERM and SIGKILL when a program must stop."""
 MAX_CAPTURED_LINES = 100
+MAX_CAPTURED_LINE = 256 * 1024
+CHUNK = 64 * 1024
 PIPE_GRACE = 2.0
 """Seconds to keep reading output after the program ended (a child it left may hold the pipes)."""
 
@@ -90,15 +92,30 @@ def child_environment(env: Mapping[str, str] | None, inherit: Sequence[str] = IN
 
 async def _pump(stream: asyncio.StreamReader, sink: _BoundedText, capture: Callable[[str], bool] | None,
                 captured: list[str]) -> None:
+    pending = b""  # the unfinished last line, for `capture` only
     while True:
-        line = await stream.readline()
-        if not line:
-            return
-        sink.add(line)
-        if capture is not None and len(captured) < MAX_CAPTURED_LINES:
-            text = line.decode("utf-8", errors="replace").rstrip("\r\n")
-            if capture(text):
-                captured.append(text)
+        chunk = await stream.read(CHUNK)
+        if not chunk:
+            break
+        sink.add(chunk)
+        if capture is None:
+            continue
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop()
+        if len(pending) > MAX_CAPTURED_LINE:
+            pending = b""  # far too long to be a result line
+        for line in lines:
+            _capture(line, capture, captured)
+    if capture is not None and pending:
+        _capture(pending, capture, captured)
+
+
+def _capture(line: bytes, capture: Callable[[str], bool], captured: list[str]) -> None:
+    if len(captured) >= MAX_CAPTURED_LINES or len(line) > MAX_CAPTURED_LINE:
+        return
+    text = line.decode("utf-8", errors="replace").rstrip("\r")
+    if capture(text):
+        captured.append(text)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -4,6 +4,7 @@ cancellation, errors, dead letters, and a SIGKILLed connector process that is re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -295,7 +296,5 @@ async def test_a_task_running_when_the_connector_is_killed_is_reported_lost_once
         process.wait(30)
         lines = marker.read_text().splitlines() if marker.exists() else []
         for pid in program_pids + [int(line.split()[0]) for line in lines]:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass

@@ -1,0 +1,189 @@
+"""The command connector without Kafka: configuration, matching, environment, programs and outcomes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from connectors.command import (
+    CommandConnector,
+    ConfigProblem,
+    PlanError,
+    matching_actions,
+    parse_config,
+    plan_task,
+)
+from connectors.runtime import TaskContext
+from schemas.events import KeptnEvent
+from streams.resources import Resource, ResourceStore
+from streams.settings import Settings
+
+PY = sys.executable
+
+
+def event(task: str = "deployment", **data: object) -> KeptnEvent:
+    return KeptnEvent(
+        id="trig-1", type=f"sh.keptn.event.{task}.triggered", shkeptncontext="ctx-9",
+        data={"project": "sockshop", "stage": "dev", "service": "carts", **data},
+    )
+
+
+def store_with(files: dict[str, str], stage: str = "dev", service: str = "carts") -> ResourceStore:
+    store = ResourceStore()
+    for path, text in files.items():
+        store.put(Resource.new("sockshop", path, text.encode(), stage=stage, service=service))
+    return store
+
+
+def config(*tasks: dict[str, object], events: list[dict[str, object]] | None = None) -> str:
+    return yaml.safe_dump({"actions": [{
+        "name": "act", "events": events or [{"name": "sh.keptn.event.deployment.triggered"}], "tasks": list(tasks),
+    }]})
+
+
+def context(store: ResourceStore, triggered: KeptnEvent, timeout: float = 30.0) -> TaskContext:
+    return TaskContext(event=triggered, task="deployment", connector="command", resources=store,
+                       settings=Settings(), timeout=timeout)
+
+
+def test_events_match_by_regex_and_jsonpath() -> None:
+    cfg = parse_config(Resource.new("p", "command/config.yaml", config(
+        {"name": "t", "cmd": ["true"]},
+        events=[{"name": r"sh\.keptn\.event\.(deployment|test)\.triggered",
+                 "jsonpath": {"property": "$.data.deployment.deploymentstrategy", "match": "direct"}}],
+    ).encode()))
+    assert matching_actions(cfg, event(deployment={"deploymentstrategy": "direct"}))
+    assert not matching_actions(cfg, event(deployment={"deploymentstrategy": "user_managed"}))
+    assert not matching_actions(cfg, event("release", deployment={"deploymentstrategy": "direct"}))
+
+
+def test_environment_comes_from_literals_the_event_and_secret_variables() -> None:
+    cfg = parse_config(Resource.new("p", "command/config.yaml", config({
+        "name": "t", "cmd": ["prog"], "args": ["--x"],
+        "env": [{"name": "MODE", "value": "fast"},
+                {"name": "IMAGE", "valueFrom": {"event": "$.data.configurationChange.values.image"}},
+                {"name": "TOKEN", "valueFrom": {"secretEnv": "DEMO_TOKEN"}}],
+    }).encode()))
+    triggered = event(configurationChange={"values": {"image": "carts:2"}})
+    planned = plan_task(cfg.actions[0].tasks[0], triggered, "deployment", {"DEMO_TOKEN": "s3cret"}, "/tmp/x")
+    assert planned.argv == ("prog", "--x")
+    assert planned.env["MODE"] == "fast" and planned.env["IMAGE"] == "carts:2" and planned.env["TOKEN"] == "s3cret"
+    assert planned.env["TIDEGATE_PROJECT"] == "sockshop" and planned.env["TIDEGATE_TRIGGERED_ID"] == "trig-1"
+    assert planned.secrets == ("s3cret",)
+    with pytest.raises(PlanError, match="DEMO_TOKEN, which is not set"):
+        plan_task(cfg.actions[0].tasks[0], triggered, "deployment", {}, "/tmp/x")
+    with pytest.raises(PlanError, match=r"matches nothing"):
+        plan_task(cfg.actions[0].tasks[0], event(), "deployment", {"DEMO_TOKEN": "s"}, "/tmp/x")
+
+
+def test_a_bad_config_names_the_field() -> None:
+    with pytest.raises(ConfigProblem, match=r"actions\.0\.tasks\.0\.cmd"):
+        parse_config(Resource.new("p", "command/config.yaml", config({"name": "t", "cmd": []}).encode()))
+    with pytest.raises(ConfigProblem, match="either `value` or `valueFrom`"):
+        parse_config(Resource.new("p", "command/config.yaml", config(
+            {"name": "t", "cmd": ["x"], "env": [{"name": "A"}]}).encode()))
+
+
+def test_a_job_executor_config_is_converted() -> None:
+    job = """
+apiVersion: v2
+actions:
+  - name: Run locust
+    events:
+      - name: sh.keptn.event.test.triggered
+        jsonpath: {property: $.data.test.teststrategy, match: locust}
+    tasks:
+      - name: Run locust smoke tests
+        image: locustio/locust
+        files: [locust/basic.py]
+        cmd: [locust]
+        args: [-f, /keptn/locust/basic.py]
+        env:
+          - {name: HOST, value: "$.data.deployment.deploymentURIsLocal[0]", valueFrom: event}
+        maxPollDuration: 120
+"""
+    cfg = parse_config(Resource.new("p", "job/config.yaml", job.encode()))
+    triggered = event("test", test={"teststrategy": "locust"}, deployment={"deploymentURIsLocal": ["http://carts:80"]})
+    assert matching_actions(cfg, triggered)
+    planned = plan_task(cfg.actions[0].tasks[0], triggered, "test", {}, "/tmp/task")
+    assert planned.argv == ("locust", "-f", "/tmp/task/locust/basic.py")
+    assert planned.env["HOST"] == "http://carts:80"
+    assert planned.timeout == 120.0
+    assert planned.files == ("locust/basic.py",)
+
+
+async def test_exit_zero_passes_with_output_and_result_data(tmp_path: Path) -> None:
+    script = ("import json, os; e = json.load(open(os.environ['TIDEGATE_EVENT_FILE']));"
+              "print('deployed', e['data']['service'], os.environ['GREETING']);"
+              "print(json.dumps({'tidegate': {'deployment': {'deploymentURIsLocal': ['http://127.0.0.1:8080']}}}))")
+    store = store_with({"command/config.yaml": config(
+        {"name": "deploy", "cmd": [PY, "-c", script], "env": [{"name": "GREETING", "value": "hello"}]})})
+    connector = CommandConnector(store, tasks=["deployment"], environ={})
+    triggered = event()
+    assert connector.wants(triggered)
+    outcome = await connector.run(context(store, triggered))
+    assert (outcome.status.value, outcome.result.value) == ("succeeded", "pass")
+    assert "deployed carts hello" in outcome.message
+    assert outcome.data == {"deployment": {"deploymentURIsLocal": ["http://127.0.0.1:8080"]}}
+
+
+async def test_non_zero_exit_fails_and_stops_the_next_task() -> None:
+    store = store_with({"command/config.yaml": config(
+        {"name": "first", "cmd": [PY, "-c", "import sys; print('boom', file=sys.stderr); sys.exit(4)"]},
+        {"name": "second", "cmd": [PY, "-c", "print('should not run')"]},
+    )})
+    outcome = await CommandConnector(store, environ={}).run(context(store, event()))
+    assert (outcome.status.value, outcome.result.value) == ("succeeded", "fail")
+    assert "first: exit 4" in outcome.message and "boom" in outcome.message
+    assert "should not run" not in outcome.message
+
+
+async def test_a_program_that_cannot_start_is_errored_and_secrets_are_masked() -> None:
+    store = store_with({"command/config.yaml": config({"name": "t", "cmd": ["/nonexistent/deploy"]})})
+    outcome = await CommandConnector(store, environ={}).run(context(store, event()))
+    assert outcome.status.value == "errored"
+    assert "/nonexistent/deploy" in outcome.message
+    leaky = store_with({"command/config.yaml": config({
+        "name": "t", "cmd": [PY, "-c", "import os; print('token is', os.environ['T'])"],
+        "env": [{"name": "T", "valueFrom": {"secretEnv": "TOK"}}]})})
+    masked = await CommandConnector(leaky, environ={"TOK": "hunter2"}).run(context(leaky, event()))
+    assert "hunter2" not in masked.message and "token is ***" in masked.message
+
+
+async def test_files_are_copied_from_resources_into_the_working_directory() -> None:
+    store = store_with({
+        "command/config.yaml": config({"name": "t", "cmd": [PY, "command/hello.py"], "files": ["command/hello.py"]}),
+        "command/hello.py": "print('hello from a resource')",
+    })
+    outcome = await CommandConnector(store, environ={}).run(context(store, event()))
+    assert outcome.result.value == "pass" and "hello from a resource" in outcome.message
+    missing = store_with({"command/config.yaml": config({"name": "t", "cmd": [PY, "x.py"], "files": ["x.py"]})})
+    outcome = await CommandConnector(missing, environ={}).run(context(missing, event()))
+    assert outcome.status.value == "errored" and "needs the file x.py" in outcome.message
+
+
+def test_without_config_or_with_a_broken_one_the_connector_leaves_the_task_alone() -> None:
+    assert not CommandConnector(ResourceStore(), environ={}).wants(event())
+    broken = store_with({"command/config.yaml": "actions: [{name: x}]"})
+    assert not CommandConnector(broken, environ={}).wants(event())
+
+
+async def test_a_program_timeout_is_errored() -> None:
+    store = store_with({"command/config.yaml": config(
+        {"name": "slow", "cmd": [PY, "-c", "import time; time.sleep(30)"], "timeout": "1s"})})
+    outcome = await CommandConnector(store, environ={}).run(context(store, event()))
+    assert outcome.status.value == "errored" and "timed out after 1 s" in outcome.message
+
+
+def test_result_lines_must_be_json_objects() -> None:
+    from connectors.command import result_data
+
+    data, problems = result_data(['{"tidegate": {"a": {"b": 1}}}', '{"tidegate": {"a": {"c": 2}}}',
+                                  '{"tidegate": [1]}', '{"tidegate": nope'])
+    assert data == {"a": {"b": 1, "c": 2}}
+    assert len(problems) == 2
+    assert json.dumps(data)
