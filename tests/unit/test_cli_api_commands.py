@@ -185,3 +185,26 @@ def test_cli_does_not_leak_the_environment_token_into_output(harness: Harness) -
     assert code == 0 and "authenticated at http://testserver" in out
     assert TOKEN not in out + err
     assert not Path(os.environ["XDG_CONFIG_HOME"], "tidegate", "config.yaml").exists()
+
+
+def test_pause_resume_abort_reach_every_key_of_the_run(harness: Harness) -> None:
+    from connectors.history import SeenEvent
+    from schemas.events import KeptnEvent
+
+    harness.invoke("create", "project", "sockshop", "--shipyard", str(REPO / "examples" / "sockshop" / "shipyard.yaml"))
+    context = "6f1c1f7e-3d0b-4a77-9a3e-0d8a2c1b5e10"
+    harness.history.ingest([
+        SeenEvent(KeptnEvent(type=f"sh.keptn.event.{stage}.delivery.triggered", shkeptncontext=context,
+                             data={"project": "sockshop", "stage": stage, "service": "carts"}))
+        for stage in ("dev", "staging")
+    ])
+    for verb in ("pause", "resume", "abort"):
+        code, out, err = harness.invoke(verb, "sequence", "--project", "sockshop", "--keptn-context", context)
+        assert code == 0, err
+        assert f"{verb} sent" in out
+    assert [(e.data["state"], e.data["stage"]) for e in harness.events.events] == [
+        ("pause", "dev"), ("pause", "staging"), ("resume", "dev"), ("resume", "staging"),
+        ("abort", "dev"), ("abort", "staging")]
+    code, _, err = harness.invoke("abort", "sequence", "--project", "sockshop", "--keptn-context", context,
+                                  "--stage", "qa")
+    assert code == 1 and "'qa'" in err
