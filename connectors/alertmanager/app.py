@@ -16,6 +16,7 @@ Answers (Alertmanager retries on 5xx only, and a retry is harmless: event ids ar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -72,7 +73,13 @@ class KafkaSink:
                 publisher = AsyncEventPublisher(
                     self._settings, request_timeout_ms=int(self._timeout * 1000), retry_backoff_ms=200
                 )
-                await publisher.start()
+                try:
+                    await publisher.start()
+                except BaseException:
+                    # A producer that failed to connect still holds a client: close it before giving up.
+                    with contextlib.suppress(Exception):
+                        await publisher.stop()
+                    raise
                 self._publisher = publisher
             return self._publisher
 

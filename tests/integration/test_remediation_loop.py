@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -85,8 +85,15 @@ def alert_event(service: str, fingerprint: str, status: str = "firing") -> tuple
 class Providers:
     """The action provider and the evaluation stand-in: consume tasks.action and tasks.evaluation."""
 
-    def __init__(self, settings: Settings, evaluations: dict[str, list[str]], silent_actions: set[str]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        evaluations: dict[str, list[str]],
+        silent_actions: set[str] = frozenset(),  # type: ignore[assignment]
+        on_action: Callable[[KeptnEvent], None] | None = None,
+    ) -> None:
         self.settings = settings
+        self.on_action = on_action
         self.registry = TopicRegistry.from_settings(settings)
         self.evaluations = evaluations
         self.silent_actions = silent_actions
@@ -147,6 +154,8 @@ class Providers:
         # The problem reached the provider through the sequence payload, next to the action.
         assert event.data["problem"]["problemTitle"] == "response_time_p95"
         self.actions[service].append(event.data["action"]["action"])
+        if self.on_action is not None:
+            self.on_action(event)
         await self._reply(event, "action", None if service in self.silent_actions else "pass", {})
 
     async def _evaluation(self, event: KeptnEvent) -> None:
