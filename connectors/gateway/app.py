@@ -54,6 +54,8 @@ def create_app(
     for router in (api_v1.router, control_plane.router, resources.router, datastore.router, stream.router,
                    health.router):
         app.include_router(router)
+    from connectors.bridge import router as bridge_router  # the Bridge UI (it imports the gateway)
+    app.include_router(bridge_router)
     app.middleware("http")(chosen_metrics.middleware)
     app.add_middleware(BodyLimit, max_bytes=max_body)
     return app

@@ -1,0 +1,31 @@
+"""The Bridge: Tidegate's web UI, served by the gateway under `/bridge`.
+
+Server-rendered pages (Jinja2) over the gateway's history store and configuration catalog, with a
+small script for live updates (server-sent events) and conveniences; every action goes through the
+gateway's API code, so the Bridge cannot send anything the API would refuse.
+
+    router                      the FastAPI router (the gateway's app includes it)
+    BridgeData                  every read the pages make (history store + catalog)
+    build_timeline, heatmap, score_chart, read_evaluation, environment, remediation_run
+                                the pure view models behind the pages
+"""
+
+from connectors.bridge.data import BridgeData
+from connectors.bridge.evaluations import Evaluation, heatmap, read_evaluation, score_chart
+from connectors.bridge.overview import environment
+from connectors.bridge.remediations import remediation_run
+from connectors.bridge.routes import router
+from connectors.bridge.timeline import Timeline, build_timeline
+
+__all__ = [
+    "BridgeData",
+    "Evaluation",
+    "Timeline",
+    "build_timeline",
+    "environment",
+    "heatmap",
+    "read_evaluation",
+    "remediation_run",
+    "router",
+    "score_chart",
+]
