@@ -172,8 +172,8 @@ def register(ctx: WorkerContext, settings: RemediatorSettings | None = None) -> 
                 event = decode(message.value, record.headers)
             except DecodeError:
                 continue  # the sequencer dead-letters it
-            if not is_relevant(event):
-                continue
+            if not is_relevant(event) or event.parsed_type.is_task:
+                continue  # task triggers arrive on tasks.get-action, never here
             key = Key.of_data(event.data)
             if message.key is not None and message.key != key.encode():
                 continue  # keyed wrongly: the sequencer dead-letters it
