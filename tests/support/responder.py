@@ -26,14 +26,20 @@ from streams.topics import TopicRegistry
 
 
 class TaskResponder:
-    def __init__(self, settings: Settings, rules: Iterable[str] = (), *, source: str = "test-responder") -> None:
+    def __init__(
+        self, settings: Settings, rules: Iterable[str] = (), *, source: str = "test-responder", delay: float = 0.0
+    ) -> None:
         self.settings = settings
         self.registry = TopicRegistry.from_settings(settings)
         self.responders = Responders(tuple(RespondRule.parse(rule) for rule in rules))
         self.source = source
+        # Seconds between a task's `.triggered` and its `.finished` (`.started` is sent at once). Tasks
+        # are answered concurrently, like independent connectors: a delay keeps many tasks in flight.
+        self.delay = delay
         self.seen: list[KeptnEvent] = []
         self.extra_data: dict[str, dict[str, Any]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._answering: set[asyncio.Task[None]] = set()
         self._publisher = AsyncEventPublisher(settings)
 
     async def __aenter__(self) -> TaskResponder:
@@ -42,10 +48,11 @@ class TaskResponder:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in [self._task, *self._answering]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self._publisher.stop()
 
     async def _run(self) -> None:
@@ -67,7 +74,12 @@ class TaskResponder:
                 if not parsed.is_task or parsed.kind != "triggered" or parsed.task is None:
                     continue
                 self.seen.append(event)
-                await self._answer(event, parsed.task)
+                if self.delay > 0:
+                    answering = asyncio.create_task(self._answer(event, parsed.task))
+                    self._answering.add(answering)
+                    answering.add_done_callback(self._answering.discard)
+                else:
+                    await self._answer(event, parsed.task)
         finally:
             await consumer.stop()
 
@@ -104,4 +116,6 @@ class TaskResponder:
         events = self.registry.events
         await self._publisher.publish(events, started, key=key)
         if reply is not Reply.HANG:
+            if self.delay > 0:
+                await asyncio.sleep(self.delay)
             await self._publisher.publish(events, finished, key=key)
