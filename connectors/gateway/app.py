@@ -12,6 +12,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from connectors.analytics.api import install as install_analytics
+
 from . import errors
 from .context import Gateway
 from .limits import BodyLimit
@@ -54,6 +56,7 @@ def create_app(
     for router in (api_v1.router, control_plane.router, resources.router, datastore.router, stream.router,
                    health.router):
         app.include_router(router)
+    install_analytics(app, chosen_metrics.registry)  # /api/analytics/v1; Tidegate's shared metrics in /metrics
     from connectors.bridge import router as bridge_router  # the Bridge UI (it imports the gateway)
     app.include_router(bridge_router)
     app.middleware("http")(chosen_metrics.middleware)
