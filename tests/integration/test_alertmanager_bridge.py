@@ -42,7 +42,7 @@ from schemas.events import PROBLEM_TYPE, KeptnEvent, sequence_type, task_type
 from schemas.files import load_file
 from streams.settings import Settings
 from streams.topics import TopicRegistry
-from tests.integration.test_remediation_loop import REMEDIATION, SHIPYARD, Providers
+from tests.integration.test_remediation_loop import REMEDIATION, SHIPYARD, Providers, worker_log_on_failure
 from tests.support.kafka import EventCollector, publish_files
 
 pytestmark = pytest.mark.integration
@@ -160,7 +160,8 @@ async def test_a_slow_service_is_remediated_through_prometheus_alertmanager_and_
 
             async with EventCollector(tidegate_settings, registry.events) as events, \
                     EventCollector(tidegate_settings, registry.audit) as audit, \
-                    Providers(tidegate_settings, {"carts": ["pass"]}, on_action=lambda _: traffic.stop()) as providers:
+                    Providers(tidegate_settings, {"carts": ["pass"]}, on_action=lambda _: traffic.stop()) as providers, \
+                    worker_log_on_failure(worker):
                 await events.wait_for(lambda evs: any(e.type == TRIGGERED for e in evs), TIMEOUT,
                                       "the remediation trigger from Alertmanager")
                 trigger = next(e for e in events.events if e.type == TRIGGERED)

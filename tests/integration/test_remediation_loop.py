@@ -177,6 +177,15 @@ def worker(tidegate_settings: Settings, faust_worker, monkeypatch: pytest.Monkey
     started.assert_running()
 
 
+@contextlib.contextmanager
+def worker_log_on_failure(worker: Any) -> Iterator[None]:
+    """A failed wait shows what the worker logged: most failures here are the worker's, not the test's."""
+    try:
+        yield
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n--- worker log (last lines) ---\n{worker.log_tail(60)}") from None
+
+
 def _finished(events: list[KeptnEvent], context: str) -> list[KeptnEvent]:
     return [e for e in events if e.type == FINISHED and e.shkeptncontext == context]
 
@@ -195,7 +204,7 @@ async def test_remediation_runs_actions_until_healthy_escalates_when_nothing_hel
     async with EventCollector(tidegate_settings, registry.events) as events, \
             EventCollector(tidegate_settings, registry.audit) as audit, \
             Providers(tidegate_settings, evaluations, silent_actions={"users"}) as providers, \
-            AsyncEventPublisher(tidegate_settings) as publisher:
+            AsyncEventPublisher(tidegate_settings) as publisher, worker_log_on_failure(worker):
         for event, key in ((carts, carts_key), (orders, orders_key), (users, users_key)):
             await publisher.publish(registry.events, event, key=key)
         # Alertmanager repeats a firing alert: the same event again starts nothing new.
