@@ -1,0 +1,11 @@
+"""The unleash connector: `toggle-feature` actions through Unleash's admin API.
+
+    UnleashConnector(settings, api)    UnleashSettings (TIDEGATE_UNLEASH_URL, _TOKEN, _PROJECT, _ENVIRONMENT)
+    UnleashApi, UnleashHttp, UnleashError
+"""
+
+from connectors.unleash.api import UnleashApi, UnleashError, UnleashHttp
+from connectors.unleash.connector import TOGGLE_FEATURE, UnleashConnector, UnleashSettings, toggles
+
+__all__ = ["TOGGLE_FEATURE", "UnleashApi", "UnleashConnector", "UnleashError", "UnleashHttp", "UnleashSettings",
+           "toggles"]

@@ -1,0 +1,10 @@
+"""Builds the unleash connector for `tidegate connector unleash` (settings from TIDEGATE_UNLEASH_*)."""
+
+from __future__ import annotations
+
+from connectors.runtime.catalog import BuildRequest
+from connectors.unleash.connector import UnleashConnector
+
+
+def build(request: BuildRequest) -> UnleashConnector:
+    return UnleashConnector()
