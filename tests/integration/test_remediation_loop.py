@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -177,8 +177,8 @@ def worker(tidegate_settings: Settings, faust_worker, monkeypatch: pytest.Monkey
     started.assert_running()
 
 
-@contextlib.contextmanager
-def worker_log_on_failure(worker: Any) -> Iterator[None]:
+@contextlib.asynccontextmanager
+async def worker_log_on_failure(worker: Any) -> AsyncIterator[None]:
     """A failed wait shows what the worker logged: most failures here are the worker's, not the test's."""
     try:
         yield
