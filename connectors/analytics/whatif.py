@@ -34,7 +34,6 @@ from agents.evaluator import (
     SLIValue,
     sli_values_from_json,
 )
-from agents.evaluator.explain import show
 from schemas.events import KeptnEvent, task_type
 
 EVALUATION_FINISHED = task_type("evaluation", "finished")
@@ -279,24 +278,6 @@ def _rescored(stored: StoredEvaluation, verdict: EvaluationResult) -> Rescored:
         unmeasured=sorted({i.metric for i in verdict.indicator_results if i.metric not in measured}),
         values_from=stored.values_from,
     )
-
-
-def explain_change(change: Rescored) -> list[str]:
-    """A changed verdict in sentences: was, would be, and why."""
-    was_score = f" ({show(change.was_score)})" if change.was_score is not None else ""
-    lines = [
-        f"{change.time.strftime('%Y-%m-%d %H:%M')} {change.keptn_context or change.id}: was {change.was_result}"
-        f"{was_score}, would be {change.now_result} ({show(change.now_score)})"
-    ]
-    for indicator in change.indicators:
-        value = "not measured" if indicator.value is None else f"= {show(indicator.value)}"
-        missed = f", misses {', '.join(indicator.violated)}" if indicator.violated else ""
-        lines.append(f"  {indicator.sli} {value}: {indicator.was or 'not scored'} -> {indicator.now}{missed}")
-    if change.unmeasured:
-        lines.append(f"  not measured then: {', '.join(change.unmeasured)}")
-    if change.message:
-        lines.append(f"  why: {change.message}")
-    return lines
 
 
 def _utc(moment: datetime) -> datetime:

@@ -23,3 +23,4 @@ from connectors.cli import control_cmd  # noqa: F401  (tidegate pause|resume|abo
 from connectors.cli import watch_cmd  # noqa: F401  (tidegate watch KEPTNCONTEXT)
 from connectors.cli import gateway_cmd  # noqa: F401  (tidegate gateway)
 from connectors.cli import history_cmd  # noqa: F401  (tidegate history rebuild|follow)
+from connectors.analytics import cli as analytics_cli  # noqa: F401  (tidegate get metrics; evaluate --replay)

@@ -1,6 +1,7 @@
 """`tidegate evaluate`: a Keptn-compatible quality gate for CI, with no control plane at all.
 
     tidegate evaluate --slo slo.yaml --sli values.json [--previous previous.json] [--output json|text]
+    tidegate evaluate --replay --project P --stage S --service V --slo NEW_SLO.yaml [--since 30d]  (what-if)
 
 VALUES.json is a list of indicator values as in `get-sli.finished` (`metric`, `value`, `success`,
 `message`); PREVIOUS.json a list of earlier `evaluation.finished` data objects, newest first.
@@ -28,6 +29,8 @@ from agents.evaluator import (
     sli_values_from_json,
 )
 from agents.evaluator.results import Reason
+from connectors.analytics.cli import replay_evaluations
+from connectors.cli.client import EndpointOption, TokenOption
 from connectors.cli.main import app
 from schemas.events import Status
 from schemas.slo import SLO
@@ -52,9 +55,9 @@ def evaluate_command(
         Path, typer.Option("--slo", help="The SLO file (slo.yaml) with objectives and total_score.")
     ],
     sli: Annotated[
-        Path,
+        Path | None,
         typer.Option("--sli", help="JSON list of indicator values: [{metric, value, success, message}]."),
-    ],
+    ] = None,
     previous: Annotated[
         Path | None,
         typer.Option(
@@ -66,8 +69,25 @@ def evaluate_command(
         OutputFormat,
         typer.Option("--output", help="text: a readable report; json: the evaluation.finished data."),
     ] = OutputFormat.TEXT,
+    replay: Annotated[bool, typer.Option("--replay", help="re-score a service's stored evaluations with --slo "
+                                         "and show the verdicts that would change (connectors/analytics)")] = False,
+    project: Annotated[str | None, typer.Option("--project", help="--replay: the project")] = None,
+    stage: Annotated[str | None, typer.Option("--stage", help="--replay: the stage")] = None,
+    service: Annotated[str | None, typer.Option("--service", help="--replay: the service")] = None,
+    since: Annotated[str, typer.Option("--since", help="--replay: how far back (30d, 2w, 12h)")] = "30d",
+    until: Annotated[str | None, typer.Option("--until", help="--replay: end of the window, ISO 8601")] = None,
+    store: Annotated[str | None, typer.Option("--store", help="--replay: a history store URL instead of the gateway")] = None,
+    endpoint: EndpointOption = None,
+    api_token: TokenOption = None,
 ) -> None:
     """Score SLI values against an SLO as Keptn's lighthouse did; exit 0 pass/warning, 1 fail, 2 unusable input."""
+    if replay:
+        raise typer.Exit(replay_evaluations(project=project, stage=stage, service=service, slo=slo, since=since,
+                                            until=until, json_output=output is OutputFormat.JSON, store=store,
+                                            endpoint=endpoint, api_token=api_token))
+    if sli is None:
+        typer.echo("error: --sli is required: the JSON file of indicator values to score (or use --replay)", err=True)
+        raise typer.Exit(EXIT_UNUSABLE_INPUT)
     try:
         gate = QualityGate(_load_slo(slo))
         values = sli_values_from_json(_load_json(sli, "SLI values"), source=f"SLI values file {str(sli)!r}")

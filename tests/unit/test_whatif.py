@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from agents.evaluator import QualityGate
-from connectors.analytics.whatif import WhatIfReport, explain_change, replay, stored_evaluations
+from connectors.analytics.text import render_whatif
+from connectors.analytics.whatif import WhatIfReport, replay, stored_evaluations
 from schemas.events import KeptnEvent, task_type
 from schemas.slo import SLO
 
@@ -173,11 +174,16 @@ def test_without_a_get_sli_answer_the_recorded_values_are_used() -> None:
     assert [(c.id, c.now_result) for c in report.changed] == [("e2", "warning")]
 
 
-def test_a_changed_verdict_is_explained_in_sentences() -> None:
-    lines = explain_change(run(slo(LOOSER)).changed[0])
-    assert lines[0] == "2026-01-02 12:02 ctx-e2: was pass (100), would be warning (50)"
-    assert lines[1] == "  response_time_p95 = 580: pass -> warning, misses <=560"
-    assert lines[-1].startswith("  why: Evaluation returned a warning")
+def test_the_changes_are_explained_in_sentences() -> None:
+    lines = render_whatif(run(slo(LOOSER)).to_json_dict())
+    assert lines[:2] == [
+        "shop/staging/carts: 4 of 5 evaluations re-scored; 2 would change, 2 would not",
+        "  fail -> warning: 1, pass -> warning: 1",
+    ]
+    e2 = lines.index("2026-01-02 12:02 ctx-e2: was pass (100), would be warning (50)")
+    assert lines[e2 + 1] == "  response_time_p95 = 580: pass -> warning, misses <=560"
+    assert lines[e2 + 2].startswith("  why: Evaluation returned a warning")
+    assert lines[-2:] == ["Not re-scored:", "  2026-01-06 12:02 e6: its SLI provider failed then (errored: provider said so)"]
 
 
 @pytest.mark.parametrize("repeat", [1, 2])
