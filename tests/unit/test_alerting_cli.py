@@ -91,11 +91,15 @@ def test_rules_use_the_most_specific_files_and_skip_stages_without_remediation(p
 def test_the_sockshop_example_gives_rules_and_explains_the_skipped_objectives(tmp_path: Path) -> None:
     out = tmp_path / "rules.yml"
     code, _, stderr = invoke("--project", "sockshop", "--from", str(SOCKSHOP), "--service", "carts",
-                             "--stage", "production", "--out", str(out))
+                             "--stage", "dev", "--stage", "production", "--out", str(out))
     assert code == 0, stderr
-    [group] = yaml.safe_load(out.read_text())["groups"]
-    assert [r["alert"] for r in group["rules"]] == ["response_time_p95", "error_rate"]
-    assert "throughput" in stderr and "compares with previous results" in stderr
+    dev, production = yaml.safe_load(out.read_text())["groups"]
+    # dev uses the project's SLO; production has its own SLO, SLI and remediation files.
+    assert dev["name"] == "carts sockshop-dev alerts"
+    assert [r["alert"] for r in dev["rules"]] == ["response_time_p95", "error_rate"]
+    assert [r["alert"] for r in production["rules"]] == ["orders_response_time_p95"]
+    assert 'handler="/orders"' in production["rules"][0]["expr"]
+    assert "dev/carts: no rule for throughput" in stderr and "compares with previous results" in stderr
 
 
 def test_existing_groups_in_the_rule_file_are_kept(project: Path, tmp_path: Path) -> None:
