@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -9,6 +10,7 @@ from typing import Protocol, runtime_checkable
 from connectors.runtime.context import TaskContext
 from connectors.runtime.outcome import TaskOutcome
 from schemas.events import KeptnEvent
+from streams.settings import Settings
 
 
 @runtime_checkable
@@ -26,6 +28,14 @@ class Connector(Protocol):
     def wants(self, event: KeptnEvent) -> bool: ...
 
     async def run(self, ctx: TaskContext) -> TaskOutcome: ...
+
+
+@runtime_checkable
+class EventFollower(Protocol):
+    """A connector that also follows the `events` topic (notifications), beside its tasks. The host
+    runs `follow` until `stop` is set."""
+
+    async def follow(self, settings: Settings, stop: asyncio.Event) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

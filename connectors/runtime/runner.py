@@ -39,7 +39,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from agents.sequencer.events import TASK_CANCELLED_TYPE
-from connectors.runtime.connector import Connector, ConnectorOptions
+from connectors.runtime.connector import Connector, ConnectorOptions, EventFollower
 from connectors.runtime.context import TaskContext
 from connectors.runtime.kafka import STATE_TOPIC_CONFIG, StateLog, ensure_topics
 from connectors.runtime.outcome import TaskOutcome
@@ -133,6 +133,10 @@ class ConnectorRunner:
     # --- lifecycle ---
     async def run(self) -> None:
         """Consume until `stop` is called; then let running work finish (or cancel it) and return."""
+        if not self.task_topics:  # e.g. a webhook connector that only sends notifications
+            self.ready.set()
+            await self._stopping.wait()
+            return
         counts = await ensure_topics(self.settings, [(self.state.topic, 1, STATE_TOPIC_CONFIG)])
         await self.state.start(counts.get(self.state.topic, 1))
         consumer = AIOKafkaConsumer(
@@ -407,10 +411,11 @@ class ConnectorHost:
             if self._stop.is_set():
                 return
             works = [asyncio.create_task(runner.run(), name=f"connector:{runner.name}") for runner in self.runners]
+            works += [asyncio.create_task(connector.follow(self.settings, self._stop), name=f"follower:{connector.name}")
+                      for connector in self.connectors if isinstance(connector, EventFollower)]
             stopper = asyncio.create_task(self._stop.wait())
             await asyncio.wait([*works, stopper], return_when=asyncio.FIRST_COMPLETED)
-            for runner in self.runners:
-                runner.stop()
+            self.stop()  # one part ending (a stop, or a failure) ends them all
             results = await asyncio.gather(*works, return_exceptions=True)
             stopper.cancel()
             for result in results:

@@ -1,0 +1,158 @@
+"""From a WebhookConfig entry and an event to concrete HTTP calls. Pure: no I/O.
+
+Secrets: `envFrom: [{name: token, secretRef: {name: slack, key: token}}]` makes `{{.env.token}}`
+available. Keptn read Kubernetes secrets; Tidegate reads the environment variable
+`TIDEGATE_SECRET_<NAME>_<KEY>` (upper case, other characters as `_`), here TIDEGATE_SECRET_SLACK_TOKEN.
+Secret values are masked in every message.
+
+Filters (a Tidegate extension; Keptn filtered in the Uniform subscription instead): a webhook may say
+
+    filter: {stages: [production], services: [carts], results: [fail], statuses: [errored]}
+
+and its `type` may use shell wildcards (`sh.keptn.event.*.finished`).
+
+v1alpha1 requests are curl command lines; they are split like a shell would split words (never run)
+and the flags -X/--request, -H/--header, -d/--data/--data-raw/--data-binary and the URL are read.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from connectors.webhook.templates import TemplateProblem, render
+from schemas.events import KeptnEvent
+from schemas.webhook import Webhook, WebhookConfig, WebhookRequest
+
+CONFIG_PATH = "webhook/webhook.yaml"
+SECRET_PREFIX = "TIDEGATE_SECRET_"
+
+
+class WebhookProblem(ValueError):
+    """A webhook that cannot be called as configured; the message says what to fix."""
+
+
+class WebhookFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    projects: list[str] = Field(default_factory=list)
+    stages: list[str] = Field(default_factory=list)
+    services: list[str] = Field(default_factory=list)
+    results: list[str] = Field(default_factory=list)
+    statuses: list[str] = Field(default_factory=list)
+
+    def accepts(self, data: Mapping[str, Any]) -> bool:
+        checks = ((self.projects, "project"), (self.stages, "stage"), (self.services, "service"),
+                  (self.results, "result"), (self.statuses, "status"))
+        return all(not allowed or str(data.get(field) or "") in allowed for allowed, field in checks)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedCall:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: str
+    secrets: tuple[str, ...] = ()
+
+    def masked(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+def secret_variable(name: str, key: str) -> str:
+    return SECRET_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", f"{name}_{key}").upper()
+
+
+def webhook_filter(webhook: Webhook) -> WebhookFilter:
+    raw = (webhook.model_extra or {}).get("filter")
+    try:
+        return WebhookFilter.model_validate(raw or {})
+    except ValidationError as error:
+        raise WebhookProblem(f"webhook {webhook.subscriptionID}: filter is not readable: {error}") from error
+
+
+def matching(config: WebhookConfig, event: KeptnEvent) -> list[Webhook]:
+    """The webhooks of `config` for this event: type (wildcards allowed) and filter."""
+    found = []
+    for webhook in config.spec.webhooks:
+        if not fnmatch.fnmatchcase(event.type, webhook.type):
+            continue
+        if webhook_filter(webhook).accepts(event.data):
+            found.append(webhook)
+    return found
+
+
+def parse_curl(command: str) -> WebhookRequest:
+    try:
+        words = shlex.split(command)
+    except ValueError as error:
+        raise WebhookProblem(f"the curl request cannot be read: {error}") from error
+    if not words or words[0] != "curl":
+        raise WebhookProblem(f"a v1alpha1 request must be a curl command, got {command[:60]!r}")
+    method, url, headers, body = "", "", [], ""
+    flags = iter(words[1:])
+    for word in flags:
+        if word in ("-X", "--request"):
+            method = next(flags, "")
+        elif word in ("-H", "--header"):
+            key, _, value = next(flags, "").partition(":")
+            headers.append({"key": key.strip(), "value": value.strip()})
+        elif word in ("-d", "--data", "--data-raw", "--data-binary"):
+            body = next(flags, "")
+        elif word in ("-s", "--silent", "-S", "--show-error", "-f", "--fail", "-L", "--location"):
+            continue
+        elif word.startswith("-"):
+            raise WebhookProblem(f"the curl flag {word} is not supported; use url/method/headers/payload (v1beta1)")
+        else:
+            url = word
+    if not url:
+        raise WebhookProblem("the curl request has no URL")
+    return WebhookRequest.model_validate({"url": url, "method": method or ("POST" if body else "GET"),
+                                          "headers": headers, "payload": body})
+
+
+def plan_calls(webhook: Webhook, event: KeptnEvent, environ: Mapping[str, str]) -> list[PlannedCall]:
+    """The HTTP calls of one webhook for one event, rendered; raises WebhookProblem."""
+    env: dict[str, str] = {}
+    for item in webhook.envFrom:
+        variable = secret_variable(item.secretRef.name, item.secretRef.key)
+        value = environ.get(variable)
+        if value is None:
+            raise WebhookProblem(f"webhook {webhook.subscriptionID}: the secret {item.secretRef.name}/"
+                                 f"{item.secretRef.key} ({{{{.env.{item.name}}}}}) is read from the environment "
+                                 f"variable {variable}, which is not set for the webhook connector")
+        env[item.name] = value
+    secrets = tuple(value for value in env.values() if value)
+    context = {**event.to_json_dict(), "env": env}
+    calls = []
+    for index, request in enumerate(webhook.requests):
+        where = f"webhook {webhook.subscriptionID} request {index + 1}"
+        try:
+            if isinstance(request, str):
+                request = parse_curl(render(request, context, f"{where} (curl)"))
+                url, payload = request.url, request.payload
+                headers = {h.key: h.value for h in request.headers}
+            else:
+                url = render(request.url, context, f"{where} url")
+                payload = render(request.payload, context, f"{where} payload")
+                headers = {h.key: render(h.value, context, f"{where} header {h.key}") for h in request.headers}
+        except TemplateProblem as problem:
+            raise WebhookProblem(_mask(str(problem), secrets)) from problem
+        if not url.startswith(("http://", "https://")):
+            raise WebhookProblem(f"{where}: the URL {_mask(url, secrets)!r} is not http(s)")
+        calls.append(PlannedCall(request.method.upper(), url, headers, payload, secrets))
+    return calls
+
+
+def _mask(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text

@@ -1,0 +1,10 @@
+"""Builds the webhook connector for `tidegate connector webhook [--task T ...]` (TIDEGATE_WEBHOOK_*)."""
+
+from __future__ import annotations
+
+from connectors.runtime.catalog import BuildRequest
+from connectors.webhook.connector import WebhookConnector
+
+
+def build(request: BuildRequest) -> WebhookConnector:
+    return WebhookConnector(request.resources, tasks=request.tasks)

@@ -1,0 +1,68 @@
+"""A webhook receiver (a stand-in for Slack, Teams or any HTTP endpoint): records every request.
+
+`fail_first=N` answers the first N requests with 503 (to see retries); `status` is the answer after.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: str
+
+
+class Receiver:
+    def __init__(self, fail_first: int = 0, status: int = 200) -> None:
+        self.fail_first = fail_first
+        self.status = status
+        self.received: list[Received] = []
+        self.arrived = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+            def _any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode() if length else ""
+                with receiver.arrived:
+                    receiver.received.append(Received(self.command, self.path, dict(self.headers.items()), body))
+                    failing = len(receiver.received) <= receiver.fail_first
+                    receiver.arrived.notify_all()
+                code = 503 if failing else receiver.status
+                reply = b"ok" if code < 400 else b"unavailable"
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[Received]:
+        with self.arrived:
+            if not self.arrived.wait_for(lambda: len(self.received) >= count, timeout):
+                raise AssertionError(f"expected {count} webhook call(s) within {timeout:.0f} s, got {len(self.received)}")
+            return list(self.received)
+
+    def __enter__(self) -> Receiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
