@@ -1,0 +1,186 @@
+"""Tidegate's own Prometheus metrics (streams.metrics), each instance in a registry of its own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from faust.types import TP
+from prometheus_client import CollectorRegistry, generate_latest
+
+from schemas.events import KeptnEvent, sequence_type, task_type
+from streams.dlq import DeadLetter
+from streams.metrics import (
+    ConsumerLagCollector,
+    SharedCollectors,
+    TidegateMetrics,
+    consumer_lag,
+    dlq_reason,
+    metrics_port,
+)
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+DATA = {"project": "shop", "stage": "dev", "service": "carts"}
+
+
+def event(type_: str, *, at: datetime = T0, ident: str | None = None, triggeredid: str | None = None,
+          **data: Any) -> KeptnEvent:
+    kwargs: dict[str, Any] = {"id": ident} if ident else {}
+    return KeptnEvent(type=type_, time=at, triggeredid=triggeredid, shkeptncontext="ctx", data={**DATA, **data},
+                      **kwargs)
+
+
+@pytest.fixture
+def metrics() -> TidegateMetrics:
+    return TidegateMetrics(CollectorRegistry())
+
+
+def value(m: TidegateMetrics, name: str, **labels: str) -> float | None:
+    return m.registry.get_sample_value(name, labels)
+
+
+def test_events_are_counted_per_topic_and_type(metrics: TidegateMetrics) -> None:
+    triggered = event(sequence_type("dev", "delivery", "triggered"))
+    metrics.observe_consumed("tidegate.events", triggered, "sequencer")
+    metrics.observe_consumed("tidegate.events", triggered, "remediator")
+    metrics.observe_produced("tidegate.tasks.deployment", event(task_type("deployment", "triggered")))
+    assert value(metrics, "tidegate_events_consumed_total", agent="sequencer", topic="tidegate.events",
+                 type=triggered.type) == 1
+    assert value(metrics, "tidegate_events_consumed_total", agent="remediator", topic="tidegate.events",
+                 type=triggered.type) == 1
+    assert value(metrics, "tidegate_events_produced_total", topic="tidegate.tasks.deployment",
+                 type="sh.keptn.event.deployment.triggered") == 1
+
+
+def test_a_sequence_is_timed_from_its_trigger_to_its_finish(metrics: TidegateMetrics) -> None:
+    trigger = event(sequence_type("dev", "delivery", "triggered"), ident="seq-1")
+    metrics.observe_consumed("tidegate.events", trigger, "sequencer")
+    finished = event(sequence_type("dev", "delivery", "finished"), at=T0 + timedelta(seconds=90),
+                     triggeredid="seq-1", result="pass", status="succeeded")
+    metrics.observe_produced("tidegate.events", finished)
+    metrics.observe_produced("tidegate.events", finished)  # a repeat is not timed twice
+    labels = {"stage": "dev", "sequence": "delivery", "result": "pass"}
+    assert value(metrics, "tidegate_sequence_duration_seconds_count", **labels) == 1
+    assert value(metrics, "tidegate_sequence_duration_seconds_sum", **labels) == 90
+    assert value(metrics, "tidegate_sequence_duration_seconds_bucket", le="120.0", **labels) == 1
+    assert value(metrics, "tidegate_sequence_duration_seconds_bucket", le="60.0", **labels) == 0
+
+
+def test_a_task_is_timed_once_and_a_remediation_action_counted_by_name_and_result(metrics: TidegateMetrics) -> None:
+    metrics.observe_produced("tidegate.tasks.action", event(task_type("action", "triggered"), ident="act-1",
+                                                             action={"name": "scale up", "action": "scaling"}))
+    answer = event(task_type("action", "finished"), at=T0 + timedelta(seconds=5), triggeredid="act-1",
+                   result="fail", status="succeeded")
+    metrics.observe_consumed("tidegate.events", answer, "sequencer")
+    metrics.observe_consumed("tidegate.events", answer, "remediator")  # every agent decodes the same reply
+    assert value(metrics, "tidegate_task_duration_seconds_count", task="action", result="fail") == 1
+    assert value(metrics, "tidegate_task_duration_seconds_sum", task="action", result="fail") == 5
+    assert value(metrics, "tidegate_remediation_actions_total", action="scaling", result="fail") == 1
+
+
+def test_errored_tasks_are_labelled_with_their_status(metrics: TidegateMetrics) -> None:
+    metrics.observe_produced("t", event(task_type("test", "triggered"), ident="test-1"))
+    metrics.observe_consumed("t", event(task_type("test", "finished"), triggeredid="test-1", status="errored",
+                                        result="fail"))
+    assert value(metrics, "tidegate_task_duration_seconds_count", task="test", result="errored") == 1
+
+
+def test_verdicts_and_escalations_are_counted(metrics: TidegateMetrics) -> None:
+    finished = task_type("evaluation", "finished")
+    metrics.observe_produced("tidegate.events", event(finished, triggeredid="e1", result="pass", status="succeeded"))
+    metrics.observe_produced("tidegate.events", event(finished, triggeredid="e2", result="warning"))
+    metrics.observe_produced("tidegate.events", event(finished, triggeredid="e3", result="fail"))
+    metrics.observe_produced("tidegate.events", event("sh.tidegate.remediation.escalated", reason="exhausted"))
+    for result in ("pass", "warning", "fail"):
+        assert value(metrics, "tidegate_evaluations_total", project="shop", stage="dev", result=result) == 1
+    assert value(metrics, "tidegate_remediation_escalations_total", reason="exhausted") == 1
+
+
+def test_the_start_memory_is_bounded() -> None:
+    metrics = TidegateMetrics(CollectorRegistry(), remembered=2)
+    for number in range(3):
+        metrics.observe_produced("t", event(task_type("test", "triggered"), ident=f"test-{number}"))
+    for number in range(3):
+        metrics.observe_consumed("t", event(task_type("test", "finished"), triggeredid=f"test-{number}"))
+    assert value(metrics, "tidegate_task_duration_seconds_count", task="test", result="pass") == 2  # test-0 forgotten
+
+
+@pytest.mark.parametrize(("reason", "label"), [
+    ("record key 'a/b/c' is not the event's project/stage/service 'a/b/d': producers must key ...", "wrong_key"),
+    ("sequencer error: KeyError: 'x'", "agent_error"),
+    ("the remediator failed on this sh.keptn.event.get-action.triggered: ValueError()", "agent_error"),
+    ("sh.keptn.event.get-action.triggered (id 1) has unreadable data: problem: missing", "rejected"),
+])
+def test_dead_letter_reasons_become_a_few_words(reason: str, label: str) -> None:
+    assert dlq_reason(reason) == label
+
+
+def test_dead_letters_are_counted_by_reason_agent_and_topic(metrics: TidegateMetrics) -> None:
+    letter = DeadLetter(reason="not JSON", source_topic="tidegate.events", source_partition=0, source_offset=4,
+                        agent="sequencer")
+    assert metrics.observe_dead_letter(letter, "undecodable") == "undecodable"
+    assert metrics.observe_dead_letter(letter) == "rejected"
+    assert value(metrics, "tidegate_dlq_total", reason="undecodable", agent="sequencer", topic="tidegate.events") == 1
+    assert value(metrics, "tidegate_dlq_total", reason="rejected", agent="sequencer", topic="tidegate.events") == 1
+
+
+@dataclass
+class Run:
+    state: str
+
+
+@dataclass
+class KeyState:
+    project: str
+    stage: str
+    sequences: list[Run] = field(default_factory=list)
+
+
+def test_sequence_gauges_follow_the_table_and_drop_stages_that_emptied(metrics: TidegateMetrics) -> None:
+    metrics.set_sequence_load([
+        KeyState("shop", "dev", [Run("started"), Run("triggered"), Run("triggered")]),
+        KeyState("shop", "dev", [Run("paused")]),
+        KeyState("shop", "staging", [Run("waiting")]),
+    ])
+    assert value(metrics, "tidegate_open_sequences", project="shop", stage="dev") == 4
+    assert value(metrics, "tidegate_queued_sequences", project="shop", stage="dev") == 2
+    assert value(metrics, "tidegate_open_sequences", project="shop", stage="staging") == 1
+    metrics.set_sequence_load([KeyState("shop", "dev", [])])
+    assert value(metrics, "tidegate_open_sequences", project="shop", stage="dev") == 0
+    assert value(metrics, "tidegate_open_sequences", project="shop", stage="staging") is None
+
+
+def test_consumer_lag_is_the_high_watermark_minus_the_committed_offset() -> None:
+    a0, a1, b0 = TP("a", 0), TP("a", 1), TP("b", 0)
+    ends = {a0: 10, a1: 7, b0: 3}
+    lags = consumer_lag(ends, committed={a0: 4}, read={a1: 6})
+    assert lags == [("a", 0, 6), ("a", 1, 0)]  # a1: read up to 6, so next is 7; b0: nothing known yet
+
+
+def test_the_lag_collector_reads_the_faust_monitor_at_scrape_time() -> None:
+    tp = TP("tidegate.events", 2)
+    monitor = SimpleNamespace(tp_end_offsets={tp: 50}, tp_committed_offsets={tp: 45}, tp_read_offsets={})
+    app: Any = SimpleNamespace(monitor=monitor, conf=SimpleNamespace(id="tidegate.worker"))
+    registry = CollectorRegistry()
+    registry.register(ConsumerLagCollector(app))
+    labels = {"group": "tidegate.worker", "topic": "tidegate.events", "partition": "2"}
+    assert registry.get_sample_value("tidegate_consumer_lag", labels) == 5
+    monitor.tp_committed_offsets[tp] = 50
+    assert registry.get_sample_value("tidegate_consumer_lag", labels) == 0
+
+
+def test_shared_collectors_show_in_another_registry(metrics: TidegateMetrics) -> None:
+    metrics.observe_produced("tidegate.events", event("sh.keptn.event.dev.delivery.triggered"))
+    gateway_registry = CollectorRegistry()
+    gateway_registry.register(SharedCollectors(metrics.registry))
+    assert b'tidegate_events_produced_total{topic="tidegate.events"' in generate_latest(gateway_registry)
+
+
+def test_the_metrics_port_comes_from_the_environment() -> None:
+    assert metrics_port({}) is None
+    assert metrics_port({"TIDEGATE_METRICS_PORT": " 9464 "}) == 9464
+    with pytest.raises(ValueError, match="1 to 65535"):
+        metrics_port({"TIDEGATE_METRICS_PORT": "http"})
