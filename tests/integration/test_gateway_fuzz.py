@@ -8,7 +8,10 @@ are bounded so the run stays well under a minute.
 
 from __future__ import annotations
 
+import atexit
 import base64
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -30,15 +33,16 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "fuzz-token"
-HISTORY = Path(__file__).resolve().parents[2] / ".cache" / "fuzz-history.db"
 
 
 def _app():  # type: ignore[no-untyped-def]
-    HISTORY.parent.mkdir(parents=True, exist_ok=True)
-    HISTORY.unlink(missing_ok=True)
+    # The schema is loaded when the module is collected, before fixtures exist: a temporary folder of its own.
+    folder = tempfile.mkdtemp(prefix="tidegate-fuzz-")
+    atexit.register(shutil.rmtree, folder, True)
+    history = Path(folder) / "history.db"
     store = VersionedResourceStore()
     gateway = Gateway(catalog=Catalog(store), events=MemoryEventSink(), resources=MemoryResourceSink(store),
-                      history=HistoryStore(f"sqlite:///{HISTORY}"))
+                      history=HistoryStore(f"sqlite:///{history}"))
     app = create_app(gateway, api_token=TOKEN, max_body=256 * 1024)
     from fastapi.testclient import TestClient
 
