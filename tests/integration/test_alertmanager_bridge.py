@@ -7,7 +7,7 @@ sequencer and remediator run the remediation: the remediator picks "Scale up", t
 provider "heals" the service (stops the slow traffic), the evaluation passes, and when the alert
 resolves the bridge closes the problem of the same run.
 
-Ports: Prometheus 39190 and Alertmanager 39195 (not the demo's 39090/39095, nor E's free ports).
+Ports: free loopback ports, so a running demo (which takes 39190/39195) does not get in the way.
 """
 
 from __future__ import annotations
@@ -47,8 +47,6 @@ from tests.support.kafka import EventCollector, publish_files
 
 pytestmark = pytest.mark.integration
 
-PROMETHEUS_PORT = 39190
-ALERTMANAGER_PORT = 39195
 TOKEN = "integration-token"
 SOCKSHOP = Path(__file__).resolve().parents[2] / "examples" / "sockshop"
 TIMEOUT = 120.0
@@ -138,6 +136,7 @@ async def test_a_slow_service_is_remediated_through_prometheus_alertmanager_and_
     tidegate_settings: Settings, worker: Any, slow_carts: DemoService, tmp_path: Path
 ) -> None:
     registry = TopicRegistry.from_settings(tidegate_settings)
+    prometheus_port, alertmanager_port = free_port(), free_port()
     bridge = AlertmanagerBridge(
         BridgeSettings(token=TOKEN), KafkaSink(tidegate_settings, timeout=10), registry  # type: ignore[arg-type]
     )
@@ -146,9 +145,9 @@ async def test_a_slow_service_is_remediated_through_prometheus_alertmanager_and_
         am_config = alertmanager_config(AlertmanagerRouting(
             server.url, BridgeAuth("bearer", token=TOKEN), group_wait="1s", group_interval="1s", repeat_interval="1h",
         ))
-        am_url = ensure_alertmanager(ALERTMANAGER_PORT, am_config, home=tmp_path)
+        am_url = ensure_alertmanager(alertmanager_port, am_config, home=tmp_path)
         prometheus_url = ensure_prometheus(
-            PROMETHEUS_PORT,
+            prometheus_port,
             {"carts-sockshop-production": [f"127.0.0.1:{slow_carts.port}"]},
             rule_files=[generated_rules(tmp_path / "rules.yml")],
             alertmanager_url=am_url,
@@ -187,9 +186,9 @@ async def test_a_slow_service_is_remediated_through_prometheus_alertmanager_and_
                                      "the remediator to record the closed problem")
         finally:
             traffic.stop()
-            stop_prometheus(PROMETHEUS_PORT, tmp_path)
-            stop_alertmanager(ALERTMANAGER_PORT, tmp_path)
-    assert prometheus_url.endswith(str(PROMETHEUS_PORT))
+            stop_prometheus(prometheus_port, tmp_path)
+            stop_alertmanager(alertmanager_port, tmp_path)
+    assert prometheus_url.endswith(str(prometheus_port))
 
     # The remediator chose the first action for the problem, the provider ran it, the evaluation passed.
     [answer] = [e for e in events.events if e.type == task_type("get-action", "finished") and e.shkeptncontext == context]
