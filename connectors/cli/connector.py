@@ -6,13 +6,16 @@
 
 Each connector consumes its task topics in its own consumer group (`<prefix>connector-<name>`) and
 keeps its memory in `<prefix>connector-<name>.state`, so it can run anywhere Kafka is reachable.
-Connector-specific settings come from environment variables (see each connector's module).
+Connector-specific settings come from environment variables (see each connector's module); one
+connector's time limit and concurrency can differ from the others' with TIDEGATE_CONNECTOR_<NAME>_TIMEOUT
+and TIDEGATE_CONNECTOR_<NAME>_CONCURRENCY.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from typing import Annotated
 
@@ -41,7 +44,7 @@ def connector(
     log_level: Annotated[str, typer.Option(help="Log level.")] = "INFO",
 ) -> None:
     """Run task connectors until interrupted (SIGINT/SIGTERM stop them cleanly)."""
-    from connectors.runtime.catalog import BuildRequest, UnknownConnectorError, build
+    from connectors.runtime.catalog import BuildRequest, UnknownConnectorError, build, options_for
     from connectors.runtime.connector import ConnectorOptions
     from connectors.runtime.runner import ConnectorHost
     from streams.resources import ResourceStore
@@ -60,10 +63,11 @@ def connector(
     request = BuildRequest(resources=resources, settings=settings, tasks=tuple(task or ()))
     try:
         connectors = [build(name, request) for name in dict.fromkeys(names)]
+        per_connector = {c.name: options_for(c.name, options, os.environ) for c in connectors}
     except (UnknownConnectorError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from error
-    host = ConnectorHost(connectors, settings, {c.name: options for c in connectors}, resources=resources)
+    host = ConnectorHost(connectors, settings, per_connector, resources=resources)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
-from connectors.runtime.connector import Connector
+from connectors.runtime.connector import Connector, ConnectorOptions
+from schemas.durations import parse_duration
+from schemas.errors import DurationError
 from streams.resources import ResourceStore
 from streams.settings import Settings
 
@@ -45,3 +48,23 @@ def build(name: str, request: BuildRequest) -> Connector:
     module_name, function = target.split(":")
     factory: Factory = getattr(importlib.import_module(module_name), function)
     return factory(request)
+
+
+def options_for(name: str, defaults: ConnectorOptions, environ: Mapping[str, str]) -> ConnectorOptions:
+    """`defaults` with this connector's own overrides: TIDEGATE_CONNECTOR_<NAME>_TIMEOUT (Go duration or
+    seconds) and TIDEGATE_CONNECTOR_<NAME>_CONCURRENCY, so one process can give each connector its own."""
+    prefix = "TIDEGATE_CONNECTOR_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper() + "_"
+    options = defaults
+    timeout = environ.get(prefix + "TIMEOUT")
+    if timeout:
+        try:
+            seconds = float(timeout) if re.fullmatch(r"\d+(\.\d+)?", timeout) else parse_duration(timeout).total_seconds()
+        except DurationError as error:
+            raise ValueError(f"{prefix}TIMEOUT={timeout!r} is not a duration: {error}") from error
+        options = replace(options, timeout=seconds)
+    concurrency = environ.get(prefix + "CONCURRENCY")
+    if concurrency:
+        if not concurrency.isdigit() or int(concurrency) < 1:
+            raise ValueError(f"{prefix}CONCURRENCY={concurrency!r} must be a whole number of at least 1")
+        options = replace(options, concurrency=int(concurrency), max_waiting=max(options.max_waiting, int(concurrency)))
+    return options
