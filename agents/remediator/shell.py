@@ -15,8 +15,9 @@ every record of `events`), so they are not dead-lettered twice.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
 from faust.types import EventT
@@ -117,6 +118,7 @@ def register(ctx: WorkerContext, settings: RemediatorSettings | None = None) -> 
     deadlines: dict[bytes, datetime] = {}
     sent_ticks: dict[bytes, datetime] = {}
     scans = {"count": 0}
+    locks: defaultdict[bytes, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def process(record: EventT[bytes], event: KeptnEvent, key: Key) -> None:
         try:
@@ -131,23 +133,27 @@ def register(ctx: WorkerContext, settings: RemediatorSettings | None = None) -> 
         if parsed.is_task and parsed.task == GET_ACTION:
             remediation = await files.for_key(key)
         raw_key = key.encode()
-        # No await between reading and writing the entry: the two agents share the table.
-        stored = table.get(raw_key)
-        state = RemediationState.model_validate_json(stored) if stored else None
-        decision = decide(state, event, remediation, config, datetime.now(UTC))
-        if decision.state is not state:
-            table[raw_key] = decision.state.model_dump_json().encode() if decision.state is not None else None
-        for output in decision.outputs:
-            if isinstance(output, Emit):
-                await send_event(app, app.topic_registry.events, output.event, key=output.key)
-            elif isinstance(output, AuditRecord):
-                await audit(app, audit_event(output), output.key)
-            elif isinstance(output, Ignored):
-                ignored[output.reason.value] += 1
-                if output.dead_letter:
-                    await send_to_dlq(record, output.detail)
-                else:
-                    log.debug("remediator ignored %s: %s", event.type, output.detail)
+        # The two agents share the table: one key's read-decide-send-write never interleaves with another.
+        async with locks[raw_key]:
+            stored = table.get(raw_key)
+            state = RemediationState.model_validate_json(stored) if stored else None
+            decision = decide(state, event, remediation, config, datetime.now(UTC))
+            # Outputs are queued before the state is written: after a crash in between, the input is
+            # read again and the same outputs (same ids) are sent again, instead of being lost behind
+            # a state that already remembers the input.
+            for output in decision.outputs:
+                if isinstance(output, Emit):
+                    await send_event(app, app.topic_registry.events, output.event, key=output.key)
+                elif isinstance(output, AuditRecord):
+                    await audit(app, audit_event(output), output.key)
+                elif isinstance(output, Ignored):
+                    ignored[output.reason.value] += 1
+                    if output.dead_letter:
+                        await send_to_dlq(record, output.detail)
+                    else:
+                        log.debug("remediator ignored %s: %s", event.type, output.detail)
+            if decision.state is not state:
+                table[raw_key] = decision.state.model_dump_json().encode() if decision.state is not None else None
         deadline = next_deadline(decision.state)
         if deadline is None:
             deadlines.pop(raw_key, None)
