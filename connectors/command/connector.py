@@ -3,6 +3,11 @@
 Exit code 0 ⇒ pass, non-zero ⇒ fail (status succeeded: the program ran and said no); a program that
 cannot start, a missing file or a bad configuration ⇒ errored. The programs' output (bounded, secrets
 masked) is the message; `{"tidegate": {...}}` lines they print are merged into the `.finished` data.
+
+A program may leave a process running on purpose (the demo "deploys" a service as a local process):
+processes it started are not killed when it exits normally, only when the task times out or is
+cancelled (the whole process group). Such a service must write its output to a file, not to the
+inherited stdout/stderr, which the connector stops reading when the program ends.
 """
 
 from __future__ import annotations

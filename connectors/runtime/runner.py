@@ -403,7 +403,14 @@ class ConnectorHost:
         view = ResourceView(self.settings.kafka_bootstrap, topics.resources, self.resources)
         try:
             await view.start()
-            await view.wait_ready(timeout=self.settings.started_timeout)
+            try:
+                await view.wait_ready(timeout=self.settings.started_timeout)
+            except TimeoutError as error:
+                raise RuntimeError(
+                    f"could not read the resources topic {topics.resources} within {self.settings.started_timeout:g} s; "
+                    f"is Kafka reachable at {self.settings.kafka_bootstrap} and were the topics created "
+                    "(`tidegate topics create`)?"
+                ) from error
             self.runners = [
                 ConnectorRunner(connector, self.settings, producer, view.store, self.options.get(connector.name))
                 for connector in self.connectors

@@ -205,6 +205,29 @@ async def test_concurrency_is_bounded_and_unwanted_events_are_left_alone(tidegat
     assert not [e for e in replies.events if e.triggeredid == ignored.id]
 
 
+async def test_several_connectors_run_in_one_process_each_in_its_own_group(tidegate_settings: Settings) -> None:
+    async def deploy(ctx: TaskContext) -> TaskOutcome:
+        return TaskOutcome.passed("deployed")
+
+    async def test(ctx: TaskContext) -> TaskOutcome:
+        return TaskOutcome.failed("tests failed")
+
+    deployer = ScriptedConnector(deploy, name="deployer", tasks=("deployment",))
+    tester = ScriptedConnector(test, name="tester", tasks=("test",))
+    first, second = triggered("deployment"), triggered("test")
+    topics = TopicRegistry.from_settings(tidegate_settings)
+    async with EventCollector(tidegate_settings, topics.events) as replies, \
+            hosted([deployer, tester], tidegate_settings) as host:
+        await publish_tasks(tidegate_settings, first, second)
+        events = await replies.wait_for(lambda evs: has_finished(first.id)(evs) and has_finished(second.id)(evs),
+                                        WAIT, "both tasks finished")
+        groups = sorted(runner.group for runner in host.runners)
+    assert groups == [f"{tidegate_settings.topic_prefix}connector-deployer", f"{tidegate_settings.topic_prefix}connector-tester"]
+    assert replies_to(events, first.id, "finished")[0].source == "deployer"
+    assert replies_to(events, second.id, "finished")[0].data["result"] == "fail"
+    assert (deployer.runs, tester.runs) == ([first.id], [second.id])
+
+
 async def test_an_unreadable_record_goes_to_the_dead_letter_queue(tidegate_settings: Settings, kafka_reader) -> None:  # type: ignore[no-untyped-def]
     async def work(ctx: TaskContext) -> TaskOutcome:
         return TaskOutcome.passed()
