@@ -28,6 +28,8 @@ from schemas.errors import FieldWarning, Location, invalid_fields
 
 # Keptn's ValidateKeptnEntityName: lower case letters, digits and dashes, starting with a letter.
 NAME_PATTERN = re.compile(r"(^[a-z][a-z0-9-]*[a-z0-9]$)|(^[a-z][a-z0-9]*$)")
+REMEDIATION = "remediation"
+DEFAULT_REMEDIATION_WAIT = "10m"  # wait before the built-in remediation re-evaluates
 API_VERSION_PATTERN = re.compile(
     r"^spec\.keptn\.sh/v?(?P<major>\d+)(?:\.(?P<minor>\d+))?(?:\.(?P<patch>\d+))?"
     r"(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
@@ -192,14 +194,22 @@ class Stage(BaseModel):
             )
         return self
 
-    def sequence(self, name: str) -> Sequence | None:
-        """The sequence of that name; `evaluation` falls back to the built-in one."""
+    def sequence(self, name: str, *, remediation_wait: str = DEFAULT_REMEDIATION_WAIT) -> Sequence | None:
+        """The sequence of that name; `evaluation` and `remediation` fall back to built-in ones."""
         for seq in self.sequences:
             if seq.name == name:
                 return seq
         if name == BUILTIN_EVALUATION.name:
             return BUILTIN_EVALUATION
+        if name == REMEDIATION:
+            return builtin_remediation(self.name, remediation_wait)
         return None
+
+    def sequences_with_builtins(self, *, remediation_wait: str = DEFAULT_REMEDIATION_WAIT) -> list[Sequence]:
+        """Declared sequences plus the built-in remediation when the stage declares none (it re-triggers itself)."""
+        if any(seq.name == REMEDIATION for seq in self.sequences):
+            return list(self.sequences)
+        return [*self.sequences, builtin_remediation(self.name, remediation_wait)]
 
 
 class Metadata(BaseModel):
@@ -297,6 +307,22 @@ class Shipyard(BaseModel):
 
 
 BUILTIN_EVALUATION = Sequence(name="evaluation", tasks=[Task(name="evaluation")])
+
+
+def builtin_remediation(stage: str, wait: str = DEFAULT_REMEDIATION_WAIT) -> Sequence:
+    """Keptn >= 0.8.3's recommended remediation loop, used when a stage declares no `remediation` sequence:
+    ask for an action, run it, wait, re-evaluate; run again while the evaluation fails."""
+    return Sequence(
+        name=REMEDIATION,
+        triggeredOn=[
+            Trigger(event=f"{stage}.{REMEDIATION}.finished", selector=Selector(match={"evaluation.result": "fail"}))
+        ],
+        tasks=[
+            Task(name="get-action"),
+            Task(name="action"),
+            Task(name="evaluation", triggeredAfter=wait, properties={"timeframe": wait}),
+        ],
+    )
 """The implicit sequence used for `<stage>.evaluation.triggered` when a stage defines none (§1.3)."""
 
 

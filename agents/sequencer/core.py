@@ -184,9 +184,9 @@ class _Work:
         if stage_def is None:
             return None, (f"the shipyard has no stage '{stage}' (stages: {', '.join(shipyard.stage_names)}). "
                           "Add the stage to the shipyard or trigger one of its stages")
-        definition = stage_def.sequence(name)
+        definition = stage_def.sequence(name, remediation_wait=self.config.remediation_wait)
         if definition is None:
-            known = sorted({seq.name for seq in stage_def.sequences} | {"evaluation"})
+            known = sorted({seq.name for seq in stage_def.sequences} | {"evaluation", "remediation"})
             return None, (f"stage '{stage}' has no sequence '{name}' (sequences: {', '.join(known)}). "
                           "Add the sequence to the stage in the shipyard or trigger one of these")
         if not definition.tasks:
@@ -410,7 +410,9 @@ class _Work:
         data = dict(run.payload)
         if "message" in data:  # it described the last task, not the new sequence (as §3.4 clears it)
             data["message"] = ""
-        for follow_up in follow_ups(shipyard, self._key.stage, run.name, result.value, run.last_task):
+        for follow_up in follow_ups(
+            shipyard, self._key.stage, run.name, result.value, run.last_task, remediation_wait=self.config.remediation_wait
+        ):
             key = Key(self._key.project, follow_up.stage, self._key.service)
             self._emit(
                 KeptnEvent(

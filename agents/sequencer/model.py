@@ -116,3 +116,5 @@ class SequencerConfig:
     remembered_inputs: int = 500
     remembered_contexts: int = 100
     source: str = "tidegate-sequencer"
+    # Wait before the built-in remediation sequence re-evaluates (a Go duration).
+    remediation_wait: str = "10m"

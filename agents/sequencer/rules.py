@@ -63,7 +63,9 @@ def _normalise(result: str) -> str:
     return _RESULT_SYNONYMS.get(result, result)
 
 
-def follow_ups(shipyard: Shipyard, stage: str, sequence: str, result: str, last_task: str | None) -> list[FollowUp]:
+def follow_ups(
+    shipyard: Shipyard, stage: str, sequence: str, result: str, last_task: str | None, *, remediation_wait: str = "10m"
+) -> list[FollowUp]:
     """Every sequence of any stage whose `triggeredOn` matches `<stage>.<sequence>.finished` with `result`.
 
     No selector: fires on pass or warning (Keptn's implementation; its spec text says pass only).
@@ -73,7 +75,7 @@ def follow_ups(shipyard: Shipyard, stage: str, sequence: str, result: str, last_
     finished = f"{stage}.{sequence}.finished"
     fired: list[FollowUp] = []
     for candidate_stage in shipyard.spec.stages:
-        for candidate in candidate_stage.sequences:
+        for candidate in candidate_stage.sequences_with_builtins(remediation_wait=remediation_wait):
             if any(_fires(trigger.selector.match if trigger.selector else {}, result, last_task)
                    for trigger in candidate.triggeredOn if trigger.event == finished):
                 fired.append(FollowUp(candidate_stage.name, candidate.name))

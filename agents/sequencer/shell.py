@@ -8,6 +8,7 @@ every due key it owns into `events`, so the decision itself still happens in ord
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections import Counter
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 TICK_INTERVAL = 1.0  # seconds between scans of the local deadline index
 RESCAN_EVERY = 15  # full table scans (after recovery or rebalance) every N ticks
 STARTED_WAIT_ENV = "TIDEGATE_TASK_STARTED_WAIT_DURATION"
+REMEDIATION_WAIT_ENV = "TIDEGATE_REMEDIATION_WAIT"  # wait before the built-in remediation re-evaluates
 
 
 def started_timeout_from_env(environ: Mapping[str, str]) -> timedelta | None:
@@ -78,6 +80,10 @@ def register(ctx: WorkerContext, *, started_timeout_seconds: float | None = None
         if started_timeout is not None
         else SequencerConfig(shipyard_for=shipyard_for)
     )
+    remediation_wait = os.environ.get(REMEDIATION_WAIT_ENV, "").strip()
+    if remediation_wait:
+        parse_duration(remediation_wait)  # refuse a bad setting at start, not at the first problem
+        config = dataclasses.replace(config, remediation_wait=remediation_wait)
 
     @app.agent(app.channels.events, name="sequencer")
     async def sequencer(stream):  # type: ignore[no-untyped-def]
