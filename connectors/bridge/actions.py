@@ -12,10 +12,12 @@ import asyncio
 from dataclasses import dataclass
 
 from connectors.gateway.context import Gateway
-from connectors.gateway.errors import ApiError
+from connectors.gateway.errors import ApiError, invalid
 from connectors.gateway.ingest import accept_event
 from connectors.gateway.models import EvaluationRequest, SequenceControl
 from connectors.gateway.routes import control_plane
+from connectors.gateway.rules import EvaluationWindow, evaluation_window
+from schemas.events import format_time
 
 from .data import BridgeData
 from .evaluations import invalidation_event
@@ -71,8 +73,7 @@ async def control(gw: Gateway, project: str, keptn_context: str, request: Contro
 async def trigger(gw: Gateway, project: str, request: TriggerRequest) -> Outcome:
     try:
         if isinstance(request, EvaluationTrigger):
-            body = EvaluationRequest(start=request.start, end=request.end, timeframe=request.timeframe,
-                                     labels=request.labels or None)
+            body = _evaluation_request(gw, request)
             out = await control_plane.trigger_evaluation(project, request.stage, request.service, body, gw)
             return Outcome(True, f"evaluation of {request.service} in {request.stage} triggered", out.keptnContext)
         assert isinstance(request, SequenceTrigger)
@@ -80,6 +81,20 @@ async def trigger(gw: Gateway, project: str, request: TriggerRequest) -> Outcome
     except ApiError as error:
         return _refused(error)
     return Outcome(True, f"{request.sequence} of {request.service} in {request.stage} triggered", context)
+
+
+def _evaluation_request(gw: Gateway, request: EvaluationTrigger) -> EvaluationRequest:
+    """The API request for an evaluation, with a timeframe turned into start and end by the gateway's own
+    rule: Keptn's evaluation trigger sent only start and end, and the evaluator (like lighthouse) refuses
+    an `evaluation.triggered` that carries `end` and `timeframe` together, which the gateway's route
+    currently sends when given a timeframe."""
+    if not request.timeframe:
+        return EvaluationRequest(start=request.start, end=request.end, labels=request.labels or None)
+    window = evaluation_window(start=request.start, end=request.end, timeframe=request.timeframe, now=gw.clock())
+    if not isinstance(window, EvaluationWindow):
+        raise invalid(window, "the evaluation request")
+    return EvaluationRequest(start=format_time(window.start), end=format_time(window.end),
+                             labels=request.labels or None)
 
 
 async def invalidate(gw: Gateway, project: str, evaluation_id: str, reason: str) -> Outcome:

@@ -63,6 +63,7 @@ from .timeline import build_timeline, failed_tasks
 router = APIRouter(prefix="/bridge", include_in_schema=False)
 
 FLASH_COOKIE = "tidegate_bridge_notice"
+LIVE_HEADER = "x-bridge-live"
 LIVE_POLL_SECONDS = 1.0
 RECENT_SEQUENCES = 25
 LIST_LIMIT = 100
@@ -84,7 +85,8 @@ def _now() -> datetime:
 
 def _page(request: Request, template: str, status: int = 200, **context: object) -> HTMLResponse:
     access = _access(request)
-    notice = _read_notice(request)
+    # A live refresh (the page fetching itself) must not take the one-time notice meant for a navigation.
+    notice = None if request.headers.get(LIVE_HEADER) else _read_notice(request)
     for name in ("project", "nav", "live"):
         context.setdefault(name, None)
     html = render(
@@ -419,10 +421,11 @@ async def sequence_page(request: Request, project: str, keptn_context: str, gw: 
         timeline = build_timeline(keptn_context, items, view=view, stage_order=[s.name for s in info.stages],
                                   now=_now())
         row = sequence_row(view, [s.name for s in info.stages]) if view is not None else None
+        # An unknown context answers 200 with "nothing known yet": right after a trigger the history
+        # has not stored its first event, and the page fills in live.
         return _page(request, "sequence.html", project=info, nav="sequences", sequence=row, timeline=timeline,
                      failures=failed_tasks(timeline), keptn_context=keptn_context,
-                     live=await _live(gw, info.name, keptn_context),
-                     status=200 if (row is not None or timeline.event_count) else 404)
+                     live=await _live(gw, info.name, keptn_context))
 
     return await _run_guarded(request, handler)
 

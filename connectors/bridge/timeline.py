@@ -34,8 +34,8 @@ PROBLEM_TYPE = "sh.keptn.events.problem"
 _HIDDEN_PREFIXES = ("sh.tidegate.tick", "sh.tidegate.remediation.tick", "sh.tidegate.remediation.quota.")
 
 _NOTE_TEXT = {
-    "queued": "queued behind another sequence of this service",
-    "waiting": "waiting for the stage to become free",
+    "queued": "accepted by the sequencer",
+    "waiting": "waiting: another sequence of this service holds the stage",
     "started": "started",
     "paused": "paused",
     "resumed": "resumed",

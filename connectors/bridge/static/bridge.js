@@ -64,14 +64,15 @@
       return;
     }
     var pageVersion = body.dataset.liveVersion || "";
-    var refreshing = false, again = false;
+    var refreshing = false, again = false, leaving = false;
 
     function say(text) { if (status) status.textContent = text; }
 
     function refresh() {
+      if (leaving) return;
       if (refreshing) { again = true; return; }
       refreshing = true;
-      fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html", "X-Bridge-Live": "1" } })
         .then(function (response) {
           if (!response.ok) throw new Error("HTTP " + response.status);
           return response.text();
@@ -107,7 +108,10 @@
       if (event.data !== pageVersion) refresh();
     });
     source.addEventListener("error", function () { say("Live updates reconnecting…"); });
-    window.addEventListener("pagehide", function () { source.close(); });
+    // Leaving the page (a form was sent, a link followed): stop listening, refresh nothing more.
+    function leave() { leaving = true; source.close(); }
+    window.addEventListener("pagehide", leave);
+    document.addEventListener("submit", function (event) { if (!event.defaultPrevented) leave(); });
   }
 
   document.addEventListener("DOMContentLoaded", function () {

@@ -1,0 +1,1 @@
+"""Browser tests of the Bridge (headless Chromium via playwright-core)."""
