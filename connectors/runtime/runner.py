@@ -8,6 +8,7 @@ dead letters. Per `.triggered` event the connector wants, in this order:
 2. write `started` to the state topic and wait for the acknowledgement;
 3. send `<task>.started`;
 4. start the work as an asyncio task (bounded by a semaphore and a time limit);
+   (steps 2-4 are done for the tasks of a fetched batch together, in order, before anything else)
 5. commit the consumer offset, never past a task that has not finished: the committed offset of a
    partition is its oldest running task's offset (or the next record when none runs). So after a
    crash every unfinished task is delivered again and the memory reports it lost, while the finished
@@ -129,6 +130,8 @@ class ConnectorRunner:
         self._next: dict[TopicPartition, int] = {}
         self._inflight: dict[TopicPartition, set[int]] = {}
         self._committed: dict[TopicPartition, int] = {}
+        # Tasks accepted from the current batch, started together by `_flush`.
+        self._pending: list[tuple[KeptnEvent, str, TopicPartition, int]] = []
 
     # --- lifecycle ---
     async def run(self) -> None:
@@ -160,6 +163,7 @@ class ConnectorRunner:
                     for record in records:
                         await self._handle(record, tp)
                         self._next[tp] = record.offset + 1
+                await self._flush()  # before the commit: accepted tasks are recorded as started
                 await self._commit(consumer)
                 self._flow_control(consumer)
         finally:
@@ -230,9 +234,11 @@ class ConnectorRunner:
         try:
             event = decode(record.value, record.headers, timestamp=timestamp)
         except DecodeError as error:
+            await self._flush()
             await self._dead_letter(record, error.reason)
             return
         if event.type == TASK_CANCELLED_TYPE:
+            await self._flush()  # the task it cancels may be among those just accepted
             self._cancel(event)
             return
         parsed = event.parsed_type
@@ -247,25 +253,36 @@ class ConnectorRunner:
             return
         task = parsed.task
         assert task is not None
-        verdict = self.state.memory.verdict(event.id, self._running)
+        pending_ids = {pending[0].id for pending in self._pending}
+        verdict = self.state.memory.verdict(event.id, self._running.keys() | pending_ids)
         if verdict is Verdict.RUN:
-            await self._start(event, task, tp, record.offset)
+            self._pending.append((event, task, tp, record.offset))
         elif verdict is Verdict.REPORT_LOST:
+            await self._flush()
             await self._report_lost(event, task)
         else:
             self.stats.skipped += 1
             log.info("connector %s: %s.triggered %s already %s; not run again", self.name, task, event.id,
                      "finished" if verdict is Verdict.SKIP_FINISHED else "running")
 
-    async def _start(self, event: KeptnEvent, task: str, tp: TopicPartition, offset: int) -> None:
-        record = TaskRecord(state=TaskPhase.STARTED, task=task, key=str(Key.of_data(event.data)), started_at=_now())
-        await self.state.write(event.id, record)
-        await self._publish(started_event(event, self.name))
-        self.stats.started += 1
-        limit = task_time_limit(event.data, task, self.options.timeout)
-        work = asyncio.create_task(self._work(event, task, limit), name=f"{self.name}:{event.id}")
-        self._running[event.id] = _Running(event, task, work, tp, offset)
-        self._inflight.setdefault(tp, set()).add(offset)
+    async def _flush(self) -> None:
+        """Start the tasks accepted so far: all `started` records acknowledged, then all `.started`
+        replies, then the work. Consecutive tasks share the round trips instead of paying them one by one."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        await asyncio.gather(*(
+            self.state.write(event.id, TaskRecord(state=TaskPhase.STARTED, task=task, key=str(Key.of_data(event.data)),
+                                                  started_at=_now()))
+            for event, task, _, _ in pending
+        ))
+        await asyncio.gather(*(self._publish(started_event(event, self.name)) for event, _, _, _ in pending))
+        for event, task, tp, offset in pending:
+            self.stats.started += 1
+            limit = task_time_limit(event.data, task, self.options.timeout)
+            work = asyncio.create_task(self._work(event, task, limit), name=f"{self.name}:{event.id}")
+            self._running[event.id] = _Running(event, task, work, tp, offset)
+            self._inflight.setdefault(tp, set()).add(offset)
 
     async def _work(self, event: KeptnEvent, task: str, limit: TimeLimit) -> None:
         ctx = TaskContext(
