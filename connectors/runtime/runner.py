@@ -15,8 +15,9 @@ dead letters. Per `.triggered` event the connector wants, in this order:
    ones around it are skipped; nothing depends on the same instance coming back.
 
 Known limit: if a partition moves to another instance while a task of it still runs on the old one
-(scaling out during work), the new instance reports that task lost and the old one's late
-`.finished` is a duplicate. Scale connectors while they are idle.
+(scaling out during work), the new instance reports that task lost. Both replies have the same id
+(derived from the triggered id), so a consumer that drops repeated ids keeps whichever came first;
+the work itself still ran. Scale connectors while they are idle.
 
 The work ends in exactly one `<task>.finished`: the connector's outcome, an error (an exception, a
 timeout), a cancellation by the sequencer (`sh.tidegate.task.cancelled` on the same task topic), or
