@@ -100,8 +100,8 @@ class SockShopExecutors(TaskResponder):
     async def _answer(self, event: KeptnEvent, task: str) -> None:
         labels = event.data.get("labels") if isinstance(event.data.get("labels"), dict) else {}
         scenario = str(labels.get("scenario", ""))
-        if task == "evaluation":
-            return
+        if task in ("evaluation", "get-action"):
+            return  # the worker's evaluator and remediator answer these
         if task == "get-sli":
             await self._answer_sli(event, SLOW_SLIS if scenario == "slow" else GOOD_SLIS)
             return

@@ -154,9 +154,20 @@ def test_remediation_shows_actions_and_results(bridge_env: BridgeEnv, browser: B
         },
     })
     browser.goto(bridge_env.url(f"/bridge/project/{PROJECT}/remediations"))
+    # The remediator picks the first action of remediation.yaml for this problem; the action provider
+    # reports it done; the re-evaluation is scheduled 30 s later (triggeredAfter), so it is not there yet.
     browser.wait_text("css=article.remediation", "Scale up", FLOW_MS)
-    browser.wait_text("css=article.remediation tbody tr", "pass", FLOW_MS)
+    browser.wait_text("css=article.remediation td.action-result", "pass", FLOW_MS)
     remediation = browser.text("css=article.remediation")
     assert "response_time_p95" in remediation and "open" in remediation, remediation
+    assert "Add one replica of the carts service" in remediation
+    assert browser.text("css=article.remediation td.re-evaluation") == "not yet"
     browser.screenshot(bridge_env.artifacts / "09-remediations.png")
+    no_page_errors(browser)
+
+    # The dashboard now sums it all up: the runs above, newest first.
+    browser.goto(bridge_env.url("/bridge/dashboard"))
+    recent = browser.texts("css=table.list tbody tr")
+    assert recent and "remediation" in recent[0], recent
+    browser.screenshot(bridge_env.artifacts / "10-dashboard-with-runs.png")
     no_page_errors(browser)
