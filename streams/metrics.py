@@ -55,6 +55,7 @@ PORT_VARIABLE = "TIDEGATE_METRICS_PORT"
 LOOPBACK = "127.0.0.1"
 REMEMBERED_STARTS = 10_000  # triggered events kept to time their finish; the oldest go first
 ESCALATED_TYPE = "sh.tidegate.remediation.escalated"  # agents.remediator.events (streams must not import agents)
+AUDIT_TOPIC = "audit"  # `<prefix>audit` (streams.topics): it re-sends what other topics carried
 
 # Sequences run from seconds (a quality gate) to a day (a delivery waiting for a manual approval).
 SEQUENCE_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0, 86400.0)
@@ -169,6 +170,8 @@ class TidegateMetrics:
 
     def observe_produced(self, topic: str, event: KeptnEvent) -> None:
         self.events_produced.labels(topic, event.type).inc()
+        if topic.endswith(AUDIT_TOPIC):
+            return  # a copy of an event already counted where it was first sent
         parsed = event.parsed_type
         if parsed.is_task and parsed.kind == "triggered":
             action = event.data.get("action")

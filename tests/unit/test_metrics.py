@@ -94,8 +94,12 @@ def test_verdicts_and_escalations_are_counted(metrics: TidegateMetrics) -> None:
     metrics.observe_produced("tidegate.events", event(finished, triggeredid="e2", result="warning"))
     metrics.observe_produced("tidegate.events", event(finished, triggeredid="e3", result="fail"))
     metrics.observe_produced("tidegate.events", event("sh.tidegate.remediation.escalated", reason="exhausted"))
+    # The audit topic carries copies of what was sent elsewhere: counted as produced, not as verdicts again.
+    metrics.observe_produced("tidegate.audit", event(finished, triggeredid="e1", result="pass"))
+    metrics.observe_produced("tidegate.audit", event("sh.tidegate.remediation.escalated", reason="exhausted"))
     for result in ("pass", "warning", "fail"):
         assert value(metrics, "tidegate_evaluations_total", project="shop", stage="dev", result=result) == 1
+    assert value(metrics, "tidegate_events_produced_total", topic="tidegate.audit", type=finished) == 1
     assert value(metrics, "tidegate_remediation_escalations_total", reason="exhausted") == 1
 
 
