@@ -14,7 +14,6 @@ and TIDEGATE_CONNECTOR_<NAME>_CONCURRENCY.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import signal
 from typing import Annotated
@@ -24,6 +23,7 @@ import typer
 from connectors.cli.main import app
 from schemas.durations import parse_duration
 from schemas.errors import DurationError
+from streams.logging import configure as configure_logging
 
 
 def _seconds(text: str) -> float:
@@ -50,7 +50,7 @@ def connector(
     from streams.resources import ResourceStore
     from streams.settings import Settings
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(log_level)  # JSON lines with the keptnContext when TIDEGATE_LOG_FORMAT=json
     overrides: dict[str, object] = {}
     if bootstrap:
         overrides["kafka_bootstrap"] = bootstrap

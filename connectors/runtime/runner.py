@@ -52,6 +52,8 @@ from schemas.events import KeptnEvent, TaskKind, format_time
 from streams.codec import DecodeError, KafkaRecord, decode, encode
 from streams.dlq import DeadLetter, dead_letter_record
 from streams.keys import Key
+from streams.logging import bind_event
+from streams.metrics import metrics_port, observe_consumed, observe_dead_letter, observe_produced, serve
 from streams.resources import Resource, ResourceStore, ResourceView
 from streams.settings import Settings
 from streams.topics import TopicRegistry
@@ -238,6 +240,8 @@ class ConnectorRunner:
             await self._flush()
             await self._dead_letter(record, error.reason)
             return
+        bind_event(event)  # its log lines (and the work task started from here) carry its keptnContext
+        observe_consumed(record.topic, event, f"connector-{self.name}")
         if event.type == TASK_CANCELLED_TYPE:
             await self._flush()  # the task it cancels may be among those just accepted
             self._cancel(event)
@@ -373,6 +377,7 @@ class ConnectorRunner:
         await self._producer.send_and_wait(
             self.topics.events, value=record.value, key=record.key, headers=list(record.headers)
         )
+        observe_produced(self.topics.events, event)
 
     async def _store_resource(self, resource: Resource) -> None:
         key, value = resource.to_record()
@@ -383,6 +388,7 @@ class ConnectorRunner:
         letter = DeadLetter(reason, record.topic, record.partition, record.offset, f"connector-{self.name}")
         out = dead_letter_record(original, letter)
         await self._producer.send_and_wait(self.topics.dlq, value=out.value, key=out.key, headers=list(out.headers))
+        observe_dead_letter(letter)
         self.stats.dead_letters += 1
         log.warning("connector %s: record %s/%d@%d sent to the DLQ: %s", self.name, record.topic,
                     record.partition, record.offset, reason)
@@ -415,6 +421,9 @@ class ConnectorHost:
             runner.stop()
 
     async def run(self) -> None:
+        port = metrics_port()
+        if port is not None:
+            serve(port)  # 127.0.0.1:$TIDEGATE_METRICS_PORT/metrics (streams.metrics)
         topics = TopicRegistry.from_settings(self.settings)
         producer = AIOKafkaProducer(**self.settings.aiokafka_config(), enable_idempotence=True)
         await producer.start()
