@@ -55,10 +55,11 @@ def render_metrics(report: Mapping[str, Any]) -> list[str]:
         lines.append("  failing most often: " + ", ".join(f"{s['sli']} ({s['failures']})" for s in gates["failingSlis"]))
     lines.append(
         f"Remediation: {remediation['actions']} actions, success rate {percent(remediation['successRate'])}, "
-        f"{remediation['escalations']} escalations"
+        f"{remediation['escalations']} escalation(s)"
     )
     for action in remediation["byAction"]:
-        lines.append(f"  {action['action']}: {action['runs']} runs, {percent(action['successRate'])} succeeded")
+        lines.append(f"  {action['action']}: {action['runs']} run(s): {action['succeeded']} succeeded, {action['failed']} failed, "
+                     f"{action['pending']} still running (success rate {percent(action['successRate'])})")
     rows = []
     for stage in report["stages"]:
         for scope, name in [(stage, "(all)"), *((s, s["service"]) for s in stage["services"])]:
