@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from agents.evaluator.baseline import select_previous
 from agents.evaluator.engine import QualityGate
 from agents.evaluator.explain import explain
 from agents.evaluator.inputs import InputError, PreviousEvaluation, previous_from_json, sli_values_from_json
@@ -83,6 +84,12 @@ class EvaluatorState(BaseModel):
     pending: list[PendingEvaluation] = Field(default_factory=list)
     history: list[StoredEvaluation] = Field(default_factory=list)
     seen: list[str] = Field(default_factory=list)
+
+    def with_own_lists(self) -> EvaluatorState:
+        """A copy whose lists can change without touching this state. The entries are shared: the
+        flow never changes one in place, it replaces it (a deep copy of the history cost more than
+        the whole decision)."""
+        return EvaluatorState(pending=list(self.pending), history=list(self.history), seen=list(self.seen))
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +193,7 @@ def decide(state: EvaluatorState | None, event: KeptnEvent, config: EvaluatorCon
     parsed = EventType.parse(event.type)
     if not parsed.is_task:
         return FlowDecision(state, ())
-    work = state.model_copy(deep=True) if state is not None else EvaluatorState()
+    work = state.with_own_lists() if state is not None else EvaluatorState()
     sends: list[Send] | None
     if parsed.task == "evaluation" and parsed.kind == "triggered":
         sends = _on_triggered(work, event, config)
@@ -329,13 +336,13 @@ def _on_sli(state: EvaluatorState, event: KeptnEvent, config: EvaluatorConfig) -
         return [Send(_finished(event, config, common, Result.FAIL.value, Status.ERRORED.value, text, ids), "events")]
     block = event.data.get("get-sli") if isinstance(event.data.get("get-sli"), dict) else {}
     assert isinstance(block, dict)
+    gate = config.gate(pending.slo_content)
     try:
         values = sli_values_from_json(block.get("indicatorValues") or [], "get-sli.finished indicatorValues")
-        previous: list[PreviousEvaluation] = previous_from_json([h.as_previous() for h in state.history])
+        previous = _compared(gate, state.history)
     except InputError as error:
         text = f"the SLI values in get-sli.finished cannot be used: {error}"
         return [Send(_finished(event, config, common, Result.FAIL.value, Status.ERRORED.value, text, ids), "events")]
-    gate = config.gate(pending.slo_content)
     sli_failure = message if event.data.get("result") == Result.FAIL.value else None
     verdict = gate.evaluate(values, previous, sli_failure=sli_failure)
     body = verdict.to_event_data(
@@ -367,9 +374,17 @@ def _on_sli(state: EvaluatorState, event: KeptnEvent, config: EvaluatorConfig) -
     return [Send(finished, "events")]
 
 
+def _compared(gate: QualityGate, history: list[StoredEvaluation]) -> list[PreviousEvaluation]:
+    """The stored results the gate compares with, as engine input: only those it selects are read
+    in full (the history holds up to `history_size` results, a comparison a few)."""
+    outline = [PreviousEvaluation(h.id, h.result, (), h.invalidated) for h in history]
+    chosen = {e.id for e in select_previous(outline, gate.include_results, gate.limit)}
+    return previous_from_json([h.as_previous() for h in history if h.id in chosen])
+
+
 def _invalidate(state: EvaluatorState, triggered_id: str | None) -> bool:
-    for stored in state.history:
+    for index, stored in enumerate(state.history):
         if triggered_id and stored.triggered_id == triggered_id and not stored.invalidated:
-            stored.invalidated = True
+            state.history[index] = stored.model_copy(update={"invalidated": True})
             return True
     return False

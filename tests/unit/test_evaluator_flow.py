@@ -417,6 +417,19 @@ def test_a_relative_criterion_compares_with_the_previous_result() -> None:
     assert third.data["evaluation"]["score"] == 50
 
 
+def test_several_results_aggregate_the_newest_ones_only() -> None:
+    several = SLO_A.replace("compare_with: single_result", "compare_with: several_results, "
+                            "number_of_comparison_results: 3, aggregate_function: avg")
+    lighthouse = Lighthouse(slo=several)
+    earlier = [lighthouse.evaluate({"response_time_p95": value, "throughput": 9}) for value in (400, 420, 440, 460)]
+    assert [e.data["result"] for e in earlier] == ["pass"] * 4
+    latest = lighthouse.evaluate({"response_time_p95": 500, "throughput": 9})
+    # avg(460, 440, 420) = 440, +10 % = 484 < 500: the relative criterion fails, the oldest (400) is not used.
+    assert latest.data["evaluation"]["comparedEvents"] == [earlier[3].id, earlier[2].id, earlier[1].id]
+    assert p95(latest)["value"]["comparedValue"] == 440
+    assert p95(latest)["passTargets"][0] == {"criteria": "<=+10%", "targetValue": 484, "violated": True}
+
+
 def test_include_result_with_score_pass_skips_failed_results_as_baseline() -> None:
     lighthouse = Lighthouse(slo=SLO_PASS_ONLY)
     first = lighthouse.evaluate({"response_time_p95": 500, "throughput": 9})
@@ -549,14 +562,26 @@ def test_the_state_survives_a_json_round_trip_and_decides_the_same_afterwards() 
     assert p95(finished_of(from_table))["value"]["comparedValue"] == 500
 
 
-def test_the_keys_state_is_not_changed_in_place() -> None:
+def test_the_keys_state_is_never_changed_in_place() -> None:
+    # The shell may still hold the state it passed in (e.g. to retry after a failed send).
     lighthouse = Lighthouse()
-    lighthouse.handle(triggered(evaluation={"timeframe": "5m"}))
+    lighthouse.evaluate({"response_time_p95": 500, "throughput": 9})
+    trigger = triggered(evaluation={"timeframe": "5m"})
+    request = only(lighthouse.handle(trigger), "tasks.get-sli")
+    config = lighthouse.config()
+    for event in (triggered(evaluation={"timeframe": "5m"}),
+                  sli_finished(request, {"response_time_p95": 510, "throughput": 9})):
+        state = lighthouse.state
+        assert state is not None
+        snapshot = state.model_dump_json()
+        decision = decide(state, event, config, NOW)
+        assert decision.state is not state and decision.state != state
+        assert state.model_dump_json() == snapshot, event.type
+        lighthouse.handle(event)
     state = lighthouse.state
     assert state is not None
     snapshot = state.model_dump_json()
-    decision = decide(state, triggered(evaluation={"timeframe": "5m"}), lighthouse.config(), NOW)
-    assert decision.state is not state
+    assert decide(state, invalidated(trigger.id), config, NOW).state is not state
     assert state.model_dump_json() == snapshot
 
 
