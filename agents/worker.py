@@ -39,7 +39,8 @@ def build_worker(settings: Settings, agents: Iterable[str] | None = None, **app_
 
     @app.task  # type: ignore[untyped-decorator]
     async def follow_resources() -> None:
-        await view.start()
+        # Run inside Faust's own task, so the worker cancels it on shutdown.
+        await view.run()
 
     chosen = list(agents) if agents is not None else list(AGENTS)
     for name in chosen:

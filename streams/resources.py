@@ -177,7 +177,12 @@ class ResourceView:
         self._progress = asyncio.Condition()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._follow(), name="resources-view")
+        """Follow the topic in a background task (stop with `stop()`)."""
+        self._task = asyncio.create_task(self.run(), name="resources-view")
+
+    async def run(self) -> None:
+        """Follow the topic in the calling task until cancelled (for hosts that own their tasks, like Faust)."""
+        await self._follow()
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
         await asyncio.wait_for(self.ready.wait(), timeout)

@@ -7,9 +7,13 @@ for the key, else `TIDEGATE_DEFAULT_SLI_PROVIDER`; none means Keptn's "no evalua
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+from collections import defaultdict
 from datetime import UTC, datetime
+
+from faust.types import EventT
 
 from agents.evaluator.flow import EvaluatorConfig, EvaluatorState, SLOFile, decide
 from agents.shell import WorkerContext, emit, read_keyed
@@ -29,18 +33,10 @@ def _file_name(resource: Resource) -> str:
 
 def register(ctx: WorkerContext) -> None:
     app = ctx.app
-    registry = app.topic_registry
     table = app.Table(
         "evaluations", default=None, partitions=app.tidegate_settings.partitions, key_type=bytes, value_type=bytes
     )
-    inputs = app.topic(
-        registry.events,
-        registry.task("evaluation"),
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+    locks: defaultdict[bytes, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     def slo_for(key: Key) -> SLOFile | None:
         found = ctx.resources.resolve(key.project, SLO, key.stage, key.service)
@@ -56,29 +52,44 @@ def register(ctx: WorkerContext) -> None:
 
     config = EvaluatorConfig(slo_for=slo_for, sli_provider_for=sli_provider_for)
 
-    @app.agent(inputs, name="evaluator")
-    async def evaluator(stream):  # type: ignore[no-untyped-def]
-        await ctx.wait_ready()
-        async for record in stream.events():
-            keyed = await read_keyed(record)
-            if keyed is None:
-                continue
-            event, key = keyed
-            parsed = event.parsed_type
-            if not (parsed.is_task and parsed.task in ("evaluation", "get-sli")):
-                continue
-            raw_key = key.encode()
+    async def handle(record: EventT[bytes]) -> None:
+        keyed = await read_keyed(record)
+        if keyed is None:
+            return
+        event, key = keyed
+        parsed = event.parsed_type
+        if not (parsed.is_task and parsed.task in ("evaluation", "get-sli")):
+            return
+        if parsed.kind == "triggered" and slo_for(key) is None:
+            await ctx.sync_resources()
+        raw_key = key.encode()
+        # Two agents share the table: one key's read-decide-send-write never interleaves with another.
+        async with locks[raw_key]:
             stored = table.get(raw_key)
             state = EvaluatorState.model_validate_json(stored) if stored else None
-            if parsed.kind == "triggered" and slo_for(key) is None:
-                await ctx.sync_resources()
             try:
                 decision = decide(state, event, config, datetime.now(UTC))
             except Exception as error:  # one bad event must not stop the partition
                 log.exception("evaluator failed on %s %s", event.type, event.id)
                 await send_to_dlq(record, f"evaluator error: {type(error).__name__}: {error}")
-                continue
-            if decision.state is not state and decision.state is not None:
-                table[raw_key] = decision.state.model_dump_json().encode()
+                return
+            # Outputs first, then the state: after a crash in between, the input is read again and
+            # the same outputs (same ids) go out again instead of being lost behind a state that
+            # already remembers the input.
             for send in decision.sends:
                 await emit(app, send.destination, send.event, key)
+            if decision.state is not state and decision.state is not None:
+                table[raw_key] = decision.state.model_dump_json().encode()
+
+    # One agent per input topic (a single channel over both topics left messages unacknowledged).
+    @app.agent(app.channels.task("evaluation"), name="evaluator")
+    async def evaluator(stream):  # type: ignore[no-untyped-def]
+        await ctx.wait_ready()
+        async for record in stream.events():
+            await handle(record)
+
+    @app.agent(app.channels.events, name="evaluator-events")
+    async def evaluator_events(stream):  # type: ignore[no-untyped-def]
+        await ctx.wait_ready()
+        async for record in stream.events():
+            await handle(record)
