@@ -154,11 +154,6 @@ def evaluation_window(data: dict[str, Any], now: datetime) -> tuple[datetime, da
     assert isinstance(evaluation, dict)
     start, end, timeframe = evaluation.get("start"), evaluation.get("end"), evaluation.get("timeframe")
     if (start and end) or timeframe:
-        if end and timeframe:
-            raise WindowError(
-                f"{END_AND_TIMEFRAME}: the event gives evaluation.end ({end}) and evaluation.timeframe ({timeframe}); "
-                "give start and end, or a timeframe with an optional start"
-            )
         try:
             span = parse_duration(str(timeframe)) if timeframe else DEFAULT_TIMEFRAME
         except (ValueError, SchemaError) as error:
@@ -166,6 +161,13 @@ def evaluation_window(data: dict[str, Any], now: datetime) -> tuple[datetime, da
                 f"could not parse provided timeframe: evaluation.timeframe '{timeframe}' is not a duration like 5m "
                 f"({error})"
             ) from None
+        if end and timeframe and not (start and parse_time(str(end)) - parse_time(str(start)) == span):
+            # Tidegate's gateway and CLI send the window they computed together with the timeframe
+            # it came from (start, end = start + timeframe); only that agreeing triple is accepted.
+            raise WindowError(
+                f"{END_AND_TIMEFRAME}: the event gives evaluation.end ({end}) and evaluation.timeframe ({timeframe}); "
+                "give start and end, or a timeframe with an optional start"
+            )
         if start and end:
             begin, finish = parse_time(str(start)), parse_time(str(end))
         elif start:

@@ -179,6 +179,12 @@ def test_start_and_end_are_taken_as_given_in_keptns_time_formats(start: str, end
     assert window == (datetime(2024, 5, 1, 9, 0, tzinfo=UTC), datetime(2024, 5, 1, 9, 5, tzinfo=UTC))
 
 
+def test_a_window_sent_with_the_timeframe_it_came_from_is_taken() -> None:
+    # What Tidegate's gateway and CLI send for `--timeframe 10m`: the computed window and the timeframe.
+    data = {"evaluation": {"start": "2024-05-01T09:00:00.000Z", "end": "2024-05-01T09:10:00.000Z", "timeframe": "10m"}}
+    assert evaluation_window(data, NOW) == (datetime(2024, 5, 1, 9, 0, tzinfo=UTC), datetime(2024, 5, 1, 9, 10, tzinfo=UTC))
+
+
 def test_the_tests_window_is_used_when_the_evaluation_gives_none() -> None:
     data = {"test": {"start": "2024-05-01T08:00:00.000Z", "end": "2024-05-01T08:20:00.000Z"}}
     assert evaluation_window(data, NOW) == (datetime(2024, 5, 1, 8, 0, tzinfo=UTC), datetime(2024, 5, 1, 8, 20, tzinfo=UTC))
@@ -188,7 +194,7 @@ def test_the_tests_window_is_used_when_the_evaluation_gives_none() -> None:
     ("evaluation", "expected"),
     [
         ({"start": "2024-05-01T09:00:00.000Z", "end": "2024-05-01T09:10:00.000Z", "timeframe": "5m"},
-         "'end' and 'timeframe' are mutually exclusive"),
+         "'end' and 'timeframe' are mutually exclusive"),  # they disagree: which one was meant?
         ({"end": "2024-05-01T09:10:00.000Z", "timeframe": "5m"}, "'end' and 'timeframe' are mutually exclusive"),
         ({"start": "2024-05-01T09:00:00.000Z", "end": "2024-05-01T09:00:30.000Z"},
          "end date must be at least 1 minute after start date"),
