@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
@@ -31,6 +32,9 @@ from .context import Gateway
 from .metrics import GatewayMetrics
 from .ports import PublishFailed
 from .settings import GatewaySettings
+
+if TYPE_CHECKING:
+    from connectors.alertmanager.app import AlertmanagerBridge
 
 log = logging.getLogger(__name__)
 
@@ -139,11 +143,34 @@ def create_kafka_app(settings: Settings, gateway_settings: GatewaySettings) -> F
     """The gateway app wired to Kafka when it starts (uvicorn runs the lifespan)."""
     metrics = GatewayMetrics()
 
+    bridge = _alertmanager_bridge(settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with kafka_gateway(settings, gateway_settings, metrics) as gateway:
             app.state.gateway = gateway
             yield
+        if bridge is not None:
+            await bridge.sink.close()
 
     token = gateway_settings.api_token.get_secret_value() if gateway_settings.api_token else None
-    return create_app(None, api_token=token, max_body=gateway_settings.max_body, lifespan=lifespan, metrics=metrics)
+    app = create_app(None, api_token=token, max_body=gateway_settings.max_body, lifespan=lifespan, metrics=metrics)
+    if bridge is not None:
+        from connectors.alertmanager.app import bridge_router
+
+        app.include_router(bridge_router(bridge), prefix="/api/alertmanager", tags=["alertmanager"])
+    return app
+
+
+def _alertmanager_bridge(settings: Settings) -> AlertmanagerBridge | None:
+    """The Alertmanager webhook for `/api/alertmanager`, when its credentials are configured.
+
+    It authenticates with its own bearer/basic credentials (what Alertmanager can send), not x-token.
+    """
+    from connectors.alertmanager.app import AlertmanagerBridge, KafkaSink
+    from connectors.alertmanager.settings import BridgeSettings
+
+    bridge_settings = BridgeSettings()
+    if bridge_settings.token is None and bridge_settings.password is None:
+        return None
+    return AlertmanagerBridge(bridge_settings, KafkaSink(settings), TopicRegistry.from_settings(settings))
