@@ -22,7 +22,6 @@ STAGES = ("dev", "staging", "production")
 @dataclass(frozen=True, slots=True)
 class Ports:
     gateway: int = 8080
-    bridge: int = 39180
     prometheus: int = 39190
     alertmanager: int = 39195
     kafka: int = 39092
@@ -32,12 +31,7 @@ class Ports:
     @classmethod
     def free(cls) -> Ports:
         """Ports nobody uses right now (for tests; the Kafka port is not used with an external broker)."""
-        return cls(free_port(), free_port(), free_port(), free_port(), 0, {stage: free_port() for stage in STAGES})
-
-    def all(self) -> dict[str, int]:
-        named = {"gateway": self.gateway, "Alertmanager bridge": self.bridge, "Prometheus": self.prometheus,
-                 "Alertmanager": self.alertmanager}
-        return {**named, **{f"carts in {stage}": port for stage, port in self.stages.items()}}
+        return cls(free_port(), free_port(), free_port(), 0, {stage: free_port() for stage in STAGES})
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +79,7 @@ class DemoConfig:
 
     @property
     def alert_webhook_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.bridge}/api/alertmanager"
+        return f"{self.gateway_url}/api/alertmanager"
 
     @property
     def prometheus_url(self) -> str:

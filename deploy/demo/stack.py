@@ -1,7 +1,7 @@
 """The demo's stack on this machine: Kafka, topics, Prometheus, Alertmanager, and Tidegate's processes.
 
     stack = Stack(config)
-    stack.up(say)        # fresh topics and state, servers, worker, connectors, gateway, Alertmanager bridge
+    stack.up(say)        # fresh topics and state, servers, worker, connectors, gateway (with Alertmanager's webhook)
     stack.down()         # stops everything `up` started (also from another process: `python -m deploy.demo down`)
 
 What a run started is recorded in `<home>/run.json` (ports, topic prefix, broker, whether the demo
@@ -18,7 +18,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,8 @@ from deploy.local._process import DaemonError
 from examples.sockshop.deploy import DeployHome, Environment, job_name
 from examples.sockshop.deploy import down as stop_deployments
 
-WORKER, CONNECTORS, GATEWAY, ALERT_BRIDGE, SHOPPERS = "worker", "connectors", "gateway", "alertmanager-bridge", "shoppers"
-TIDEGATE_PROCESSES = (WORKER, CONNECTORS, GATEWAY, ALERT_BRIDGE)
+WORKER, CONNECTORS, GATEWAY, SHOPPERS = "worker", "connectors", "gateway", "shoppers"
+TIDEGATE_PROCESSES = (WORKER, CONNECTORS, GATEWAY)
 # The command connector runs the demo's deployment program for these tasks (command/config.yaml).
 COMMAND_TASKS = ("deployment", "release", "rollback", "action")
 READY_TIMEOUT = 120.0
@@ -59,14 +59,15 @@ class RunRecord:
     def to_json(self) -> str:
         return json.dumps({"prefix": self.prefix, "bootstrap": self.bootstrap, "started_kafka": self.started_kafka,
                            "ports": {**{k: getattr(self.ports, k) for k in
-                                        ("gateway", "bridge", "prometheus", "alertmanager", "kafka")},
+                                        ("gateway", "prometheus", "alertmanager", "kafka")},
                                      "stages": self.ports.stages}}, indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> RunRecord:
         raw = json.loads(text)
-        ports = dict(raw["ports"])
-        return cls(raw["prefix"], raw["bootstrap"], Ports(**ports), bool(raw["started_kafka"]))
+        known = {f.name for f in fields(Ports)}
+        ports = Ports(**{name: value for name, value in raw["ports"].items() if name in known})
+        return cls(raw["prefix"], raw["bootstrap"], ports, bool(raw["started_kafka"]))
 
 
 def _launcher(python: str, home: Path) -> str:
@@ -223,7 +224,7 @@ class Stack:
         except DaemonError as error:
             raise StackError(str(error)) from error
         say(f"Prometheus on {config.prometheus_url} (scrapes every second), Alertmanager on {alertmanager_url} "
-            f"(severity=webhook alerts go to Tidegate's Alertmanager bridge)")
+            f"(severity=webhook alerts go to Tidegate)")
 
     def _tidegate_processes(self, say: Say) -> None:
         config = self.config
@@ -234,15 +235,14 @@ class Stack:
         start(CONNECTORS, self._tidegate("connector", "command", "tests", "prometheus", *tasks, "--concurrency", "2",
                                          "--log-level", "WARNING"),
               self._child_env(TIDEGATE_PROMETHEUS_URL=config.prometheus_url), REPO_ROOT)
+        # Local mode (no API token, loopback only): the Bridge needs no login. Alertmanager's webhook on the
+        # gateway takes its own token.
         start(GATEWAY, self._tidegate("gateway", "--port", str(config.ports.gateway), "--no-token",
-                                      "--log-level", "warning"), self._child_env(), REPO_ROOT)
-        start(ALERT_BRIDGE, self._tidegate("alertmanager-bridge", "--port", str(config.ports.bridge),
-                                           "--log-level", "warning"),
+                                      "--log-level", "warning"),
               self._child_env(TIDEGATE_ALERTMANAGER_TOKEN=self.bridge_token), REPO_ROOT)
         say("Tidegate: worker (sequencer, approver, evaluator, remediator), connectors (command, tests with "
-            "Locust, prometheus), gateway with the Bridge, Alertmanager bridge")
+            "Locust, prometheus), gateway with the Bridge and Alertmanager's webhook")
         self._wait_http(f"{config.gateway_url}/readyz", GATEWAY)
-        self._wait_http(f"http://127.0.0.1:{config.ports.bridge}/healthz", ALERT_BRIDGE)
         self.supervisor.check(TIDEGATE_PROCESSES)
 
     def _wait_http(self, url: str, name: str) -> None:
