@@ -45,11 +45,12 @@ lint: venv
 	$(BIN)/ruff check schemas streams agents connectors tests
 	$(BIN)/mypy schemas agents
 
-demo: venv deps
+# The demo installs only what it uses (Prometheus and Alertmanager through their launchers, Kafka from Maven).
+demo: venv
 	$(BIN)/python -m deploy.demo
 
 demo-down: venv
-	$(BIN)/python -m deploy.local.kafka down
+	$(BIN)/python -m deploy.demo down
 
 bench: venv
 	$(BIN)/python -m benchmarks
