@@ -37,6 +37,7 @@ from typing import Any
 import httpx
 import pytest
 
+from connectors.bridge.records import mapping
 from schemas.events import KeptnEvent, Status, format_time, task_type
 from streams.app import worker_command
 from streams.ids import derived_id
@@ -98,7 +99,7 @@ class SockShopExecutors(TaskResponder):
     to the worker's approver and evaluator, which is what the Bridge shows."""
 
     async def _answer(self, event: KeptnEvent, task: str) -> None:
-        labels = event.data.get("labels") if isinstance(event.data.get("labels"), dict) else {}
+        labels = mapping(event.data.get("labels"))
         scenario = str(labels.get("scenario", ""))
         if task in ("evaluation", "get-action"):
             return  # the worker's evaluator and remediator answer these
@@ -121,7 +122,7 @@ class SockShopExecutors(TaskResponder):
         await super()._answer(event, task)
 
     async def _answer_sli(self, event: KeptnEvent, values: dict[str, float]) -> None:
-        request = event.data.get("get-sli") if isinstance(event.data.get("get-sli"), dict) else {}
+        request = mapping(event.data.get("get-sli"))
         indicators = request.get("indicators") or list(values)
         await self._send(event, "get-sli", "started", {"status": Status.SUCCEEDED.value})
         await self._send(event, "get-sli", "finished", {
