@@ -24,6 +24,18 @@ def transition_type(agent: str, kind: str) -> str:
     return f"{TRANSITION_PREFIX}{agent}.{kind}"
 
 
+def transition_fields(
+    fields: dict[str, Any], optional: dict[str, Any | None], detail: dict[str, Any]
+) -> dict[str, Any]:
+    """A transition's fields as a JSON dict: all of `fields`, those of `optional` that are set, and
+    `detail` when it is not empty (records carry no nulls, so readers treat absent and empty alike)."""
+    out = dict(fields)
+    out.update({name: value for name, value in optional.items() if value is not None})
+    if detail:
+        out["detail"] = detail
+    return out
+
+
 def transition_event(
     *, agent: str, kind: str, id: str, time: datetime, keptn_context: str | None, data: dict[str, Any]
 ) -> KeptnEvent:

@@ -16,7 +16,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+import agents.outputs
 from schemas.events import KeptnEvent, format_time
+from streams.audit import transition_fields
 from streams.keys import Key
 
 from .model import RemediationState
@@ -76,10 +78,7 @@ class AuditRecord:
             "problem": self.problem,
             "action": self.action,
         }
-        out.update({name: value for name, value in optional.items() if value is not None})
-        if self.detail:
-            out["detail"] = self.detail
-        return out
+        return transition_fields(out, optional, self.detail)
 
 
 class IgnoreReason(StrEnum):
@@ -90,13 +89,8 @@ class IgnoreReason(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Ignored:
-    reason: IgnoreReason
-    detail: str
-
-    @property
-    def dead_letter(self) -> bool:
-        return self.reason is IgnoreReason.INVALID
+class Ignored(agents.outputs.Ignored[IgnoreReason]):
+    """The input changed nothing; `dead_letter` is True for IgnoreReason.INVALID."""
 
 
 Output = Emit | AuditRecord | Ignored

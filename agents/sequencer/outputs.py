@@ -15,8 +15,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
+import agents.outputs
 from schemas.events import KeptnEvent, format_time
-from streams.audit import transition_event
+from streams.audit import transition_event, transition_fields
 from streams.keys import Key
 
 from .model import KeyState
@@ -96,10 +97,7 @@ class AuditRecord:
             "status": self.status,
             "message": self.message,
         }
-        out.update({name: value for name, value in optional.items() if value is not None})
-        if self.detail:
-            out["detail"] = self.detail
-        return out
+        return transition_fields(out, optional, self.detail)
 
 
 class IgnoreReason(StrEnum):
@@ -111,13 +109,8 @@ class IgnoreReason(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Ignored:
-    reason: IgnoreReason
-    detail: str
-
-    @property
-    def dead_letter(self) -> bool:
-        return self.reason is IgnoreReason.INVALID
+class Ignored(agents.outputs.Ignored[IgnoreReason]):
+    """The input changed nothing; `dead_letter` is True for IgnoreReason.INVALID."""
 
 
 Output = Emit | AuditRecord | Ignored

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas.events import KeptnEvent
-from streams.audit import as_transition
+from streams.audit import as_transition, transition_fields
 from streams.codec import DecodeError, KafkaRecord, decode_record
 from streams.keys import Key
 
@@ -74,10 +74,7 @@ class Transition:
             "status": self.status,
             "message": self.message,
         }
-        out.update({name: value for name, value in optional.items() if value is not None})
-        if self.detail:
-            out["detail"] = self.detail
-        return out
+        return transition_fields(out, optional, self.detail)
 
 
 AuditEntry = SeenEvent | Transition
