@@ -302,3 +302,20 @@ async def test_the_live_channel_sends_the_version_then_a_change(env: Env) -> Non
 
 def test_the_live_channel_needs_a_session(env: Env) -> None:
     assert env.browser.get("/bridge/project/sockshop/live").status_code == 401
+
+
+def test_a_paused_sequence_offers_resume_instead_of_pause(env: Env) -> None:
+    from connectors.history import Transition
+    from streams.keys import Key
+
+    env.log_in()
+    context = str(uuid.uuid4())
+    triggered = env.ingest("dev.delivery.triggered", "dev", context)
+    page = f"/bridge/project/sockshop/sequence/{context}"
+    running = env.browser.get(page).text
+    assert ">Pause</button>" in running and ">Resume</button>" not in running and ">Abort</button>" in running
+    env.history.ingest([Transition(id="p1", agent="sequencer", kind="paused", time=env.clock + timedelta(seconds=1),
+                                   keptn_context=context, key=Key("sockshop", "dev", "carts"), sequence="delivery",
+                                   sequence_triggered_id=triggered.id)])
+    paused = env.browser.get(page).text
+    assert ">Pause</button>" not in paused and ">Resume</button>" in paused and ">Abort</button>" in paused
