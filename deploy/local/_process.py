@@ -209,6 +209,39 @@ def wait_ready(instance: Instance, pid: int, binary: str, timeout: float = 60.0)
     )
 
 
+def reload_config(url: str) -> None:
+    """Ask a running daemon to re-read its config files (Prometheus and Alertmanager: POST /-/reload)."""
+    try:
+        answer = httpx.post(f"{url.rstrip('/')}/-/reload", timeout=30.0)
+    except httpx.TransportError as error:
+        raise DaemonError(f"could not reach {url} to reload its config: {error}") from error
+    if answer.status_code != 200:
+        raise DaemonError(
+            f"{url} refused to reload its config (HTTP {answer.status_code}): {answer.text.strip()}; "
+            f"the config it still runs with is unchanged, fix the file and reload again"
+        )
+
+
+def start_or_reload(instance: Instance, binary: str, argv: Sequence[str], timeout: float) -> str:
+    """Reload the instance's rewritten config if it runs, else start `argv`; wait until ready; its URL."""
+    pid = read_live_pid(instance, binary)
+    if pid is not None:
+        wait_ready(instance, pid, binary, timeout)
+        reload_config(instance.url)
+        return instance.url
+    pid = start(instance, argv)
+    wait_ready(instance, pid, binary, timeout)
+    return instance.url
+
+
+def status_line(instance: Instance, binary: str) -> str:
+    """One line for `status`: whether the instance runs, and where."""
+    pid = read_live_pid(instance, find_binary(binary) or binary)
+    if pid is None:
+        return f"{instance.name} on port {instance.port}: not running"
+    return f"{instance.name} on port {instance.port}: running, pid {pid}, {instance.url}, state in {instance.state_dir}"
+
+
 def stop(instance: Instance, binary: str, timeout: float = 15.0) -> bool:
     """Stop the instance's process (SIGTERM, then SIGKILL after `timeout`). False if it was not running."""
     pid = read_live_pid(instance, binary)

@@ -20,7 +20,6 @@ import yaml
 
 from deploy.local import _process
 from deploy.local._process import DaemonError, Instance
-from deploy.local.prometheus import reload_prometheus
 
 BINARY = "prometheus-alertmanager"
 PACKAGE = "prometheus-alertmanager"
@@ -82,14 +81,7 @@ def ensure_alertmanager(
     instance.state_dir.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(dict(config if config is not None else SILENT_CONFIG), sort_keys=False)
     (instance.state_dir / "alertmanager.yml").write_text(text)
-    pid = _process.read_live_pid(instance, binary)
-    if pid is not None:
-        _process.wait_ready(instance, pid, binary, timeout)
-        reload_prometheus(instance.url)  # same lifecycle endpoint, POST /-/reload
-        return instance.url
-    pid = _process.start(instance, _argv(binary, instance))
-    _process.wait_ready(instance, pid, binary, timeout)
-    return instance.url
+    return _process.start_or_reload(instance, binary, _argv(binary, instance), timeout)
 
 
 def stop_alertmanager(port: int = DEFAULT_PORT, home: Path | None = None) -> bool:
@@ -97,11 +89,7 @@ def stop_alertmanager(port: int = DEFAULT_PORT, home: Path | None = None) -> boo
 
 
 def alertmanager_status(port: int = DEFAULT_PORT, home: Path | None = None) -> str:
-    instance = Instance.at("alertmanager", port, home)
-    pid = _process.read_live_pid(instance, _process.find_binary(BINARY) or BINARY)
-    if pid is None:
-        return f"alertmanager on port {port}: not running"
-    return f"alertmanager on port {port}: running, pid {pid}, {instance.url}, state in {instance.state_dir}"
+    return _process.status_line(Instance.at("alertmanager", port, home), BINARY)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import yaml
 
 from deploy.local import _process
@@ -130,27 +129,12 @@ def ensure_prometheus(
     config = prometheus_config(scrape_jobs(scrape_targets), rule_files, alertmanager_url, scrape_interval)
     instance.state_dir.mkdir(parents=True, exist_ok=True)
     (instance.state_dir / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    pid = _process.read_live_pid(instance, binary)
-    if pid is not None:
-        _process.wait_ready(instance, pid, binary, timeout)
-        reload_prometheus(instance.url)
-        return instance.url
-    pid = _process.start(instance, _argv(binary, instance))
-    _process.wait_ready(instance, pid, binary, timeout)
-    return instance.url
+    return _process.start_or_reload(instance, binary, _argv(binary, instance), timeout)
 
 
 def reload_prometheus(url: str) -> None:
     """Ask a running Prometheus (or Alertmanager) to re-read its config files."""
-    try:
-        answer = httpx.post(f"{url.rstrip('/')}/-/reload", timeout=30.0)
-    except httpx.TransportError as error:
-        raise DaemonError(f"could not reach {url} to reload its config: {error}") from error
-    if answer.status_code != 200:
-        raise DaemonError(
-            f"{url} refused to reload its config (HTTP {answer.status_code}): {answer.text.strip()}; "
-            f"the config it still runs with is unchanged, fix the file and reload again"
-        )
+    _process.reload_config(url)
 
 
 def stop_prometheus(port: int = DEFAULT_PORT, home: Path | None = None) -> bool:
@@ -159,11 +143,7 @@ def stop_prometheus(port: int = DEFAULT_PORT, home: Path | None = None) -> bool:
 
 
 def prometheus_status(port: int = DEFAULT_PORT, home: Path | None = None) -> str:
-    instance = Instance.at("prometheus", port, home)
-    pid = _process.read_live_pid(instance, _process.find_binary(BINARY) or BINARY)
-    if pid is None:
-        return f"prometheus on port {port}: not running"
-    return f"prometheus on port {port}: running, pid {pid}, {instance.url}, state in {instance.state_dir}"
+    return _process.status_line(Instance.at("prometheus", port, home), BINARY)
 
 
 def _parse_target(text: str) -> tuple[str, str]:
