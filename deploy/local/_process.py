@@ -1,5 +1,8 @@
 """Shared plumbing for the local daemons (Prometheus, Alertmanager): install, start, wait, stop.
 
+The Kafka launcher (kafka.py) starts its JVM its own way but shares the process checks below
+(`is_alive`, `reap`, `port_open`) and `tidegate_home`.
+
 A daemon instance lives in one state directory (`$TIDEGATE_HOME/<name>-<port>/`) holding its config,
 data, log and pid file, so several instances on different ports never share anything and `down`
 finds exactly the process that `up` started. Nothing here knows about Prometheus in particular.
@@ -142,17 +145,30 @@ def read_live_pid(instance: Instance, binary: str) -> int | None:
 def _is_running(pid: int, binary: str) -> bool:
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return is_alive(pid) and Path(binary).name.encode() in cmdline.split(b"\0")[0]
+
+
+def is_alive(pid: int) -> bool:
+    """True if process `pid` exists and is not a zombie."""
+    try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
     # A zombie child of ours still has a /proc entry but is not serving.
-    state = stat.rsplit(")", 1)[-1].split()[0]
-    return state != "Z" and Path(binary).name.encode() in cmdline.split(b"\0")[0]
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def port_open(port: int, host: str = LOOPBACK, timeout: float | None = None) -> bool:
+    """True if something accepts connections on `host:port` (`timeout`: None blocks as sockets do)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(timeout)
+        return probe.connect_ex((host, port)) == 0
 
 
 def port_is_free(port: int, host: str = LOOPBACK) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        return probe.connect_ex((host, port)) != 0
+    return not port_open(port, host)
 
 
 def free_port() -> int:
@@ -190,7 +206,7 @@ def wait_ready(instance: Instance, pid: int, binary: str, timeout: float = 60.0)
     with httpx.Client(timeout=2.0) as client:
         while time.monotonic() < deadline:
             if not _is_running(pid, binary):
-                _reap(pid)
+                reap(pid)
                 raise DaemonError(
                     f"{instance.name} exited while starting on port {instance.port}; "
                     f"the end of {instance.log_file} says:\n{_tail(_read(instance.log_file))}"
@@ -250,16 +266,16 @@ def stop(instance: Instance, binary: str, timeout: float = 15.0) -> bool:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and _is_running(pid, binary):
-        _reap(pid)
+        reap(pid)
         time.sleep(0.05)
     if _is_running(pid, binary):
         os.kill(pid, signal.SIGKILL)
-    _reap(pid)
+    reap(pid)
     instance.pid_file.unlink(missing_ok=True)
     return True
 
 
-def _reap(pid: int) -> None:
+def reap(pid: int) -> None:
     # When this process started the daemon, collect its exit status so it does not linger as a zombie.
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)

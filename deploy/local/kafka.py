@@ -28,7 +28,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import string
 import subprocess
 import sys
@@ -38,6 +37,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+
+from deploy.local import _process
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
@@ -142,7 +143,7 @@ class KafkaStatus:
 
 
 def tidegate_home() -> Path:
-    return Path(os.environ.get("TIDEGATE_HOME") or REPO_ROOT / ".cache").resolve()
+    return _process.tidegate_home().resolve()
 
 
 def default_port() -> int:
@@ -185,21 +186,12 @@ def render_properties(layout: KafkaLayout) -> str:
 # --- processes ---------------------------------------------------------------------------------------
 
 
-def _reap(pid: int) -> None:
-    # A broker started by this process stays its child; without reaping it would linger as a zombie
-    # that still "exists" for kill(pid, 0).
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
-
-
 def _alive(pid: int) -> bool:
     """True if process `pid` exists and is not a zombie."""
-    _reap(pid)
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+    # A broker started by this process stays its child; without reaping it would linger as a zombie
+    # that still "exists" for kill(pid, 0).
+    _process.reap(pid)
+    return _process.is_alive(pid)
 
 
 def _is_our_broker(pid: int, layout: KafkaLayout) -> bool:
@@ -221,9 +213,7 @@ def _read_pid(layout: KafkaLayout) -> int | None:
 
 
 def _port_open(port: int, timeout: float = 0.5) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+    return _process.port_open(port, timeout=timeout)
 
 
 def _admin_ready(bootstrap: str, timeout: float = 5.0) -> bool:
