@@ -1,0 +1,514 @@
+"""The sequencer in a real Faust worker on the real broker, next to raw aiokafka on the same broker.
+
+    python -m benchmarks.bench_sequencer [--services 400] [--tasks 6] [--hop-sequences 40] [--partitions 12]
+
+Two pairs of figures, measured in one run (the broker of `deploy/local/kafka.py` is started if it is
+not running, or `TIDEGATE_KAFKA_BOOTSTRAP` names one; topics live under a fresh prefix, deleted at
+the end):
+
+1. **Hop latency**: from a task's `.finished` being produced (a connector answers) to the next task's
+   `.triggered` being consumed by the connector, p50/p99, one sequence at a time. The worker consumes
+   the reply, decides, writes its table and produces the next task. Baseline: the raw aiokafka
+   produce-to-consume round trip of one record, with the same client settings.
+2. **Throughput**: sequence events per second one worker sustains with many services in flight: a
+   backlog of triggers and connector replies for `--services` services is on `events` before the
+   worker starts, and the worker drains it (rate taken from the first and last transition it
+   audits). The replies are computed beforehand by the in-memory driver, which uses the same core and
+   so the same deterministic task ids the worker will produce. Baseline: a raw aiokafka loop that
+   consumes the same records one by one and produces one record for each.
+
+Targets (issue 3): hop p50 within 3x the raw round trip; throughput at least 30% of the raw loop.
+For context the run also prints the decision path alone, in this process without Kafka (decode the
+input, read the key's state, decide, encode every output, store the state): the ceiling the worker
+could reach if Faust and the broker cost nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import os
+import re
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from confluent_kafka import Consumer, TopicPartition
+
+from agents.sequencer.core import decide
+from agents.sequencer.driver import SIMULATED_CONNECTOR, Driver
+from agents.sequencer.model import KeyState, SequencerConfig
+from agents.sequencer.outputs import AuditRecord, Emit
+from schemas.events import EventType, KeptnEvent, Status, sequence_type, task_type
+from schemas.files import FileKind, load_text
+from schemas.shipyard import Shipyard
+from streams.app import worker_command
+from streams.codec import DecodeError, KafkaRecord, decode, encode
+from streams.ids import derived_id
+from streams.keys import Key
+from streams.provision import delete_topics, provision_topics
+from streams.resources import SHIPYARD, Resource
+from streams.settings import Settings
+from streams.topics import TopicRegistry, TopicSpec
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STAGE = "bench"
+SEQUENCE = "pipeline"
+TASKS = ("deployment", "test", "evaluation", "release", "rollback", "action")  # standard topics, no approval
+THROUGHPUT_PROJECT = "throughput"
+HOPS_PROJECT = "hops"
+TRIGGER_SOURCE = "bench"
+RESPONDER_SOURCE = "bench-connector"
+AUDIT_TRANSITION = "sh.tidegate.audit.sequencer."
+RAW_ROUND_TRIPS = 200
+WARM_UP = 20
+WAIT = 120.0  # seconds any one phase may take before the run is declared stuck
+HOP_TARGET = 3.0
+THROUGHPUT_TARGET = 0.30
+
+
+class BenchError(RuntimeError):
+    """The run could not produce a figure; the message says which phase and why."""
+
+
+# --- pure helpers ---------------------------------------------------------------------------------------
+
+
+def shipyard_text(tasks: Sequence[str]) -> str:
+    listed = ", ".join(f"{{name: {task}}}" for task in tasks)
+    return (
+        "apiVersion: spec.keptn.sh/0.2.2\nkind: Shipyard\nmetadata: {name: bench}\nspec:\n  stages:\n"
+        f"    - name: {STAGE}\n      sequences:\n        - name: {SEQUENCE}\n          tasks: [{listed}]\n"
+    )
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile (no interpolation: every figure is a latency that was measured)."""
+    if not values:
+        raise ValueError("no values to take a percentile of")
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def trigger(project: str, service: str) -> KeptnEvent:
+    return KeptnEvent(
+        type=sequence_type(STAGE, SEQUENCE, "triggered"),
+        source=TRIGGER_SOURCE,
+        shkeptncontext=str(uuid.uuid4()),
+        data={"project": project, "stage": STAGE, "service": service,
+              "configurationChange": {"values": {"image": f"{service}:1.0.0"}}},
+    )
+
+
+def backlog(shipyard: Shipyard, services: int) -> list[KeptnEvent]:
+    """Every trigger and connector reply of `services` sequences, in the order the driver saw them.
+
+    The driver runs the same core, so the replies answer the task ids the worker will produce.
+    """
+    driver = Driver(SequencerConfig(shipyard_for=lambda _project: shipyard), max_events=10**7)
+    for number in range(services):
+        driver.publish(trigger(THROUGHPUT_PROJECT, f"svc-{number:04d}"))
+    driver.run()
+    finished = sum(1 for p in driver.published if p.event.type == sequence_type(STAGE, SEQUENCE, "finished"))
+    if finished != services:
+        raise BenchError(f"the in-memory run finished {finished} of {services} sequences; the backlog is unusable")
+    return [p.event for p in driver.published
+            if p.destination == "events" and p.event.source in (TRIGGER_SOURCE, SIMULATED_CONNECTOR)]
+
+
+def reply(triggered: KeptnEvent, kind: str) -> KeptnEvent:
+    """A connector's `.started` / `.finished` (pass) for a task `.triggered`."""
+    task = EventType.parse(triggered.type).task or ""
+    data: dict[str, object] = {name: triggered.data[name] for name in ("project", "stage", "service")
+                               if name in triggered.data}
+    data["status"] = Status.SUCCEEDED.value
+    if kind == "finished":
+        data["result"] = "pass"
+    return KeptnEvent(
+        id=derived_id(triggered.id, f"{RESPONDER_SOURCE}:{kind}"),
+        type=task_type(task, kind),
+        source=RESPONDER_SOURCE,
+        shkeptncontext=triggered.shkeptncontext,
+        triggeredid=triggered.id,
+        data=data,
+    )
+
+
+def decision_path_rate(shipyard: Shipyard, records: Sequence[KafkaRecord]) -> float:
+    """Events per second through the shell's per-event work in one process, with no Kafka at all."""
+    config = SequencerConfig(shipyard_for=lambda _project: shipyard)
+    table: dict[Key, bytes] = {}
+    started = time.perf_counter()
+    for record in records:
+        event = decode(record.value, record.headers)
+        key = Key.of_data(event.data)
+        encode(event, key)  # the input's audit copy
+        stored = table.get(key)
+        state = KeyState.model_validate_json(stored) if stored else None
+        decision = decide(state, event, config, datetime.now(UTC))
+        for output in decision.outputs:
+            if isinstance(output, Emit):
+                encode(output.event, output.key)
+            elif isinstance(output, AuditRecord):
+                encode(output.to_event(), output.key)
+        if decision.state is not None and decision.state is not state:
+            table[key] = decision.state.model_dump_json().encode()
+    return len(records) / (time.perf_counter() - started)
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    raw_round_trip_p50: float
+    raw_round_trip_p99: float
+    hop_p50: float
+    hop_p99: float
+    hops: int
+    raw_loop_rate: float
+    worker_rate: float
+    worker_events: int
+    services: int
+    decision_path_rate: float
+
+    @property
+    def hop_ratio(self) -> float:
+        return self.hop_p50 / self.raw_round_trip_p50
+
+    @property
+    def throughput_ratio(self) -> float:
+        return self.worker_rate / self.raw_loop_rate
+
+    def report(self) -> str:
+        def ms(seconds: float) -> str:
+            return f"{seconds * 1000:8.2f} ms"
+
+        hop_ok = "meets" if self.hop_ratio <= HOP_TARGET else "MISSES"
+        rate_ok = "meets" if self.throughput_ratio >= THROUGHPUT_TARGET else "MISSES"
+        return "\n".join([
+            "1. hop latency (task .finished produced -> next .triggered consumed)",
+            f"   raw aiokafka round trip      p50 {ms(self.raw_round_trip_p50)}   p99 {ms(self.raw_round_trip_p99)}"
+            f"   ({RAW_ROUND_TRIPS} records)",
+            f"   sequencer hop                p50 {ms(self.hop_p50)}   p99 {ms(self.hop_p99)}   ({self.hops} hops)",
+            f"   ratio p50 hop / round trip   {self.hop_ratio:.2f}x   (target <= {HOP_TARGET:.0f}x: {hop_ok})",
+            "2. throughput (backlog drained by one worker)",
+            f"   raw consume-and-produce loop {self.raw_loop_rate:10,.0f} records/s",
+            f"   sequencer worker             {self.worker_rate:10,.0f} events/s   ({self.worker_events} events, "
+            f"{self.services} services in flight)",
+            f"   ratio worker / raw loop      {self.throughput_ratio:.2f}   "
+            f"(target >= {THROUGHPUT_TARGET:.2f}: {rate_ok})",
+            f"   for context: the decision path alone, no Kafka (decode, decide, encode, store) "
+            f"{self.decision_path_rate:,.0f} events/s",
+        ])
+
+
+# --- Kafka edges ----------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def broker() -> Iterator[str]:
+    """`TIDEGATE_KAFKA_BOOTSTRAP` if set, else the local broker (started now and stopped after if needed)."""
+    external = os.environ.get("TIDEGATE_KAFKA_BOOTSTRAP")
+    if external:
+        yield external
+        return
+    from deploy.local.kafka import kafka_session
+
+    with kafka_session() as bootstrap:
+        yield bootstrap
+
+
+def producer_for(settings: Settings, **options: object) -> AIOKafkaProducer:
+    # The worker's producer settings (streams.app): acks from every in-sync replica, murmur2, no linger.
+    return AIOKafkaProducer(**settings.aiokafka_config(), acks="all", **options)
+
+
+def consumer_for(settings: Settings, *topics: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(*topics, **settings.aiokafka_config(), group_id=f"bench-{uuid.uuid4().hex}",
+                            auto_offset_reset="earliest")
+
+
+async def send_all(settings: Settings, topic: str, records: Sequence[KafkaRecord]) -> None:
+    producer = producer_for(settings, linger_ms=5)
+    await producer.start()
+    try:
+        pending = [await producer.send(topic, record.value, key=record.key, headers=list(record.headers))
+                   for record in records]
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+async def raw_round_trips(settings: Settings, topic: str, count: int) -> list[float]:
+    """Produce one record, wait until a consumer has it, repeat: the produce-to-consume latency."""
+    producer = producer_for(settings)
+    consumer = consumer_for(settings, topic)
+    await producer.start()
+    await consumer.start()
+    try:
+        await consumer.getmany(timeout_ms=1000)  # join and get assigned before the clock runs
+        latencies: list[float] = []
+        for number in range(count + WARM_UP):
+            payload = f"{number}".encode()
+            sent = time.perf_counter()
+            await producer.send(topic, payload, key=f"key-{number % 16}".encode())
+            while True:
+                record = await asyncio.wait_for(consumer.getone(), WAIT)
+                if record.value == payload:
+                    break
+            if number >= WARM_UP:
+                latencies.append(time.perf_counter() - sent)
+        return latencies
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def raw_loop(settings: Settings, source: str, sink: str, count: int) -> float:
+    """Consume `count` records one by one and produce one record for each: records per second."""
+    producer = producer_for(settings)
+    consumer = consumer_for(settings, source)
+    await producer.start()
+    await consumer.start()
+    try:
+        seen = 0
+        started = 0.0
+        async with asyncio.timeout(WAIT):
+            async for record in consumer:
+                if seen == 0:
+                    started = time.perf_counter()
+                await producer.send(sink, record.value, key=record.key, headers=list(record.headers))
+                seen += 1
+                if seen == count:
+                    break
+            await producer.flush()
+        return count / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+def drained(settings: Settings, group: str, topic: str) -> bool:
+    """Whether `group` has committed every record of `topic` (the worker has nothing left to read)."""
+    consumer = Consumer({**settings.confluent_config(), "group.id": group, "enable.auto.commit": False})
+    try:
+        partitions = [TopicPartition(topic, n) for n in range(settings.partitions)]
+        committed = consumer.committed(partitions, timeout=10)
+        ends = [consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions]
+        return all(end == 0 or c.offset >= end for c, end in zip(committed, ends, strict=True))
+    finally:
+        consumer.close()
+
+
+async def transition_times(settings: Settings, audit_topic: str, project: str, sequences: int) -> list[datetime]:
+    """The times of the worker's transitions for `project`, read once the worker is done."""
+    consumer = consumer_for(settings, audit_topic)
+    await consumer.start()
+    times: list[datetime] = []
+    finished = 0
+    try:
+        async with asyncio.timeout(WAIT):
+            while finished < sequences:
+                for records in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
+                    for record in records:
+                        kind = dict(record.headers).get("ce_type", b"").decode()
+                        if not kind.startswith(AUDIT_TRANSITION):
+                            continue
+                        event = decode(record.value, record.headers)
+                        if event.data.get("project") != project:
+                            continue
+                        times.append(event.time)
+                        finished += kind == AUDIT_TRANSITION + "finished"
+    finally:
+        await consumer.stop()
+    return times
+
+
+class HopResponder:
+    """Answers every task at once and times each hop from its `.finished` to the next `.triggered`."""
+
+    def __init__(self, settings: Settings, registry: TopicRegistry) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.hops: list[float] = []
+        self.finished_sent: dict[str, float] = {}  # keptnContext -> when its last .finished was produced
+        self.tasks_seen: dict[str, int] = {}
+        self.changed = asyncio.Event()
+        self.measuring = False
+
+    async def run(self) -> None:
+        producer = producer_for(self.settings)
+        consumer = AIOKafkaConsumer(**self.settings.aiokafka_config(), group_id=f"bench-{uuid.uuid4().hex}",
+                                    auto_offset_reset="earliest", metadata_max_age_ms=1000)
+        consumer.subscribe(pattern=f"^{re.escape(self.registry.prefix)}tasks\\..*")
+        await producer.start()
+        await consumer.start()
+        try:
+            async for record in consumer:
+                arrived = time.perf_counter()
+                try:
+                    event = decode(record.value, record.headers)
+                except DecodeError:
+                    continue
+                if not event.type.endswith(".triggered") or event.data.get("project") != HOPS_PROJECT:
+                    continue
+                context = event.shkeptncontext or ""
+                sent = self.finished_sent.pop(context, None)
+                if sent is not None and self.measuring:
+                    self.hops.append(arrived - sent)
+                key = Key.of_data(event.data)
+                started = encode(reply(event, "started"), key)
+                finished = encode(reply(event, "finished"), key)
+                await producer.send(self.registry.events, started.value, key=started.key,
+                                    headers=list(started.headers))
+                self.finished_sent[context] = time.perf_counter()
+                await producer.send(self.registry.events, finished.value, key=finished.key,
+                                    headers=list(finished.headers))
+                self.tasks_seen[context] = self.tasks_seen.get(context, 0) + 1
+                self.changed.set()
+        finally:
+            await consumer.stop()
+            await producer.stop()
+
+    async def wait_tasks(self, context: str, count: int) -> None:
+        async with asyncio.timeout(WAIT):
+            while self.tasks_seen.get(context, 0) < count:
+                self.changed.clear()
+                await self.changed.wait()
+
+
+async def hop_latencies(settings: Settings, registry: TopicRegistry, sequences: int) -> list[float]:
+    responder = HopResponder(settings, registry)
+    running = asyncio.create_task(responder.run())
+    producer = producer_for(settings)
+    await producer.start()
+    try:
+        for number in range(sequences + 2):  # two warm-up sequences: topic metadata, first sends
+            responder.measuring = number >= 2
+            event = trigger(HOPS_PROJECT, f"hop-{number % 8}")
+            record = encode(event)
+            await producer.send_and_wait(registry.events, record.value, key=record.key,
+                                         headers=list(record.headers))
+            try:
+                await responder.wait_tasks(event.shkeptncontext or "", len(TASKS))
+            except TimeoutError:
+                raise BenchError(f"hop phase: sequence {number} did not dispatch its {len(TASKS)} tasks within "
+                                 f"{WAIT:.0f} s; see the worker log") from None
+            responder.finished_sent.pop(event.shkeptncontext or "", None)  # the last task has no next hop
+    finally:
+        await producer.stop()
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    return responder.hops
+
+
+def start_worker(settings: Settings, log_file: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **settings.as_env(), "TIDEGATE_AGENTS": "sequencer", "PYTHONPATH": str(REPO_ROOT)}
+    with open(log_file, "wb") as log:
+        return subprocess.Popen(worker_command("agents.main:app", settings, log_level="info"), cwd=REPO_ROOT,
+                                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is None:
+        worker.terminate()
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def publish_shipyard(settings: Settings, registry: TopicRegistry, projects: Sequence[str], text: str) -> None:
+    from streams.producer import EventPublisher
+
+    with EventPublisher(settings) as publisher:
+        for project in projects:
+            key, value = Resource.new(project, SHIPYARD, text.encode()).to_record()
+            publisher.publish_record(registry.resources, KafkaRecord(key=key, value=value), what=SHIPYARD)
+
+
+async def measure(settings: Settings, work_dir: Path, services: int, hop_sequences: int) -> Figures:
+    registry = TopicRegistry.from_settings(settings)
+    text = shipyard_text(TASKS)
+    shipyard = load_text(text, "bench/shipyard.yaml", FileKind.SHIPYARD).model
+    assert isinstance(shipyard, Shipyard)
+    raw_rtt, raw_in, raw_out = (f"{settings.topic_prefix}raw-{name}" for name in ("rtt", "in", "out"))
+    report = provision_topics(settings, [*registry.specs(), *(TopicSpec(name, settings.partitions)
+                                                               for name in (raw_rtt, raw_in, raw_out))])
+    if not report.ok:
+        raise BenchError(f"could not create the topics: {report.problems}")
+    publish_shipyard(settings, registry, (THROUGHPUT_PROJECT, HOPS_PROJECT), text)
+    events = backlog(shipyard, services)
+    records = [encode(event) for event in events]
+    path_rate = decision_path_rate(shipyard, records)
+
+    print(f"raw baselines ({len(records)} records) ...", flush=True)
+    round_trips = await raw_round_trips(settings, raw_rtt, RAW_ROUND_TRIPS)
+    await send_all(settings, raw_in, records)
+    loop_rate = await raw_loop(settings, raw_in, raw_out, len(records))
+
+    print(f"worker: draining {len(records)} events of {services} sequences ...", flush=True)
+    await send_all(settings, registry.events, records)
+    log_file = work_dir / "worker.log"
+    worker = start_worker(settings, log_file)
+    try:
+        deadline = time.monotonic() + WAIT
+        while not await asyncio.to_thread(drained, settings, registry.app_id("worker"), registry.events):
+            if worker.poll() is not None:
+                raise BenchError(f"the worker exited with {worker.returncode}; its log is {log_file}")
+            if time.monotonic() > deadline:
+                raise BenchError(f"the worker did not drain the backlog within {WAIT:.0f} s; its log is {log_file}")
+            await asyncio.sleep(1.0)
+        try:
+            times = await transition_times(settings, registry.audit, THROUGHPUT_PROJECT, services)
+        except TimeoutError:
+            raise BenchError("not every backlog sequence finished: the worker's task ids differ from the "
+                             f"driver's, or the worker failed; its log is {log_file}") from None
+        worker_rate = len(records) / (max(times) - min(times)).total_seconds()
+
+        print(f"worker: {hop_sequences} sequences of {len(TASKS)} tasks, one at a time ...", flush=True)
+        hops = await hop_latencies(settings, registry, hop_sequences)
+    finally:
+        stop_worker(worker)
+    return Figures(
+        raw_round_trip_p50=percentile(round_trips, 0.5), raw_round_trip_p99=percentile(round_trips, 0.99),
+        hop_p50=percentile(hops, 0.5), hop_p99=percentile(hops, 0.99), hops=len(hops),
+        raw_loop_rate=loop_rate, worker_rate=worker_rate, worker_events=len(records), services=services,
+        decision_path_rate=path_rate,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--services", type=int, default=400, help="sequences in flight for the throughput run")
+    parser.add_argument("--hop-sequences", type=int, default=40,
+                        help=f"sequences timed one at a time ({len(TASKS) - 1} hops each)")
+    parser.add_argument("--partitions", type=int, default=12, help="partitions of every topic (Tidegate's default)")
+    options = parser.parse_args()
+    with broker() as bootstrap, tempfile.TemporaryDirectory(prefix="tidegate-bench-") as work:
+        settings = Settings(kafka_bootstrap=bootstrap, topic_prefix=f"bench{uuid.uuid4().hex[:8]}.",
+                            partitions=options.partitions, store="memory://", data_dir=Path(work) / "faust",
+                            web_enabled=False)
+        started = time.monotonic()
+        try:
+            figures = asyncio.run(measure(settings, Path(work), options.services, options.hop_sequences))
+        except BenchError as error:
+            log = Path(work) / "worker.log"
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:]) if log.exists() else ""
+            raise SystemExit(f"bench_sequencer failed: {error}\n{tail}") from None
+        finally:
+            delete_topics(settings, settings.topic_prefix)
+        print(figures.report())
+        print(f"(run took {time.monotonic() - started:.0f} s on broker {bootstrap})")
+
+
+if __name__ == "__main__":
+    main()
