@@ -123,9 +123,10 @@ class BridgeData:
 
     # ------------------------------------------------------------------ change detection
 
-    def version(self, project: str, keptn_context: str | None = None) -> str:
-        """A fingerprint of what the pages of `project` show: it changes when a new event is stored."""
-        page = self.gateway.history.events(EventFilter(project=project), page_size=1)
+    def version(self, project: str | None, keptn_context: str | None = None) -> str:
+        """A fingerprint of what the pages of `project` (None: of every project) show: it changes when a
+        new event is stored."""
+        page = self.gateway.history.events(EventFilter(project=project or None), page_size=1)
         newest = page.items[0].get("id") if page.items else ""
         marker = f"{page.total_count}:{newest}"
         if keptn_context:

@@ -8,7 +8,7 @@ JavaScript, and `static/bridge.js` adds live updates and small conveniences).
     GET  /bridge/project/{p}/evaluations?stage=&service=     heatmap and score over time
     GET  /bridge/project/{p}/evaluation/{eventId}            one evaluation's breakdown, invalidate
     GET  /bridge/project/{p}/remediations                    problems, actions, re-evaluations
-    GET  /bridge/project/{p}/live?context=                   server-sent "changed" notices
+    GET  /bridge/project/{p}/live?context=                   server-sent "changed" notices (/bridge/live: all)
     POST /bridge/project/{p}/approval | trigger | sequence/{ctx}/control | evaluation/{id}/invalidate
     GET|POST /bridge/login, POST /bridge/logout, GET /bridge/static/{file}
 
@@ -300,7 +300,9 @@ async def dashboard(request: Request, gw: Gw) -> Response:
             return tiles, recent[:RECENT_SEQUENCES]
 
         tiles, recent = await asyncio.to_thread(load)
-        return _page(request, "dashboard.html", tiles=tiles, recent=recent, nav="dashboard")
+        version = await asyncio.to_thread(data.version, None)
+        return _page(request, "dashboard.html", tiles=tiles, recent=recent, nav="dashboard",
+                     live=LiveChannel("/bridge/live", version))
 
     return await _run_guarded(request, handler)
 
@@ -528,6 +530,12 @@ async def remediations_page(request: Request, project: str, gw: Gw) -> Response:
 # --------------------------------------------------------------------- live updates
 
 
+@router.get("/live")
+async def live_everywhere(request: Request, gw: Gw) -> Response:
+    """`changed` whenever any project changes (the dashboard's channel)."""
+    return await live(request, "", gw)
+
+
 @router.get("/project/{project}/live")
 async def live(request: Request, project: str, gw: Gw, context: str = "") -> Response:
     """`changed` whenever what the project's pages show changes (the page then fetches itself again).
@@ -539,10 +547,11 @@ async def live(request: Request, project: str, gw: Gw, context: str = "") -> Res
         request.cookies.get(SESSION_COOKIE)
     ):
         return Response("log in to the Bridge first", status_code=401, media_type="text/plain")
-    return EventSourceResponse(_changes(gw, request, project, context or None), ping=15)
+    return EventSourceResponse(_changes(gw, request, project or None, context or None), ping=15)
 
 
-async def _changes(gw: Gateway, request: Request, project: str, context: str | None) -> AsyncIterator[dict[str, str]]:
+async def _changes(gw: Gateway, request: Request, project: str | None,
+                   context: str | None) -> AsyncIterator[dict[str, str]]:
     data = BridgeData(gw)
     with contextlib.ExitStack() as stack:
         notices = stack.enter_context(gw.notices.watch(context)) if context else None

@@ -302,6 +302,10 @@ async def test_the_live_channel_sends_the_version_then_a_change(env: Env) -> Non
 
 def test_the_live_channel_needs_a_session(env: Env) -> None:
     assert env.browser.get("/bridge/project/sockshop/live").status_code == 401
+    assert env.browser.get("/bridge/live").status_code == 401
+    env.log_in()
+    dashboard = env.browser.get("/bridge/dashboard").text
+    assert 'data-live-url="/bridge/live" data-live-version="0:"' in dashboard
 
 
 def test_a_paused_sequence_offers_resume_instead_of_pause(env: Env) -> None:
