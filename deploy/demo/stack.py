@@ -29,7 +29,7 @@ from deploy.demo.supervisor import Supervisor
 from deploy.local import alertmanager as local_alertmanager
 from deploy.local import kafka as local_kafka
 from deploy.local import prometheus as local_prometheus
-from deploy.local._process import DaemonError
+from deploy.local._process import DaemonError, port_is_free
 from examples.sockshop.deploy import DeployHome, Environment, job_name
 from examples.sockshop.deploy import down as stop_deployments
 
@@ -121,6 +121,7 @@ class Stack:
         if (config.home / "run.json").exists():
             say("a previous demo run is recorded: stopping it first")
             self.down(stop_kafka=False)
+        self._check_ports()
         self._fresh_home()
         started_kafka = self._kafka(say)
         (config.home / "run.json").write_text(
@@ -129,6 +130,15 @@ class Stack:
         self._deployment_program()
         self._monitoring(say)
         self._tidegate_processes(say)
+
+    def _check_ports(self) -> None:
+        ports = self.config.ports
+        wanted = {"the gateway": ports.gateway, "Prometheus": ports.prometheus, "Alertmanager": ports.alertmanager,
+                  **{f"carts in {stage}": port for stage, port in ports.stages.items()}}
+        taken = [f"{port} ({what})" for what, port in wanted.items() if not port_is_free(port)]
+        if taken:
+            raise StackError(f"these ports on 127.0.0.1 are in use by other programs: {', '.join(taken)}; stop them, "
+                             "or run `python -m deploy.demo --free-ports` to use free ones")
 
     def _fresh_home(self) -> None:
         home = self.config.home
