@@ -28,12 +28,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.errors import FieldWarning
+from schemas.nulls import null_is_empty_list
 
 _CONFIG = ConfigDict(extra="allow", coerce_numbers_to_str=True, populate_by_name=True)
-
-
-def _null_is_empty_list(value: Any) -> Any:
-    return [] if value is None else value
 
 
 class JsonPathMatch(BaseModel):
@@ -88,9 +85,9 @@ class JobTask(BaseModel):
     def _command_line(cls, value: Any) -> Any:
         if isinstance(value, str):
             return ["sh", "-c", value]
-        return _null_is_empty_list(value)
+        return null_is_empty_list(value)
 
-    _null_is_empty = field_validator("args", "files", "env", mode="before")(_null_is_empty_list)
+    _null_is_empty = field_validator("args", "files", "env", mode="before")(null_is_empty_list)
 
 
 class JobAction(BaseModel):
@@ -115,7 +112,7 @@ class JobAction(BaseModel):
         data["events"] = [*(data.get("events") or []), event]
         return data
 
-    _null_is_empty = field_validator("events", "tasks", mode="before")(_null_is_empty_list)
+    _null_is_empty = field_validator("events", "tasks", mode="before")(null_is_empty_list)
 
 
 class JobConfig(BaseModel):

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.errors import FieldWarning, invalid_fields
+from schemas.nulls import null_is_empty_list, null_is_empty_mapping, null_is_empty_str
 
 API_VERSION = "spec.keptn.sh/0.1.4"
 DEFAULT_PROBLEM_TYPE = "default"
@@ -41,10 +42,7 @@ class Action(BaseModel):
     value: Any = None
     """Free-form: "1" for helm scaling, {EnablePromotion: "off"} for toggle-feature, ..."""
 
-    @field_validator("name", "description", mode="before")
-    @classmethod
-    def _null_is_empty(cls, value: Any) -> Any:
-        return "" if value is None else value
+    _null_is_empty = field_validator("name", "description", mode="before")(null_is_empty_str)
 
 
 class ProblemRemediation(BaseModel):
@@ -55,10 +53,7 @@ class ProblemRemediation(BaseModel):
     problemType: str
     actionsOnOpen: list[Action] = Field(default_factory=list)
 
-    @field_validator("actionsOnOpen", mode="before")
-    @classmethod
-    def _null_is_empty(cls, value: Any) -> Any:
-        return [] if value is None else value
+    _null_is_empty = field_validator("actionsOnOpen", mode="before")(null_is_empty_list)
 
 
 class RemediationSpec(BaseModel):
@@ -106,10 +101,7 @@ class Remediation(BaseModel):
             )
         return value
 
-    @field_validator("metadata", mode="before")
-    @classmethod
-    def _null_is_empty(cls, value: Any) -> Any:
-        return {} if value is None else value
+    _null_is_empty = field_validator("metadata", mode="before")(null_is_empty_mapping)
 
     def actions_for(self, root_cause: str | None, problem_title: str | None) -> list[Action]:
         """The actions for a problem: by root cause, else by problem title, else the `default` entry.
@@ -145,10 +137,7 @@ class LegacyAction(BaseModel):
     action: str
     value: str = ""
 
-    @field_validator("value", mode="before")
-    @classmethod
-    def _null_is_empty(cls, value: Any) -> Any:
-        return "" if value is None else value
+    _null_is_empty = field_validator("value", mode="before")(null_is_empty_str)
 
 
 class LegacyProblemRemediation(BaseModel):
@@ -157,10 +146,7 @@ class LegacyProblemRemediation(BaseModel):
     name: str
     actions: list[LegacyAction] = Field(default_factory=list)
 
-    @field_validator("actions", mode="before")
-    @classmethod
-    def _null_is_empty(cls, value: Any) -> Any:
-        return [] if value is None else value
+    _null_is_empty = field_validator("actions", mode="before")(null_is_empty_list)
 
 
 class LegacyRemediation(BaseModel):

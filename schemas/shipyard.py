@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from schemas.durations import parse_duration
 from schemas.errors import FieldWarning, Location, invalid_fields
+from schemas.nulls import null_is_empty_list, null_is_empty_mapping, null_is_empty_str
 
 # Keptn's ValidateKeptnEntityName: lower case letters, digits and dashes, starting with a letter.
 NAME_PATTERN = re.compile(r"(^[a-z][a-z0-9-]*[a-z0-9]$)|(^[a-z][a-z0-9]*$)")
@@ -72,10 +73,7 @@ class Selector(BaseModel):
 
     match: dict[str, str] = Field(default_factory=dict)
 
-    @field_validator("match", mode="before")
-    @classmethod
-    def _null_is_empty(cls, value: Any) -> Any:
-        return {} if value is None else value
+    _null_is_empty = field_validator("match", mode="before")(null_is_empty_mapping)
 
 
 class Trigger(BaseModel):
@@ -161,10 +159,7 @@ class Sequence(BaseModel):
     def _valid_name(cls, value: str) -> str:
         return _check_name("sequence", value)
 
-    @field_validator("triggeredOn", "tasks", mode="before")
-    @classmethod
-    def _null_is_empty(cls, value: Any) -> Any:
-        return [] if value is None else value
+    _null_is_empty = field_validator("triggeredOn", "tasks", mode="before")(null_is_empty_list)
 
 
 class Stage(BaseModel):
@@ -178,10 +173,7 @@ class Stage(BaseModel):
     def _valid_name(cls, value: str) -> str:
         return _check_stage_name(value)
 
-    @field_validator("sequences", mode="before")
-    @classmethod
-    def _null_is_empty(cls, value: Any) -> Any:
-        return [] if value is None else value
+    _null_is_empty = field_validator("sequences", mode="before")(null_is_empty_list)
 
     @model_validator(mode="after")
     def _unique_sequences(self) -> Stage:
@@ -263,10 +255,7 @@ class Shipyard(BaseModel):
             )
         return value
 
-    @field_validator("metadata", mode="before")
-    @classmethod
-    def _null_is_empty(cls, value: Any) -> Any:
-        return {} if value is None else value
+    _null_is_empty = field_validator("metadata", mode="before")(null_is_empty_mapping)
 
     def stage(self, name: str) -> Stage | None:
         for stage in self.spec.stages:
@@ -371,10 +360,7 @@ class LegacyStage(BaseModel):
     def _valid_name(cls, value: str) -> str:
         return _check_stage_name(value)
 
-    @field_validator("deployment_strategy", "test_strategy", "remediation_strategy", mode="before")
-    @classmethod
-    def _null_is_empty(cls, value: Any) -> Any:
-        return "" if value is None else value
+    _null_is_empty = field_validator("deployment_strategy", "test_strategy", "remediation_strategy", mode="before")(null_is_empty_str)
 
 
 class LegacyShipyard(BaseModel):

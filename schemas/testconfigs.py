@@ -8,15 +8,11 @@ Both list workloads by test strategy; the `test` task's `teststrategy` property 
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from schemas.nulls import null_is_empty_list, null_is_empty_mapping
+
 _CONFIG = ConfigDict(extra="allow", coerce_numbers_to_str=True)
-
-
-def _null_is_empty_list(value: Any) -> Any:
-    return [] if value is None else value
 
 
 # -- JMeter ---------------------------------------------------------------------------------------
@@ -38,10 +34,7 @@ class JMeterWorkload(BaseModel):
     avgrtvalidation: int = Field(default=0, ge=0)
     properties: dict[str, str] = Field(default_factory=dict)
 
-    @field_validator("properties", mode="before")
-    @classmethod
-    def _null_is_empty(cls, value: Any) -> Any:
-        return {} if value is None else value
+    _null_is_empty = field_validator("properties", mode="before")(null_is_empty_mapping)
 
 
 DEFAULT_JMETER_WORKLOADS: tuple[JMeterWorkload, ...] = (
@@ -61,7 +54,7 @@ class JMeterConfig(BaseModel):
     spec_version: str | None = None
     workloads: list[JMeterWorkload] = Field(default_factory=list)
 
-    _null_is_empty = field_validator("workloads", mode="before")(_null_is_empty_list)
+    _null_is_empty = field_validator("workloads", mode="before")(null_is_empty_list)
 
     def workload(self, teststrategy: str) -> JMeterWorkload | None:
         """The file's workload for a strategy, else Keptn's default one, else None."""
@@ -99,7 +92,7 @@ class LocustConfig(BaseModel):
     spec_version: str | None = None
     workloads: list[LocustWorkload] = Field(default_factory=list)
 
-    _null_is_empty = field_validator("workloads", mode="before")(_null_is_empty_list)
+    _null_is_empty = field_validator("workloads", mode="before")(null_is_empty_list)
 
     def workload(self, teststrategy: str) -> LocustWorkload | None:
         """The workload for a strategy; when several match, the last one wins, as in locust-service."""

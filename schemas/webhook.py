@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from schemas.errors import invalid_fields
+from schemas.nulls import null_is_empty_list
 
 _CURL_VERSION = "webhookconfig.keptn.sh/v1alpha1"
 
@@ -64,10 +65,7 @@ class WebhookRequest(BaseModel):
     payload: str = ""
     options: str = ""
 
-    @field_validator("headers", mode="before")
-    @classmethod
-    def _null_is_empty(cls, value: Any) -> Any:
-        return [] if value is None else value
+    _null_is_empty = field_validator("headers", mode="before")(null_is_empty_list)
 
 
 def _request_form(value: Any) -> str:
@@ -92,10 +90,7 @@ class Webhook(BaseModel):
     sendStarted: bool = True
     envFrom: list[EnvFrom] = Field(default_factory=list)
 
-    @field_validator("envFrom", mode="before")
-    @classmethod
-    def _null_is_empty(cls, value: Any) -> Any:
-        return [] if value is None else value
+    _null_is_empty = field_validator("envFrom", mode="before")(null_is_empty_list)
 
 
 class WebhookSpec(BaseModel):
