@@ -10,7 +10,7 @@ producer sent is lost when an event passes through Tidegate.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -199,6 +199,17 @@ class GetActionTriggered(EventData):
 class GetActionFinished(EventData):
     action: Action = Field(default_factory=Action)
     get_action: ActionIndex = Field(default_factory=ActionIndex, alias="get-action")
+
+
+def action_name(action: Any) -> str:
+    """Which action an `action` task's raw `action` block names: `action`, else `name`, else "unknown"
+    (Keptn filled either; metrics and analytics label actions by it)."""
+    if isinstance(action, Mapping):
+        for field in ("action", "name"):
+            value = action.get(field)
+            if isinstance(value, str) and value:
+                return value
+    return "unknown"
 
 
 class ActionTriggered(EventData):

@@ -44,6 +44,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from schemas.events import EventType, KeptnEvent
+from schemas.payloads import action_name
 from streams.dlq import DeadLetter
 
 if TYPE_CHECKING:
@@ -175,7 +176,7 @@ class TidegateMetrics:
         parsed = event.parsed_type
         if parsed.is_task and parsed.kind == "triggered":
             action = event.data.get("action")
-            name = _action_name(action) if parsed.task == "action" else None
+            name = action_name(action) if parsed.task == "action" else None
             self._remember(event.id, _Start(event.time.timestamp(), parsed.task or "", event.stage or "", name))
         elif parsed.is_task and parsed.kind == "finished":
             if parsed.task == "evaluation":
@@ -246,15 +247,6 @@ def _outcome(event: KeptnEvent) -> str:
         return status
     result = event.data.get("result")
     return result if isinstance(result, str) and result else "pass"
-
-
-def _action_name(action: Any) -> str:
-    if isinstance(action, Mapping):
-        for field in ("action", "name"):
-            value = action.get(field)
-            if isinstance(value, str) and value:
-                return value
-    return "unknown"
 
 
 # --------------------------------------------------------------------- the process-wide instance

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas.events import PROBLEM_TYPE, KeptnEvent
+from schemas.payloads import action_name
 
 ESCALATED_TYPE = "sh.tidegate.remediation.escalated"  # agents.remediator.events.ESCALATED_TYPE
 REMEDIATION = "remediation"
@@ -179,7 +180,7 @@ def _task_facts(event: KeptnEvent, at: Where, task: str, kind: str) -> tuple[Fac
     if task not in TIMED_TASKS:
         return ()
     if kind == "triggered":
-        action = _action_name(data.get("action")) if task == "action" else None
+        action = action_name(data.get("action")) if task == "action" else None
         return (TaskTriggered(event.id, at, task, action),)
     if kind == "finished" and event.triggeredid:
         return (TaskFinished(event.id, at, task, event.triggeredid, _text(data.get("result")), _text(data.get("status"))),)
@@ -224,15 +225,6 @@ def _problem_field(data: Mapping[str, Any], name: str) -> str:
 
 def _problem_title(data: Mapping[str, Any]) -> str:
     return _problem_field(data, "ProblemTitle") or _problem_field(data, "rootCause")
-
-
-def _action_name(action: Any) -> str:
-    if isinstance(action, Mapping):
-        for field in ("action", "name"):
-            value = action.get(field)
-            if isinstance(value, str) and value:
-                return value
-    return "unknown"
 
 
 def _text(value: Any) -> str:
