@@ -26,12 +26,14 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import yaml
+
+from tests.fakes.loopback import LoopbackServer, QuietHandler
 
 TOKEN = "fake-kubernetes-token"
 
@@ -95,24 +97,14 @@ def _matches(labels: dict[str, str], selector: str) -> bool:
     return True
 
 
-class FakeKubernetes:
+class FakeKubernetes(LoopbackServer):
     def __init__(self) -> None:
         self.store: dict[tuple[str, str, str, str], dict[str, Any]] = {}
         self.requests: list[tuple[str, str]] = []
         self.lock = threading.Lock()
         self._version = 1
         handler = self._handler()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> FakeKubernetes:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(handler)
 
     # --- for tests ---
     def kubeconfig(self, path: Path) -> Path:
@@ -162,22 +154,9 @@ class FakeKubernetes:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-            def _send(self, code: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(QuietHandler):
             def _status(self, code: int, reason: str, message: str) -> None:
-                self._send(code, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                self.send_json(code, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                                   "message": message, "reason": reason, "code": code})
 
             def _body(self) -> Any:
@@ -209,12 +188,12 @@ class FakeKubernetes:
 
             def _discovery(self, path: str) -> bool:
                 if path == "/version":
-                    self._send(200, {"major": "1", "minor": "31", "gitVersion": "v1.31.0-fake", "platform": "linux/amd64"})
+                    self.send_json(200, {"major": "1", "minor": "31", "gitVersion": "v1.31.0-fake", "platform": "linux/amd64"})
                 elif path == "/api":
-                    self._send(200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})
+                    self.send_json(200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})
                 elif path == "/apis":
                     groups = sorted({k.group_version for k in KINDS if "/" in k.group_version})
-                    self._send(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                    self.send_json(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
                         {"name": gv.split("/")[0], "versions": [{"groupVersion": gv, "version": gv.split("/")[1]}],
                          "preferredVersion": {"groupVersion": gv, "version": gv.split("/")[1]}} for gv in groups]})
                 elif path in ("/api/v1", *(f"/apis/{k.group_version}" for k in KINDS)):
@@ -229,7 +208,7 @@ class FakeKubernetes:
                             resources.append({"name": f"{k.resource}/{sub}", "singularName": "", "namespaced": True,
                                               "group": "autoscaling", "version": "v1", "kind": "Scale",
                                               "verbs": ["get", "patch", "update"]})
-                    self._send(200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
+                    self.send_json(200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
                                      "resources": resources})
                 else:
                     return False
@@ -246,13 +225,13 @@ class FakeKubernetes:
                     items = [copy.deepcopy(o) for (gv, res, n, _), o in sorted(fake.store.items())
                              if gv == kind.group_version and res == kind.resource and (not kind.namespaced or n == ns)
                              and _matches(o["metadata"].get("labels") or {}, query.get("labelSelector", ""))]
-                    self._send(200, {"kind": f"{kind.kind}List", "apiVersion": kind.group_version,
+                    self.send_json(200, {"kind": f"{kind.kind}List", "apiVersion": kind.group_version,
                                      "metadata": {"resourceVersion": str(fake._version)}, "items": items})
                 elif method == "GET":
                     if existing is None:
                         self._status(404, "NotFound", f'{kind.resource} "{name}" not found')
                     else:
-                        self._send(200, existing)
+                        self.send_json(200, existing)
                 elif method == "POST":
                     obj = self._body()
                     name = obj["metadata"].get("name") or (obj["metadata"].get("generateName", "x-") + uuid.uuid4().hex[:5])
@@ -266,7 +245,7 @@ class FakeKubernetes:
                         return
                     fake._stamp(obj, kind, ns)
                     fake.store[key] = obj
-                    self._send(201, obj)
+                    self.send_json(201, obj)
                 elif method in ("PUT", "PATCH"):
                     if existing is None:
                         self._status(404, "NotFound", f'{kind.resource} "{name}" not found')
@@ -277,13 +256,13 @@ class FakeKubernetes:
                     obj["metadata"]["generation"] = existing["metadata"].get("generation", 1)
                     fake._stamp(obj, kind, ns)
                     fake.store[key] = obj
-                    self._send(200, obj)
+                    self.send_json(200, obj)
                 elif method == "DELETE":
                     if existing is None:
                         self._status(404, "NotFound", f'{kind.resource} "{name}" not found')
                         return
                     del fake.store[key]
-                    self._send(200, {"kind": "Status", "apiVersion": "v1", "status": "Success", "metadata": {}})
+                    self.send_json(200, {"kind": "Status", "apiVersion": "v1", "status": "Success", "metadata": {}})
 
             def _scale(self, method: str, kind: Kind, key: tuple[str, str, str, str], obj: dict[str, Any] | None) -> None:
                 if obj is None:
@@ -301,7 +280,7 @@ class FakeKubernetes:
                     self._status(405, "MethodNotAllowed", f"{method} is not allowed on scale")
                     return
                 labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-                self._send(200, {
+                self.send_json(200, {
                     "kind": "Scale", "apiVersion": "autoscaling/v1",
                     "metadata": {"name": key[3], "namespace": key[2], "uid": obj["metadata"]["uid"],
                                  "resourceVersion": obj["metadata"]["resourceVersion"]},

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+
+from tests.fakes.loopback import LoopbackServer, QuietHandler
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class Received:
     body: str
 
 
-class Receiver:
+class Receiver(LoopbackServer):
     def __init__(self, fail_first: int = 0, status: int = 200) -> None:
         self.fail_first = fail_first
         self.status = status
@@ -27,12 +27,7 @@ class Receiver:
         self.arrived = threading.Condition()
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                return
-
+        class Handler(QuietHandler):
             def _any(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode() if length else ""
@@ -49,20 +44,10 @@ class Receiver:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     def wait_for(self, count: int, timeout: float = 30.0) -> list[Received]:
         with self.arrived:
             if not self.arrived.wait_for(lambda: len(self.received) >= count, timeout):
                 raise AssertionError(f"expected {count} webhook call(s) within {timeout:.0f} s, got {len(self.received)}")
             return list(self.received)
-
-    def __enter__(self) -> Receiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()

@@ -6,17 +6,15 @@
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+
+from tests.fakes.loopback import LoopbackServer, QuietHandler
 
 _TOGGLE = re.compile(r"^/api/admin/projects/([^/]+)/features/([^/]+)/environments/([^/]+)/(on|off)$")
 
 
-class FakeUnleash:
+class FakeUnleash(LoopbackServer):
     def __init__(self, token: str = "*:*.admin-token", environments: tuple[str, ...] = ("dev", "production")) -> None:
         self.token = token
         self.environments = environments
@@ -25,22 +23,11 @@ class FakeUnleash:
         self.calls: list[tuple[str, str, str, str]] = []
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-            def _send(self, code: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+        class Handler(QuietHandler):
+            json_content_type = "application/json; charset=utf-8"
 
             def _error(self, code: int, name: str, message: str) -> None:
-                self._send(code, {"id": str(uuid.uuid4()), "name": name, "message": message})
+                self.send_json(code, {"id": str(uuid.uuid4()), "name": name, "message": message})
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -64,20 +51,10 @@ class FakeUnleash:
                     self._error(404, "NotFoundError", f"Could not find environment with name {environment}")
                     return
                 toggles[environment] = state == "on"
-                self._send(200, {"name": feature, "project": project, "environments": [
+                self.send_json(200, {"name": feature, "project": project, "environments": [
                     {"name": env, "enabled": on} for env, on in sorted(toggles.items())]})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     def add(self, feature: str, project: str = "default", **enabled: bool) -> None:
         self.features[(project, feature)] = dict(enabled)
-
-    def __enter__(self) -> FakeUnleash:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
