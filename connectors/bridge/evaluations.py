@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from pydantic import ValidationError
@@ -310,6 +310,10 @@ def heatmap(evaluations: Sequence[Evaluation], *, max_rows: int = 20) -> Heatmap
 
 # --------------------------------------------------------------------- the score over time
 
+_PAD = 24.0  # above 100 and below 0
+CHART_LEFT = 40.0  # room for the axis labels
+CHART_RIGHT = 48.0  # room for the threshold labels
+
 
 @dataclass(frozen=True, slots=True)
 class ChartPoint:
@@ -325,6 +329,8 @@ class ChartPoint:
 class ScoreChart:
     """An SVG line chart's geometry (viewBox 0 0 width height), score 0..100 bottom to top."""
 
+    left: ClassVar[float] = CHART_LEFT
+    right: ClassVar[float] = CHART_RIGHT
     width: int
     height: int
     points: list[ChartPoint]
@@ -339,7 +345,6 @@ class ScoreChart:
         return _y(score, self.height)
 
 
-_PAD = 24.0
 
 
 def _y(score: float, height: int) -> float:
@@ -350,10 +355,10 @@ def _y(score: float, height: int) -> float:
 def score_chart(evaluations: Iterable[Evaluation], *, width: int = 640, height: int = 200) -> ScoreChart:
     ordered = [e for e in sorted(evaluations, key=lambda e: e.time) if e.score is not None and not e.invalidated]
     count = len(ordered)
-    span = width - 2 * _PAD
+    span = width - CHART_LEFT - CHART_RIGHT
     points = []
     for index, evaluation in enumerate(ordered):
-        x = _PAD + (span / 2 if count == 1 else span * index / (count - 1))
+        x = CHART_LEFT + (span / 2 if count == 1 else span * index / (count - 1))
         score = evaluation.score if evaluation.score is not None else 0.0
         points.append(ChartPoint(x, _y(score, height), score, evaluation.result,
                                  f"{short_time(evaluation.time)}: {_score_text(score)} ({evaluation.result})",

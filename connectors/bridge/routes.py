@@ -492,7 +492,7 @@ async def evaluation_page(request: Request, project: str, event_id: str, gw: Gw)
                                f"Project {project!r} has no evaluation with the id {event_id!r}; pick one on the "
                                "Evaluations page.")
         return _page(request, "evaluation.html", project=info, nav="evaluations", evaluation=evaluation,
-                     invalidation_reason=reason)
+                     invalidation_reason=reason, live=await _live(gw, info.name))
 
     return await _run_guarded(request, handler)
 

@@ -129,12 +129,12 @@ def test_the_score_chart_maps_scores_to_the_plot_and_skips_invalidated_and_unsco
             read_evaluation(finished("fail", 0, [], when=T0 + timedelta(hours=1))),
             read_evaluation(finished("fail", 40, [], when=T0 + timedelta(hours=2)), invalidated=True)]
     chart = score_chart(runs, width=200, height=124)
-    # Padding 24 on every side: x runs 24..176, score 100 at y=24 and score 0 at y=100.
-    assert [(p.x, p.y) for p in chart.points] == [(24.0, 24.0), (176.0, 100.0)]
-    assert chart.polyline == "24.0,24.0 176.0,100.0"
+    # 40 left and 48 right for labels: x runs 40..152; 24 above and below: score 100 at y=24, 0 at y=100.
+    assert [(p.x, p.y) for p in chart.points] == [(40.0, 24.0), (152.0, 100.0)]
+    assert chart.polyline == "40.0,24.0 152.0,100.0"
     assert chart.pass_y == 100 - 0.9 * 76 and chart.warning_y == 100 - 0.75 * 76
     single = score_chart(runs[:1], width=200, height=124)
-    assert single.points[0].x == 100.0, "one point sits in the middle"
+    assert single.points[0].x == 96.0, "one point sits in the middle"
 
 
 def test_the_invalidation_is_an_event_the_api_accepts() -> None:

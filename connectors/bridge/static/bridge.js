@@ -64,7 +64,14 @@
       return;
     }
     var pageVersion = body.dataset.liveVersion || "";
-    var refreshing = false, again = false, leaving = false;
+    var refreshing = false, again = false, leaving = false, stale = false;
+
+    function typing(region) {
+      var active = document.activeElement;
+      return !!active && region.contains(active) && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName);
+    }
+    // A region left stale while someone typed is refreshed once they leave the field.
+    document.addEventListener("focusout", function () { if (stale) { stale = false; setTimeout(refresh, 0); } });
 
     function say(text) { if (status) status.textContent = text; }
 
@@ -82,6 +89,7 @@
           document.querySelectorAll("[data-live-region]").forEach(function (region) {
             var replacement = fresh.getElementById(region.id);
             if (!replacement || replacement.innerHTML === region.innerHTML) return;
+            if (typing(region)) { stale = true; return; }  // never wipe what a person is typing
             keepOpenDetails(region, replacement);
             region.replaceWith(replacement);
             confirmButtons(replacement);
