@@ -277,6 +277,8 @@ def bridge_env(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -
     report = provision_topics(settings, TopicRegistry.from_settings(settings).specs())
     assert report.ok, report.problems
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for stale in ARTIFACTS.glob("FAILED-*.png"):  # pictures of an earlier run's failures would mislead
+        stale.unlink()
     port = _free_port()
     env = {**os.environ, **settings.as_env(), "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1",
            "TIDEGATE_HOME": str(tmp / "home"), "TIDEGATE_API_TOKEN": TOKEN}
