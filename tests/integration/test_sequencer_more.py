@@ -138,8 +138,10 @@ async def test_sockshop_delivery_reaches_production_after_a_human_approval(
         await answer_as_human(tidegate_settings, pending, approve=True, monkeypatch=monkeypatch)
         await events.wait_for(has(sequence_type("production", "delivery", "finished"), context), TIMEOUT,
                               "production.delivery.finished")
-        await audit.wait_for(lambda evs: "finished" in transitions(evs, context, "production"), TIMEOUT,
-                             "the production run's last transition on the audit topic")
+        await audit.wait_for(
+            lambda evs: all("finished" in transitions(evs, context, stage) for stage in ("dev", "staging", "production")),
+            TIMEOUT, "every stage's last transition on the audit topic",
+        )
 
     for stage in ("dev", "staging", "production"):
         (done,) = of(events.events, sequence_type(stage, "delivery", "finished"), context)
@@ -230,6 +232,8 @@ async def test_pause_holds_the_next_task_until_resume(tidegate_settings: Setting
         await publish(tidegate_settings, control_event(key, context, ControlState.RESUME))
         await events.wait_for(has(sequence_type("dev", "delivery", "finished"), context), TIMEOUT,
                               "dev.delivery.finished after the resume")
+        await audit.wait_for(lambda evs: "finished" in transitions(evs, context, "dev"), TIMEOUT,
+                             "the run's last transition on the audit topic")
 
     # Nothing was dispatched between the pause and the resume; the next task came only after it.
     assert transitions(audit.events, context, "dev") == [
@@ -291,6 +295,8 @@ async def test_delay_task_timeout_and_started_timeout_fire_through_the_tick_time
             )
             for task, context in (("test", bounded.shkeptncontext), ("rollback", unanswered.shkeptncontext)):
                 await collectors[task].wait_for(has(TASK_CANCELLED_TYPE, context), TIMEOUT, f"the {task} cancellation")
+                await audit.wait_for(lambda evs, context=context: "timed_out" in transitions(evs, context, "dev"),
+                                     TIMEOUT, f"the {task} run's timed_out transition")
         finally:
             for collector in collectors.values():
                 await collector.__aexit__(None, None, None)
