@@ -53,6 +53,11 @@ def _relative(path: Path) -> str:
     return str(path.relative_to(REPO_ROOT))
 
 
+def _shown(path: Path) -> str:
+    """A path as short as it can be: relative to the repository (the demo's working directory) if inside it."""
+    return _relative(path) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
 def _has(events: Events, event_type: str, **data: str) -> bool:
     return any(e.get("type") == event_type and all((e.get("data") or {}).get(k) == v for k, v in data.items())
                for e in events)
@@ -144,7 +149,7 @@ class Demo:
             self.run("add-resource", "--project", project, "--stage", "production",
                      "--resource", _relative(EXAMPLE / "production" / path), "--resourceUri", path)
         self.run("configure", "monitoring", "prometheus", "--project", project, "--kafka", "--stage", "production",
-                 "--service", service, "--for", config.alert_for, "--out", str(config.rules_file),
+                 "--service", service, "--for", config.alert_for, "--out", _shown(config.rules_file),
                  "--reload", config.prometheus_url)
 
     def deliver(self, version: str, *, good: bool) -> DeliveryOutcome:

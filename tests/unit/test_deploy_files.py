@@ -103,6 +103,9 @@ def test_compose_runs_kafka_the_control_plane_connectors_and_monitoring() -> Non
             # Nothing starts before the topics exist with the right partition counts.
             assert service["depends_on"]["topics"]["condition"] == "service_completed_successfully", name
     assert services["topics"]["depends_on"]["kafka"]["condition"] == "service_healthy"
+    from deploy.local.kafka import kafka_version
+
+    assert services["kafka"]["image"] == f"apache/kafka:{kafka_version()}"  # the broker the tests run
     for service in services.values():
         for target in service.get("depends_on", {}):
             assert target in services
