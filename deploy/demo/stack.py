@@ -118,12 +118,15 @@ class Stack:
 
     def up(self, say: Say) -> None:
         config = self.config
-        if (config.home / "run.json").exists():
+        previous = self._record()
+        if previous is not None:
             say("a previous demo run is recorded: stopping it first")
             self.down(stop_kafka=False)
         self._check_ports()
         self._fresh_home()
-        started_kafka = self._kafka(say)
+        # A broker an earlier run started (and left running) is still the demo's to stop.
+        inherited = previous is not None and previous.started_kafka and previous.ports.kafka == config.ports.kafka
+        started_kafka = self._kafka(say) or (inherited and not config.kafka)
         (config.home / "run.json").write_text(
             RunRecord(config.prefix, config.bootstrap, config.ports, started_kafka).to_json())
         self._topics(say)
@@ -292,7 +295,7 @@ class Stack:
         """Stop what the recorded run started; what was stopped, for the user."""
         config = self.config
         record_file = config.home / "run.json"
-        record = RunRecord.from_json(record_file.read_text()) if record_file.exists() else None
+        record = self._record()
         report = [f"stopped {name}" for name in self.supervisor.stop_all()]
         report += stop_deployments(DeployHome(config.deployments_home))
         ports = record.ports if record else config.ports
@@ -306,6 +309,16 @@ class Stack:
                 report.append("stopped the local Kafka broker the demo had started")
             record_file.unlink(missing_ok=True)
         return report
+
+    def _record(self) -> RunRecord | None:
+        record_file = self.config.home / "run.json"
+        try:
+            return RunRecord.from_json(record_file.read_text())
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError) as error:
+            raise StackError(f"{record_file} is damaged ({error}); stop the demo's processes by hand and delete it") \
+                from None
 
     def _delete_topics(self, record: RunRecord) -> list[str]:
         from confluent_kafka.admin import AdminClient

@@ -9,6 +9,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -113,3 +114,25 @@ def test_blue_green_rollback_and_scaling_with_real_replicas(home: DeployHome) ->
     assert "stopped 3 replicas" in stopped.stdout
     assert not any(is_alive(replica) for replica in pids)
     assert targets(home) == []
+
+
+def test_the_demo_supervisor_stops_exactly_what_it_started(tmp_path: Path) -> None:
+    from deploy.demo.supervisor import ProcessFailed, Supervisor
+
+    supervisor = Supervisor(tmp_path / "pids", tmp_path / "logs")
+    sleeper = supervisor.start("sleeper", ["sleep", "60"], {"PATH": "/usr/bin:/bin"}, tmp_path)
+    supervisor.start("quitter", ["sh", "-c", "echo bye; sleep 0.5; exit 3"], {"PATH": "/usr/bin:/bin"}, tmp_path)
+    # A process that exits is reported with the end of its log (bounded wait for it to go).
+    with pytest.raises(ProcessFailed, match="bye"):
+        for _ in range(100):
+            supervisor.check(["quitter"])
+            time.sleep(0.1)
+    assert [managed.name for managed in supervisor.running()] == ["sleeper"]
+    # A pid file whose process is gone (or whose pid was reused) stops nothing.
+    (tmp_path / "pids" / "ghost.json").write_text(json.dumps({"pid": sleeper.pid, "started": sleeper.started + 1,
+                                                              "log": str(tmp_path / "ghost.log")}))
+    assert not supervisor.stop("ghost")
+    assert sleeper.alive()
+    assert supervisor.stop_all() == ["sleeper"]
+    assert not sleeper.alive()
+    assert list((tmp_path / "pids").glob("*.json")) == []

@@ -142,3 +142,12 @@ def test_colour_only_on_a_terminal() -> None:
     Narrator(coloured, colour=True).say(Line("ok", "good"))
     assert plain.getvalue() == "ok\n"
     assert coloured.getvalue() == "\033[32mok\033[0m\n"
+
+
+def test_a_run_record_survives_its_json() -> None:
+    from deploy.demo.config import Ports
+    from deploy.demo.stack import RunRecord
+
+    record = RunRecord("tidegate-demo.", "127.0.0.1:39092", Ports(gateway=1, prometheus=2, alertmanager=3, kafka=4,
+                                                                  stages={"dev": 5}), started_kafka=True)
+    assert RunRecord.from_json(record.to_json()) == record
