@@ -146,6 +146,8 @@ class LiveChannel:
 
 
 async def _live(gw: Gateway, project: str, context: str | None = None) -> LiveChannel:
+    """Taken before the page reads its data: a change stored while the page is built then shows up as
+    a newer version on the live channel, and the page refreshes (taken after, it would be missed)."""
     url = f"/bridge/project/{quote(project, safe='')}/live" + (f"?{urlencode({'context': context})}" if context else "")
     return LiveChannel(url, await asyncio.to_thread(BridgeData(gw).version, project, context))
 
@@ -299,8 +301,8 @@ async def dashboard(request: Request, gw: Gw) -> Response:
             recent.sort(key=lambda row: row.updated, reverse=True)
             return tiles, recent[:RECENT_SEQUENCES]
 
+        version = await asyncio.to_thread(data.version, None)  # before the data: see _live
         tiles, recent = await asyncio.to_thread(load)
-        version = await asyncio.to_thread(data.version, None)
         return _page(request, "dashboard.html", tiles=tiles, recent=recent, nav="dashboard",
                      live=LiveChannel("/bridge/live", version))
 
@@ -327,10 +329,11 @@ async def _environment_page(request: Request, gw: Gateway, info: ProjectInfo, st
         evaluations = data.evaluations(info.name)
         return environment(info, views, approvals, evaluations), approvals
 
+    live = await _live(gw, info.name)
     columns, approvals = await asyncio.to_thread(load)
     return _page(request, "environment.html", status=status, project=info, nav="environment", columns=columns,
                  approvals=approvals, form=form_values or {}, problems=form_problems or [],
-                 live=await _live(gw, info.name))
+                 live=live)
 
 
 @router.get("/project/{project}/environment", response_class=HTMLResponse)
@@ -398,10 +401,11 @@ async def sequences_page(request: Request, project: str, gw: Gw, service: str = 
             return ([sequence_row(v, order) for v in chosen[:LIST_LIMIT]], len(chosen), len(views),
                     filter_options(info, views, SEQUENCE_STATES))
 
+        live = await _live(gw, info.name)
         rows, matching, total, options = await asyncio.to_thread(load)
         return _page(request, "sequences.html", project=info, nav="sequences", rows=rows, matching=matching,
                      total=total, query=query, options=options, limit=LIST_LIMIT,
-                     live=await _live(gw, info.name))
+                     live=live)
 
     return await _run_guarded(request, handler)
 
@@ -417,6 +421,7 @@ async def sequence_page(request: Request, project: str, keptn_context: str, gw: 
         def load() -> tuple[Any, ...]:
             return data.sequence(keptn_context), data.timeline(keptn_context)
 
+        live = await _live(gw, info.name, keptn_context)
         view, items = await asyncio.to_thread(load)
         if view is not None and view.project != project:
             view = None
@@ -427,7 +432,7 @@ async def sequence_page(request: Request, project: str, keptn_context: str, gw: 
         # has not stored its first event, and the page fills in live.
         return _page(request, "sequence.html", project=info, nav="sequences", sequence=row, timeline=timeline,
                      failures=failed_tasks(timeline), keptn_context=keptn_context,
-                     live=await _live(gw, info.name, keptn_context))
+                     live=live)
 
     return await _run_guarded(request, handler)
 
@@ -465,10 +470,11 @@ async def evaluations_page(request: Request, project: str, gw: Gw, stage: str = 
                 return []
             return data.evaluations(info.name, stage=chosen_stage, service=chosen_service, limit=30)
 
+        live = await _live(gw, info.name)
         evaluations = await asyncio.to_thread(load)
         return _page(request, "evaluations.html", project=info, nav="evaluations", stage=chosen_stage,
                      service=chosen_service, evaluations=evaluations, heatmap=heatmap(evaluations),
-                     chart=score_chart(evaluations), live=await _live(gw, info.name))
+                     chart=score_chart(evaluations), live=live)
 
     return await _run_guarded(request, handler)
 
@@ -486,13 +492,14 @@ async def evaluation_page(request: Request, project: str, event_id: str, gw: Gw)
             reason = data.invalidation_reason(found) if found is not None and found.invalidated else None
             return found, reason
 
+        live = await _live(gw, info.name)
         evaluation, reason = await asyncio.to_thread(load)
         if evaluation is None:
             return _error_page(request, 404, "Evaluation not found",
                                f"Project {project!r} has no evaluation with the id {event_id!r}; pick one on the "
                                "Evaluations page.")
         return _page(request, "evaluation.html", project=info, nav="evaluations", evaluation=evaluation,
-                     invalidation_reason=reason, live=await _live(gw, info.name))
+                     invalidation_reason=reason, live=live)
 
     return await _run_guarded(request, handler)
 
@@ -520,9 +527,10 @@ async def remediations_page(request: Request, project: str, gw: Gw) -> Response:
         info = await _project(gw, project)
         if info is None:
             return _missing_project(request, project)
+        live = await _live(gw, info.name)
         runs = await asyncio.to_thread(BridgeData(gw).remediations, info.name)
         return _page(request, "remediations.html", project=info, nav="remediations", runs=runs,
-                     live=await _live(gw, info.name))
+                     live=live)
 
     return await _run_guarded(request, handler)
 
