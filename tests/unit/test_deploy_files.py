@@ -224,8 +224,7 @@ def test_helm_lint_rejects_values_the_schema_does_not_know() -> None:
 def test_the_control_plane_runs_as_separate_deployments() -> None:
     deployments = by_kind(render(), "Deployment")
     assert set(deployments) == {f"tg-tidegate-{name}" for name in (
-        "worker", "gateway", "connector-command", "connector-tests", "connector-prometheus", "connector-helm",
-        "connector-kubernetes")}
+        "worker", "gateway", "connector-command", "connector-tests", "connector-prometheus", "connector-helm")}
     more = by_kind(render("worker.replicas=4", "connectors.webhook.enabled=true", "connectors.tests.enabled=false"),
                    "Deployment")
     assert more["tg-tidegate-worker"]["spec"]["replicas"] == 4
@@ -294,9 +293,10 @@ def test_generated_tokens_are_random_and_an_existing_secret_replaces_the_charts(
 
 
 def test_only_the_helm_and_kubernetes_connectors_may_talk_to_the_cluster() -> None:
-    docs = render()
+    docs = render("connectors.kubernetes.enabled=true")
     account = "tg-tidegate-cluster-access"
     assert account in by_kind(docs, "ServiceAccount")
+    assert {"tg-tidegate-connector-helm", "tg-tidegate-connector-kubernetes"} <= set(by_kind(docs, "Deployment"))
     for name, deployment in by_kind(docs, "Deployment").items():
         spec = pod(deployment)
         if name.endswith(("connector-helm", "connector-kubernetes")):
