@@ -18,13 +18,17 @@ import re
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
+from agents.evaluator import Criterion, parse_criteria
 from connectors.cli.client import Api, CliError, Connection
+from connectors.prometheus.alerting import failing_condition
 from deploy.demo.cli import Tidegate
 from deploy.demo.config import EXAMPLE, REPO_ROOT, STAGES, DemoConfig
 from deploy.demo.facts import (
@@ -47,6 +51,27 @@ Events = list[dict[str, Any]]
 
 class StoryError(RuntimeError):
     """The story did not go as told; the message says which step and where to look."""
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """Production's alert as `tidegate configure monitoring prometheus` wrote it (for the narration)."""
+
+    name: str
+    criterion: Criterion
+    duration: str
+
+    def failing(self, value: float) -> bool:
+        return not math.isnan(value) and not self.criterion.compare(value, self.criterion.value)
+
+
+def production_alert(rules_file: Path) -> Alert:
+    groups = yaml.safe_load(rules_file.read_text()).get("groups") or []
+    rules = [rule for group in groups for rule in group.get("rules") or [] if "criterion" in rule.get("annotations", {})]
+    if not rules:
+        raise StoryError(f"{rules_file} has no alert rule: production's SLO should have given one")
+    rule = rules[0]
+    return Alert(str(rule["alert"]), parse_criteria(str(rule["annotations"]["criterion"])), str(rule.get("for", "0s")))
 
 
 def _relative(path: Path) -> str:
@@ -209,11 +234,13 @@ class Demo:
         config = self.config
         self.say.act("Production under load", f"{config.shoppers} shoppers order at once (Locust). One replica serves "
                                               "two orders at a time, so orders queue and slow down.")
+        alert = production_alert(config.rules_file)
         self.say.say(Line(f"  production serves {self.serving().get('production', 'nothing')} on "
-                          f"{config.stage_url('production')}; alert: orders P95 >= 0.35 s for {config.alert_for}", "dim"))
+                          f"{config.stage_url('production')}; alert {alert.name}: orders P95 "
+                          f"{failing_condition(alert.criterion)} s for {alert.duration}", "dim"))
         self.stack.start_shoppers()
         try:
-            context = self._wait_for_problem()
+            context = self._wait_for_problem(alert)
             feed = Feed(config.gateway_url, config.project, context)
 
             def done(events: Events) -> bool:
@@ -222,7 +249,8 @@ class Demo:
                 return finished and closed
 
             try:
-                self.follow(feed, done, "the remediation and the alert's resolution", every=self._report_load)
+                self.follow(feed, done, "the remediation and the alert's resolution",
+                            every=lambda: self._report_load(alert))
             finally:
                 feed.close()
         finally:
@@ -230,7 +258,7 @@ class Demo:
         self.say.say(Line("  shoppers stopped", "dim"))
         return remediation_outcome(context, feed.events)
 
-    def _wait_for_problem(self) -> str:
+    def _wait_for_problem(self, alert: Alert) -> str:
         """The keptnContext of production's remediation, once Alertmanager has reported the problem."""
         deadline = time.monotonic() + self.config.step_timeout
         next_report = 0.0
@@ -245,7 +273,7 @@ class Demo:
                     return str(states[0]["shkeptncontext"])
                 self.stack.supervisor.check(TIDEGATE_PROCESSES)
                 if time.monotonic() >= next_report:
-                    self._report_load()
+                    self._report_load(alert)
                     next_report = time.monotonic() + LOAD_REPORT_SECONDS
                 if time.monotonic() > deadline:
                     raise StoryError(
@@ -253,7 +281,7 @@ class Demo:
                         f"{self.config.prometheus_url}/alerts and the logs in {self.config.logs}")
                 time.sleep(0.5)
 
-    def _report_load(self) -> None:
+    def _report_load(self, alert: Alert) -> None:
         """One line: production's orders P95 as Prometheus sees it, the replicas, the alert's state."""
         config = self.config
         job = f'job="{config.service}-{config.project}-production",handler="/orders"'
@@ -270,7 +298,7 @@ class Demo:
         now = datetime.now(UTC).strftime("%H:%M:%S")
         latency = "no orders yet" if math.isnan(p95) else f"orders P95 {p95:.2f} s"
         self.say.say(Line(f"  {now}    {latency} · {replicas} replica{'s' if replicas != 1 else ''} · "
-                          f"alert {'/'.join(states) or 'inactive'}", "bad" if p95 >= 0.35 else "dim"))
+                          f"alert {'/'.join(states) or 'inactive'}", "bad" if alert.failing(p95) else "dim"))
 
     # -- what runs -------------------------------------------------------------------------------------
 
