@@ -18,9 +18,12 @@ the end):
    consumes the same records one by one and produces one record for each.
 
 Targets (issue 3): hop p50 within 3x the raw round trip; throughput at least 30% of the raw loop.
-For context the run also prints the decision path alone, in this process without Kafka (decode the
-input, read the key's state, decide, encode every output, store the state): the ceiling the worker
-could reach if Faust and the broker cost nothing.
+For context the run also prints two references that show where the worker's time goes:
+- a Faust agent that only forwards (`benchmarks/_forwarder.py`, same app settings as the worker),
+  sending as many records per input as the sequencer does (its audit records, task events and table
+  changelog: FANOUT), on the same backlog: the ceiling of any Faust agent with that output;
+- the decision path alone, in this process without Kafka (decode the input, read the key's state,
+  decide, encode every output, store the state): the ceiling if Faust and the broker cost nothing.
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ AUDIT_TRANSITION = "sh.tidegate.audit.sequencer."
 RAW_ROUND_TRIPS = 200
 WARM_UP = 20
 WAIT = 120.0  # seconds any one phase may take before the run is declared stuck
+FANOUT = 5  # records the sequencer produces per input in this workload (4.6 on average), rounded up
 HOP_TARGET = 3.0
 THROUGHPUT_TARGET = 0.30
 
@@ -176,6 +180,7 @@ class Figures:
     worker_events: int
     services: int
     decision_path_rate: float
+    forwarder_rate: float
 
     @property
     def hop_ratio(self) -> float:
@@ -203,8 +208,12 @@ class Figures:
             f"{self.services} services in flight)",
             f"   ratio worker / raw loop      {self.throughput_ratio:.2f}   "
             f"(target >= {THROUGHPUT_TARGET:.2f}: {rate_ok})",
-            f"   for context: the decision path alone, no Kafka (decode, decide, encode, store) "
-            f"{self.decision_path_rate:,.0f} events/s",
+            "   for context:",
+            f"   Faust agent forwarding {FANOUT} records per input {self.forwarder_rate:8,.0f} inputs/s   "
+            f"(sequencer / forwarder {self.worker_rate / self.forwarder_rate:.2f}, "
+            f"forwarder / raw loop {self.forwarder_rate / self.raw_loop_rate:.2f})",
+            f"   decision path alone, no Kafka {self.decision_path_rate:10,.0f} events/s   "
+            "(decode, decide, encode, store in one process)",
         ])
 
 
@@ -330,6 +339,51 @@ async def transition_times(settings: Settings, audit_topic: str, project: str, s
     return times
 
 
+def boundary_timestamps(settings: Settings, topic: str) -> tuple[float, float]:
+    """The create times (s) of the first and the last record of `topic`, read after the fact."""
+    consumer = Consumer({**settings.confluent_config(), "group.id": f"bench-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False})
+    first, last = math.inf, -math.inf
+    try:
+        for partition in range(settings.partitions):
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            for offset in {low, high - 1} if high > low else ():
+                consumer.assign([TopicPartition(topic, partition, offset)])
+                message = consumer.poll(10)
+                if message is None or message.error():
+                    raise BenchError(f"could not read {topic}[{partition}]@{offset}")
+                stamp = message.timestamp()[1] / 1000
+                first, last = min(first, stamp), max(last, stamp)
+    finally:
+        consumer.close()
+    return first, last
+
+
+async def forwarder_rate(settings: Settings, source: str, sink: str, count: int, work_dir: Path) -> float:
+    """Inputs per second of the Faust forwarder draining `count` records of `source`."""
+    env = {"BENCH_SOURCE": source, "BENCH_SINK": sink, "BENCH_FANOUT": str(FANOUT)}
+    log_file = work_dir / "forwarder.log"
+    forwarder = start_worker(settings, log_file, "benchmarks._forwarder:app", env)
+    try:
+        group = TopicRegistry.from_settings(settings).app_id("forwarder")
+        await wait_drained(settings, forwarder, group, source, log_file)
+    finally:
+        stop_worker(forwarder)
+    first, last = await asyncio.to_thread(boundary_timestamps, settings, sink)
+    return count / (last - first)
+
+
+async def wait_drained(settings: Settings, worker: subprocess.Popen[bytes], group: str, topic: str,
+                       log_file: Path) -> None:
+    deadline = time.monotonic() + WAIT
+    while not await asyncio.to_thread(drained, settings, group, topic):
+        if worker.poll() is not None:
+            raise BenchError(f"the worker exited with {worker.returncode}; its log is {log_file}")
+        if time.monotonic() > deadline:
+            raise BenchError(f"the worker did not drain {topic} within {WAIT:.0f} s; its log is {log_file}")
+        await asyncio.sleep(1.0)
+
+
 class HopResponder:
     """Answers every task at once and times each hop from its `.finished` to the next `.triggered`."""
 
@@ -409,10 +463,13 @@ async def hop_latencies(settings: Settings, registry: TopicRegistry, sequences: 
     return responder.hops
 
 
-def start_worker(settings: Settings, log_file: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **settings.as_env(), "TIDEGATE_AGENTS": "sequencer", "PYTHONPATH": str(REPO_ROOT)}
+def start_worker(settings: Settings, log_file: Path, app_spec: str = "agents.main:app",
+                 extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    # Log level info: at warn and above Faust's progress spinner turns every debug record on.
+    env = {**os.environ, **settings.as_env(), "TIDEGATE_AGENTS": "sequencer", "PYTHONPATH": str(REPO_ROOT),
+           **(extra_env or {})}
     with open(log_file, "wb") as log:
-        return subprocess.Popen(worker_command("agents.main:app", settings, log_level="info"), cwd=REPO_ROOT,
+        return subprocess.Popen(worker_command(app_spec, settings, log_level="info"), cwd=REPO_ROOT,
                                 env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -440,9 +497,10 @@ async def measure(settings: Settings, work_dir: Path, services: int, hop_sequenc
     text = shipyard_text(TASKS)
     shipyard = load_text(text, "bench/shipyard.yaml", FileKind.SHIPYARD).model
     assert isinstance(shipyard, Shipyard)
-    raw_rtt, raw_in, raw_out = (f"{settings.topic_prefix}raw-{name}" for name in ("rtt", "in", "out"))
+    raw_rtt, raw_in, raw_out, forwarded = (f"{settings.topic_prefix}raw-{name}" for name in
+                                           ("rtt", "in", "out", "forwarded"))
     report = provision_topics(settings, [*registry.specs(), *(TopicSpec(name, settings.partitions)
-                                                               for name in (raw_rtt, raw_in, raw_out))])
+                                                               for name in (raw_rtt, raw_in, raw_out, forwarded))])
     if not report.ok:
         raise BenchError(f"could not create the topics: {report.problems}")
     publish_shipyard(settings, registry, (THROUGHPUT_PROJECT, HOPS_PROJECT), text)
@@ -454,19 +512,15 @@ async def measure(settings: Settings, work_dir: Path, services: int, hop_sequenc
     round_trips = await raw_round_trips(settings, raw_rtt, RAW_ROUND_TRIPS)
     await send_all(settings, raw_in, records)
     loop_rate = await raw_loop(settings, raw_in, raw_out, len(records))
+    print(f"Faust forwarder ({FANOUT} records out per input) ...", flush=True)
+    forwarding_rate = await forwarder_rate(settings, raw_in, forwarded, len(records), work_dir)
 
     print(f"worker: draining {len(records)} events of {services} sequences ...", flush=True)
     await send_all(settings, registry.events, records)
     log_file = work_dir / "worker.log"
     worker = start_worker(settings, log_file)
     try:
-        deadline = time.monotonic() + WAIT
-        while not await asyncio.to_thread(drained, settings, registry.app_id("worker"), registry.events):
-            if worker.poll() is not None:
-                raise BenchError(f"the worker exited with {worker.returncode}; its log is {log_file}")
-            if time.monotonic() > deadline:
-                raise BenchError(f"the worker did not drain the backlog within {WAIT:.0f} s; its log is {log_file}")
-            await asyncio.sleep(1.0)
+        await wait_drained(settings, worker, registry.app_id("worker"), registry.events, log_file)
         try:
             times = await transition_times(settings, registry.audit, THROUGHPUT_PROJECT, services)
         except TimeoutError:
@@ -482,7 +536,7 @@ async def measure(settings: Settings, work_dir: Path, services: int, hop_sequenc
         raw_round_trip_p50=percentile(round_trips, 0.5), raw_round_trip_p99=percentile(round_trips, 0.99),
         hop_p50=percentile(hops, 0.5), hop_p99=percentile(hops, 0.99), hops=len(hops),
         raw_loop_rate=loop_rate, worker_rate=worker_rate, worker_events=len(records), services=services,
-        decision_path_rate=path_rate,
+        decision_path_rate=path_rate, forwarder_rate=forwarding_rate,
     )
 
 

@@ -34,13 +34,12 @@ from streams.keys import Key
 from streams.producer import AsyncEventPublisher
 from streams.settings import Settings
 from streams.topics import TopicRegistry
-from tests.conftest import REPO_ROOT
 from tests.support.kafka import EventCollector, publish_files
 from tests.support.responder import TaskResponder
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
-SOCKSHOP_SHIPYARD = (Path(REPO_ROOT) / "examples" / "sockshop" / "shipyard.yaml").read_text()
+SOCKSHOP_SHIPYARD = (Path(__file__).resolve().parents[2] / "examples" / "sockshop" / "shipyard.yaml").read_text()
 TIMERS_SHIPYARD = """
 apiVersion: spec.keptn.sh/0.2.2
 kind: Shipyard
