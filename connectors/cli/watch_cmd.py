@@ -112,6 +112,7 @@ def follow(connection: Connection, context: str, *, timeout: float, settle: floa
     deadline = time.monotonic() + timeout
     state: dict[str, Any] | None = None
     quiet_since: float | None = None
+    shown: set[str] = set()  # after a reconnect the stream may repeat entries: show each once
     try:
         while True:
             now = time.monotonic()
@@ -127,6 +128,11 @@ def follow(connection: Connection, context: str, *, timeout: float, settle: floa
             if message.kind == "error":
                 raise CliError(str(message.data))
             quiet_since = time.monotonic()
+            entry_id = message.data.get("id") if message.kind in ("event", "transition") else None
+            if isinstance(entry_id, str):
+                if entry_id in shown:
+                    continue
+                shown.add(entry_id)
             if message.kind == "state":
                 state = message.data
             if output is OutputFormat.TABLE:

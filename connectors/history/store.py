@@ -40,6 +40,9 @@ MAX_PAGE_SIZE = 500
 TASK_CANCELLED_TYPE = "sh.tidegate.task.cancelled"
 
 
+TimelineCursor = tuple[int, int]
+
+
 class QueryError(ValueError):
     """A query the store cannot answer as asked (a bad page key, ...); the message says what to change."""
 
@@ -243,6 +246,36 @@ class HistoryStore:
         items.sort(key=lambda item: (item[0], item[2], item[1]))
         numbered = [(position, item[3]) for position, item in enumerate(items, start=1)]
         return [(position, item) for position, item in numbered if position > after]
+
+    def timeline_since(
+        self, keptn_context: str, cursor: TimelineCursor = (0, 0)
+    ) -> tuple[list[dict[str, Any]], TimelineCursor]:
+        """Entries of a context stored after `cursor`, in time order, and the cursor that follows them.
+
+        The cursor is (last event row, last transition row) in storage order, not a position in the
+        time-sorted timeline: an entry stored late with an early time (a late or replayed audit record)
+        would otherwise take a position a client has already passed, and a live stream would skip it.
+        """
+        last_event, last_transition = cursor
+        with self._sessions() as session:
+            events = session.execute(
+                select(EventRow.time, EventRow.seq, EventRow.body).where(
+                    EventRow.keptn_context == keptn_context, EventRow.seq > last_event
+                )
+            ).all()
+            transitions = session.execute(
+                select(TransitionRow.time, TransitionRow.seq, TransitionRow.body).where(
+                    TransitionRow.keptn_context == keptn_context, TransitionRow.seq > last_transition
+                )
+            ).all()
+        items = [(_utc(t), 0, seq, {"kind": "event", "event": body}) for t, seq, body in events]
+        items += [(_utc(t), 1, seq, {"kind": "transition", "transition": body}) for t, seq, body in transitions]
+        items.sort(key=lambda item: (item[0], item[1], item[2]))
+        following = (
+            max([last_event, *(seq for _, seq, _ in events)]),
+            max([last_transition, *(seq for _, seq, _ in transitions)]),
+        )
+        return [item[3] for item in items], following
 
     # ------------------------------------------------------------------ sequences
 

@@ -17,7 +17,7 @@ from connectors.gateway import (
     MemoryResourceSink,
     VersionedResourceStore,
 )
-from connectors.gateway.routes.stream import _messages
+from connectors.gateway.routes.stream import _messages, parse_cursor
 from connectors.history import HistoryStore, SeenEvent
 from schemas.events import KeptnEvent
 
@@ -32,8 +32,9 @@ class OneRound:
         return True
 
 
-async def _collect(gateway: Gateway, after: int) -> list[dict[str, str]]:
-    return [message async for message in _messages(gateway, OneRound(), CONTEXT, after)]  # type: ignore[arg-type]
+async def _collect(gateway: Gateway, after: str | None) -> list[dict[str, str]]:
+    cursor = parse_cursor(after)
+    return [message async for message in _messages(gateway, OneRound(), CONTEXT, cursor)]  # type: ignore[arg-type]
 
 
 async def test_stream_replays_then_resumes_after_the_last_id(tmp_path: Path) -> None:
@@ -48,13 +49,23 @@ async def test_stream_replays_then_resumes_after_the_last_id(tmp_path: Path) -> 
         SeenEvent(KeptnEvent(id="d", type="sh.keptn.event.deployment.triggered", time=t0.replace(second=1),
                              shkeptncontext=CONTEXT, data=DATA)),
     ])
-    first = await _collect(gateway, after=0)
-    assert [(m["event"], m["id"]) for m in first] == [("event", "1"), ("event", "2"), ("state", "2")]
+    first = await _collect(gateway, after=None)
+    # Only the batch's last message moves the resume point (a client cut off mid-batch gets it all again).
+    assert [(m["event"], m["id"]) for m in first] == [("event", "0-0"), ("event", "2-0"), ("state", "2-0")]
     assert json.loads(first[0]["data"])["id"] == "t"
     assert json.loads(first[2]["data"])["state"] == "triggered"
 
-    resumed = await _collect(gateway, after=2)
+    resumed = await _collect(gateway, after="2-0")
     assert [m["event"] for m in resumed] == ["state"]  # nothing new, only where the run stands
+
+    # An entry stored late with an earlier time than what the client saw is still delivered.
+    history.ingest([
+        SeenEvent(KeptnEvent(id="late", type="sh.keptn.event.deployment.started", time=t0.replace(microsecond=500),
+                             shkeptncontext=CONTEXT, triggeredid="d", data=DATA)),
+    ])
+    late = await _collect(gateway, after="2-0")
+    assert [json.loads(m["data"])["id"] for m in late if m["event"] == "event"] == ["late"]
+    assert late[0]["id"] == "3-0"
     history.close()
 
 
