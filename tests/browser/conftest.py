@@ -58,6 +58,7 @@ PROJECT = "sockshop"
 SERVICE = "carts"
 STAGES = ("dev", "staging", "production")
 START_TIMEOUT = 90.0
+WORKER_READY = "[^Worker]: Ready"  # Faust's line once recovery is done and the agents consume
 
 # The SLI values the scripted Prometheus answers (the example SLO: p95 < 0.5 s and at most 10 % over
 # the baseline, error rate <= 1 % as key SLI, throughput at most 20 % under the baseline).
@@ -220,6 +221,51 @@ class BridgeEnv:
                                 "data": data})
 
 
+def dump_audit(settings: Settings, path: Path, timeout: float = 20.0) -> None:
+    """Write every record of the `audit` topic (all events, tasks and agents' transitions) as one line each.
+
+    A failed test's worker log says little about decisions (agents log them at debug); the audit trail
+    says which event arrived, which answer went out and which agent transition happened, in order."""
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+    from streams.codec import DecodeError, decode
+
+    topic = TopicRegistry.from_settings(settings).audit
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"dump-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False, "enable.partition.eof": True})
+    lines: list[str] = []
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+        consumer.assign([TopicPartition(topic, p, 0) for p in metadata.partitions])  # 0: from the start
+        open_partitions = set(metadata.partitions)
+        deadline = time.monotonic() + timeout
+        while open_partitions and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    open_partitions.discard(message.partition())
+                continue
+            try:
+                event = decode(message.value(), message.headers())
+            except DecodeError as problem:
+                lines.append(f"(undecodable record: {problem.reason})")
+                continue
+            data = event.data
+            lines.append(" ".join(str(part) for part in (
+                format_time(event.time) if event.time else "-", event.type, event.source,
+                f"key={message.key()!r}", f"id={event.id}", f"triggeredid={event.triggeredid}",
+                f"ctx={event.shkeptncontext}", f"status={data.get('status')}", f"result={data.get('result')}",
+                f"message={str(data.get('message'))[:200]!r}",
+            )))
+    finally:
+        consumer.close()
+    lines.sort()  # by time (partitions interleave)
+    path.write_text("\n".join(lines) + "\n")
+
+
 def _stop_process(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -243,6 +289,21 @@ def _wait_ready(api: httpx.Client, gateway: subprocess.Popen[bytes], log: Path) 
             last = answer.text
         time.sleep(0.25)  # readiness is only observable by asking
     raise AssertionError(f"the gateway was not ready within {START_TIMEOUT:.0f} s: {last}")
+
+
+def _wait_worker_ready(worker: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait until Faust says the worker is ready (group joined, tables recovered, agents consuming).
+
+    Without it the first test's flow budget also pays for the worker's start, which on a busy
+    machine takes a good part of it: the first test of a run then fails where the later ones pass."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise AssertionError(f"the worker exited with {worker.returncode}:\n{log.read_text()[-3000:]}")
+        if WORKER_READY in log.read_text(errors="replace"):
+            return
+        time.sleep(0.25)  # the worker's readiness is only observable in its log
+    raise AssertionError(f"the worker was not ready within {START_TIMEOUT:.0f} s:\n{log.read_text()[-3000:]}")
 
 
 def _create_project(api: httpx.Client) -> None:
@@ -277,7 +338,8 @@ def bridge_env(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -
     report = provision_topics(settings, TopicRegistry.from_settings(settings).specs())
     assert report.ok, report.problems
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for stale in ARTIFACTS.glob("FAILED-*.png"):  # pictures of an earlier run's failures would mislead
+    # Pictures and audit dumps of an earlier run's failures would mislead.
+    for stale in [*ARTIFACTS.glob("FAILED-*.png"), *ARTIFACTS.glob("FAILED-*.audit.log")]:
         stale.unlink()
     port = _free_port()
     env = {**os.environ, **settings.as_env(), "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1",
@@ -300,6 +362,7 @@ def bridge_env(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -
             ))
         _wait_ready(api, processes[0], gateway_log)
         _create_project(api)
+        _wait_worker_ready(processes[1], worker_log)
         executors.start()
         yield BridgeEnv(f"http://127.0.0.1:{port}", TOKEN, settings, api, ARTIFACTS)
         worker = processes[1]
@@ -338,6 +401,9 @@ def screenshot_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
         found: Browser = request.getfixturevalue("browser")
         with contextlib.suppress(AssertionError):
             found.screenshot(ARTIFACTS / f"FAILED-{request.node.name}.png")
+        env: BridgeEnv = request.getfixturevalue("bridge_env")
+        with contextlib.suppress(Exception):  # a diagnostic must not hide the failure itself
+            dump_audit(env.settings, ARTIFACTS / f"FAILED-{request.node.name}.audit.log")
 
 
 def log_in(browser: Browser, env: BridgeEnv) -> None:
