@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 from schemas.events import KeptnEvent, sequence_type
 from streams.producer import AsyncEventPublisher
@@ -43,7 +45,7 @@ spec:
           tasks: [{name: deployment}, {name: test}, {name: release}]
         - name: delayed
           tasks:
-            - {name: deployment, triggeredAfter: "8s"}
+            - {name: deployment, triggeredAfter: "15s"}
             - {name: release}
     - name: staging
       sequences:
@@ -52,7 +54,7 @@ spec:
           tasks: [{name: deployment}, {name: release}]
 """
 DELIVERIES = 45  # dev then staging: 5 tasks each
-DELAYED = 5  # a deployment 8 s after the trigger, then a release: pending at kill time
+DELAYED = 5  # a deployment 15 s after the trigger, then a release: pending at kill time
 # (stage, task) each sequence must trigger exactly once, in this order.
 DELIVERY_TASKS = [("dev", "deployment"), ("dev", "test"), ("dev", "release"), ("staging", "deployment"),
                   ("staging", "release")]
@@ -89,6 +91,27 @@ async def explained(waiting: Awaitable[object], audit: EventCollector, responder
         ) from None
 
 
+def committed_offsets(settings: Settings) -> list[int]:
+    """The worker group's committed offsets on `events` (negative: nothing committed)."""
+    registry = TopicRegistry.from_settings(settings)
+    consumer = Consumer({**settings.confluent_config(), "group.id": registry.app_id("worker"),
+                         "enable.auto.commit": False})
+    try:
+        partitions = [TopicPartition(registry.events, n) for n in range(settings.partitions)]
+        return [tp.offset for tp in consumer.committed(partitions, timeout=10)]
+    finally:
+        consumer.close()
+
+
+async def wait_for_a_commit(settings: Settings, worker) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + PROGRESS_TIMEOUT
+    while not any(offset > 0 for offset in await asyncio.to_thread(committed_offsets, settings)):
+        worker.assert_running()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the worker committed no offset of events within {PROGRESS_TIMEOUT:.0f} s")
+        await asyncio.sleep(0.5)
+
+
 @pytest.fixture
 def worker_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # Only the agents under test: the evaluator would answer evaluation tasks itself.
@@ -101,10 +124,14 @@ def worker_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # memory://: the table is rebuilt from its changelog alone; rocksdb:// (the production default): the
 # local files survive the kill and the changelog fills in what they missed.
+# early: killed a few seconds in, before the worker's first offset commit (Faust commits every 2.8 s,
+# the first one about 5 s after it starts), so the new worker reads everything again; late: killed
+# once the worker has committed, so the new one resumes from the committed offsets.
 @pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+@pytest.mark.parametrize("kill", ["early", "late"])
 async def test_a_killed_worker_loses_no_sequence_and_triggers_no_task_twice(
-    store: str, tidegate_settings: Settings, faust_worker, worker_env: None, capsys: pytest.CaptureFixture[str],
-    record_property,
+    kill: str, store: str, tidegate_settings: Settings, faust_worker, worker_env: None,
+    capsys: pytest.CaptureFixture[str], record_property,
 ) -> None:  # type: ignore[no-untyped-def]
     settings = tidegate_settings.model_copy(update={"store": store})
     registry = TopicRegistry.from_settings(settings)
@@ -129,11 +156,14 @@ async def test_a_killed_worker_loses_no_sequence_and_triggers_no_task_twice(
             # Kill once every timer is pending and the deliveries are spread over their tasks.
             def mid_way(_: list[KeptnEvent]) -> bool:
                 first.assert_running()
-                tests_triggered = {e.shkeptncontext for e in collectors[1].events}
-                return len(audits(audit.events, "task_delayed")) >= DELAYED and len(tests_triggered) >= DELIVERIES // 2
+                if len(audits(audit.events, "task_delayed")) < DELAYED:
+                    return False
+                return len({e.shkeptncontext for e in collectors[1].events}) >= DELIVERIES // 2
 
             await explained(audit.wait_for(mid_way, PROGRESS_TIMEOUT, "the timers and half of the test tasks"),
                             audit, responder)
+            if kill == "late":
+                await wait_for_a_commit(settings, first)
             first.process.send_signal(signal.SIGKILL)
             returncode = await asyncio.to_thread(first.process.wait, 30)
             killed_at = datetime.now(UTC)
@@ -210,16 +240,22 @@ async def test_a_killed_worker_loses_no_sequence_and_triggers_no_task_twice(
         if event.shkeptncontext in due and event.type.endswith(".triggered"):
             assert event.time >= due[event.shkeptncontext], (event.time, due[event.shkeptncontext])
 
-    # At-least-once repeats (same id) are expected after a crash: count and report them.
+    # At-least-once repeats (same id) are expected after a crash: count and report them. The sequencer
+    # copies every input it consumes to the audit topic before deciding, so repeated copies there are
+    # the inputs the restarted worker read again.
     repeated_tasks = records - len(triggered)
     repeated_finals = sum(final_records.values()) - len(finals)
+    copies = [e.id for e in audit.events if not e.type.startswith("sh.tidegate.audit.")]
+    replayed_inputs = len(copies) - len(set(copies))
     record_property("repeated_task_triggers", repeated_tasks)
     record_property("repeated_sequence_finished", repeated_finals)
+    record_property("replayed_inputs", replayed_inputs)
     with capsys.disabled():
         print(
-            f"\n[crash test, {store}] {len(expected)} sequences, {len(triggered)} tasks triggered "
+            f"\n[crash test, {store}, killed {kill}] {len(expected)} sequences, {len(triggered)} tasks triggered "
             f"({records} task records: {repeated_tasks} repeated under the same id), "
-            f"{repeated_finals} repeated .finished under the same id, {len(finished_before_kill)} of "
+            f"{repeated_finals} repeated .finished under the same id, {replayed_inputs} inputs read again "
+            f"after the restart, {len(finished_before_kill)} of "
             f"{DELIVERIES} deliveries done and {len(pending_timers)} timers pending at the kill, "
             f"{answered} task records answered by the responder"
         )
