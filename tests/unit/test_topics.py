@@ -132,7 +132,7 @@ class TestSettings:
         assert settings.kafka_bootstrap == "127.0.0.1:39092"
         assert settings.topic_prefix == "tidegate."
         assert settings.partitions == 12
-        assert settings.store == "rocksdb://"
+        assert settings.store == "memory://"
         assert settings.web_bind == "127.0.0.1"
 
     def test_secret_never_in_repr_or_str(self) -> None:
