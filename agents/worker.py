@@ -78,9 +78,11 @@ def _rewind_partitions_never_committed(app: TidegateApp) -> None:
         async def seek_committed_or_beginning() -> Mapping[Any, int | None]:
             committed: Mapping[Any, int | None] = await seek_to_committed()
             changelogs = app.tables.changelog_topics
-            for tp, offset in committed.items():
-                if not offset and tp.topic not in changelogs:
-                    await consumer.seek(tp, 0)  # before the log start, Kafka resets it to the earliest
+            never = {tp: 0 for tp, offset in committed.items() if not offset and tp.topic not in changelogs}
+            if never:
+                # seek_wait runs in the consumer's own thread (aiokafka is not thread-safe) and waits
+                # for the new positions; before the log start, Kafka resets offset 0 to the earliest.
+                await consumer.seek_wait(never)
             return committed
 
         consumer.seek_to_committed = seek_committed_or_beginning
