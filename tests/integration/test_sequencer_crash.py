@@ -79,33 +79,39 @@ def audits(events: list[KeptnEvent], kind: str) -> list[KeptnEvent]:
     return [e for e in events if e.type == f"sh.tidegate.audit.sequencer.{kind}"]
 
 
-async def explained(waiting: Awaitable[object], audit: EventCollector, responder: TaskResponder) -> None:
-    """Wait; on a timeout, say how far the sequencer and the responder got (the first thing to read)."""
+async def explained(waiting: Awaitable[object], audit: EventCollector, responder: TaskResponder,
+                    settings: Settings, worker) -> None:  # type: ignore[no-untyped-def]
+    """Wait; on a timeout, say how far the sequencer, the responder and the worker's offsets got."""
     try:
         await waiting
     except AssertionError as error:
+        if worker.process.poll() is None:
+            worker.process.send_signal(signal.SIGUSR1)  # Faust (mode) writes every task's stack to its log
         kinds = Counter(e.type.rsplit(".", 1)[-1] for e in audit.events if e.type.startswith("sh.tidegate.audit."))
         answered = Counter(e.type.split(".")[3] for e in responder.seen)
+        offsets = await asyncio.to_thread(committed_and_end_offsets, settings)
         raise AssertionError(
             f"{error}\nsequencer transitions so far: {dict(kinds)}\ntasks the responder received: {dict(answered)}"
+            f"\nworker's committed / end offsets of events per partition: {offsets}"
         ) from None
 
 
-def committed_offsets(settings: Settings) -> list[int]:
-    """The worker group's committed offsets on `events` (negative: nothing committed)."""
+def committed_and_end_offsets(settings: Settings) -> list[tuple[int, int]]:
+    """The worker group's committed offset (negative: none) and the end offset of each partition of events."""
     registry = TopicRegistry.from_settings(settings)
     consumer = Consumer({**settings.confluent_config(), "group.id": registry.app_id("worker"),
                          "enable.auto.commit": False})
     try:
         partitions = [TopicPartition(registry.events, n) for n in range(settings.partitions)]
-        return [tp.offset for tp in consumer.committed(partitions, timeout=10)]
+        committed = consumer.committed(partitions, timeout=10)
+        return [(tp.offset, consumer.get_watermark_offsets(tp, timeout=10)[1]) for tp in committed]
     finally:
         consumer.close()
 
 
 async def wait_for_a_commit(settings: Settings, worker) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + PROGRESS_TIMEOUT
-    while not any(offset > 0 for offset in await asyncio.to_thread(committed_offsets, settings)):
+    while not any(committed > 0 for committed, _end in await asyncio.to_thread(committed_and_end_offsets, settings)):
         worker.assert_running()
         if time.monotonic() > deadline:
             raise AssertionError(f"the worker committed no offset of events within {PROGRESS_TIMEOUT:.0f} s")
@@ -173,7 +179,7 @@ async def test_a_killed_worker_loses_no_sequence_and_triggers_no_task_twice(
                 return len({e.shkeptncontext for e in collectors[1].events}) >= DELIVERIES // 2
 
             await explained(audit.wait_for(mid_way, PROGRESS_TIMEOUT, "the timers and half of the test tasks"),
-                            audit, responder)
+                            audit, responder, settings, first)
             if kill == "late":
                 await wait_for_a_commit(settings, first)
             first.process.send_signal(signal.SIGKILL)
@@ -199,7 +205,7 @@ async def test_a_killed_worker_loses_no_sequence_and_triggers_no_task_twice(
                 return len(done) == len(expected)
 
             await explained(events.wait_for(all_finished, FINISH_TIMEOUT, f"all {len(expected)} sequences to finish"),
-                            audit, responder)
+                            audit, responder, settings, second)
         finally:
             for collector in collectors:
                 await collector.__aexit__(None, None, None)
