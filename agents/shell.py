@@ -1,8 +1,8 @@
 """What every agent shell shares: the worker context, reading a keyed record, sending outputs, auditing.
 
 The audit topic holds all of `events`, all of `tasks.*` and every state transition (streams.audit).
-The sequencer audits every event it consumes from `events`; each shell audits what it sends to a
-task topic and its own transitions. So no event is audited twice by design, and consumers of
+The sequencer (agents.sequencer.processor) audits every event it consumes from `events`; each shell
+audits what it sends to a task topic and its own transitions. So no event is audited twice by design, and consumers of
 `audit` drop repeated ids anyway.
 """
 
@@ -17,7 +17,7 @@ from schemas.events import KeptnEvent
 from schemas.files import FileKind, load_text
 from schemas.shipyard import Shipyard
 from streams.app import TidegateApp, decode_or_dlq, send_event, send_to_dlq
-from streams.keys import Key
+from streams.keys import Key, key_mismatch
 from streams.resources import SHIPYARD, ResourceStore, ResourceView
 
 log = logging.getLogger(__name__)
@@ -58,25 +58,16 @@ class WorkerContext:
 
 
 async def read_keyed(record: EventT[bytes]) -> tuple[KeptnEvent, Key] | None:
-    """Decode a record and check that its Kafka key is the event's project/stage/service.
-
-    A mismatching key would put the event on a partition whose worker does not own that service's
-    state (co-partitioning), so such input goes to the DLQ instead of being half-handled.
-    """
+    """Decode a record and check that its Kafka key is the event's project/stage/service (else: DLQ)."""
     event = await decode_or_dlq(record)
     if event is None:
         return None
-    expected = Key.of_data(event.data)
     raw_key = record.message.key
-    if raw_key is not None and raw_key != expected.encode():
-        shown = raw_key.decode("utf-8", "replace") if isinstance(raw_key, bytes) else str(raw_key)
-        await send_to_dlq(
-            record,
-            f"record key {shown!r} is not the event's project/stage/service {str(expected)!r}: "
-            "producers must key Tidegate events by project/stage/service",
-        )
+    problem = key_mismatch(raw_key if isinstance(raw_key, bytes) or raw_key is None else str(raw_key).encode(), event.data)
+    if problem is not None:
+        await send_to_dlq(record, problem)
         return None
-    return event, expected
+    return event, Key.of_data(event.data)
 
 
 async def audit(app: TidegateApp, event: KeptnEvent, key: Key) -> None:

@@ -520,7 +520,7 @@ async def measure(settings: Settings, work_dir: Path, services: int, hop_sequenc
     log_file = work_dir / "worker.log"
     worker = start_worker(settings, log_file)
     try:
-        await wait_drained(settings, worker, registry.app_id("worker"), registry.events, log_file)
+        await wait_drained(settings, worker, registry.app_id("sequencer"), registry.events, log_file)
         try:
             times = await transition_times(settings, registry.audit, THROUGHPUT_PROJECT, services)
         except TimeoutError:

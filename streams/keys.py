@@ -40,3 +40,19 @@ class Key:
             stage=str(data.get("stage") or ""),
             service=str(data.get("service") or ""),
         )
+
+
+def key_mismatch(raw_key: bytes | None, data: dict[str, Any]) -> str | None:
+    """Why a record's Kafka key is not the project/stage/service of the event `data`, or None when it is (or absent).
+
+    A mismatching key would put the event on a partition whose owner does not hold that service's
+    state (co-partitioning), so such input goes to the DLQ instead of being half-handled.
+    """
+    expected = Key.of_data(data).encode()
+    if raw_key is None or raw_key == expected:
+        return None
+    shown = raw_key.decode("utf-8", "replace")
+    return (
+        f"record key {shown!r} is not the event's project/stage/service {expected.decode()!r}: "
+        "producers must key Tidegate events by project/stage/service"
+    )

@@ -99,7 +99,7 @@ async def explained(waiting: Awaitable[object], audit: EventCollector, responder
 def committed_and_end_offsets(settings: Settings) -> list[tuple[int, int]]:
     """The worker group's committed offset (negative: none) and the end offset of each partition of events."""
     registry = TopicRegistry.from_settings(settings)
-    consumer = Consumer({**settings.confluent_config(), "group.id": registry.app_id("worker"),
+    consumer = Consumer({**settings.confluent_config(), "group.id": registry.app_id("sequencer"),
                          "enable.auto.commit": False})
     try:
         partitions = [TopicPartition(registry.events, n) for n in range(settings.partitions)]
@@ -122,36 +122,23 @@ async def wait_for_a_commit(settings: Settings, worker) -> None:  # type: ignore
 def worker_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # Only the agents under test: the evaluator would answer evaluation tasks itself.
     monkeypatch.setenv("TIDEGATE_AGENTS", "sequencer,approver")
-    # Faust's own settings: a killed member leaves the group only when its session expires (60 s by
-    # default); a short session lets the restarted worker take the partitions over within seconds.
+    # Faust's own settings (the approver's group): a killed member leaves the group only when its session
+    # expires (60 s by default); a short session lets the restarted worker take over within seconds.
+    # The sequencer's own group uses a 10 s session (agents.sequencer.processor).
     monkeypatch.setenv("BROKER_SESSION_TIMEOUT", "8")
     monkeypatch.setenv("BROKER_HEARTBEAT_INTERVAL", "1")
 
 
-# memory://: the table is rebuilt from its changelog alone; rocksdb:// (the production default): the
-# local files survive the kill and the changelog fills in what they missed.
-# early: killed a few seconds in, before the worker's first offset commit (Faust commits every 2.8 s,
-# the first one about 5 s after it starts), so the new worker reads everything again; late: killed
-# once the worker has committed, so the new one resumes from the committed offsets.
-@pytest.mark.parametrize(
-    ("kill", "store"),
-    [
-        ("early", "memory://"),
-        ("early", "rocksdb://"),
-        ("late", "memory://"),
-        # Open bug: with the RocksDB store, a worker killed after its first commits failed this test twice
-        # in a row in a clean CI run (memory:// passes; the default store is memory:// for that reason).
-        pytest.param("late", "rocksdb://", marks=pytest.mark.xfail(
-            reason="RocksDB-backed tables after kill -9 late in the run: sequences not finished (under investigation)",
-            strict=False,
-        )),
-    ],
-)
+# The sequencer's state lives in memory and in its compacted state topic (agents.sequencer.processor);
+# a restarted worker reads it back. early: killed as soon as the run is mid-way (the processor may or
+# may not have committed yet: it commits every second); late: killed only once the sequencer group has
+# committed offsets, so the new worker resumes from them and from the state written before them.
+@pytest.mark.parametrize("kill", ["early", "late"])
 async def test_a_killed_worker_loses_no_sequence_and_triggers_no_task_twice(
-    kill: str, store: str, tidegate_settings: Settings, faust_worker, worker_env: None,
+    kill: str, tidegate_settings: Settings, faust_worker, worker_env: None,
     capsys: pytest.CaptureFixture[str], record_property,
 ) -> None:  # type: ignore[no-untyped-def]
-    settings = tidegate_settings.model_copy(update={"store": store})
+    settings = tidegate_settings
     registry = TopicRegistry.from_settings(settings)
     publish_files(settings, PROJECT, {"shipyard.yaml": SHIPYARD})
     delayed = [trigger(f"timer-{n:02d}", "delayed") for n in range(DELAYED)]
@@ -270,7 +257,7 @@ async def test_a_killed_worker_loses_no_sequence_and_triggers_no_task_twice(
     record_property("replayed_inputs", replayed_inputs)
     with capsys.disabled():
         print(
-            f"\n[crash test, {store}, killed {kill}] {len(expected)} sequences, {len(triggered)} tasks triggered "
+            f"\n[crash test, killed {kill}] {len(expected)} sequences, {len(triggered)} tasks triggered "
             f"({records} task records: {repeated_tasks} repeated under the same id), "
             f"{repeated_finals} repeated .finished under the same id, {replayed_inputs} inputs read again "
             f"after the restart, {len(finished_before_kill)} of "
