@@ -18,21 +18,53 @@ import copy
 from typing import Any
 
 
+def copy_value(value: Any) -> Any:
+    """A deep copy of a JSON-like value: the same result as `copy.deepcopy`, several times faster.
+
+    Plain dicts with string keys, lists and immutable scalars are copied here (payloads are JSON, so
+    that is nearly everything); any other value, e.g. a dict subclass, goes to `copy.deepcopy`. Unlike
+    `copy.deepcopy`, a sub-value that appears twice becomes two equal copies (JSON cannot share them)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    if kind is dict:
+        out: dict[str, Any] = {}
+        for name, item in value.items():
+            if type(name) is not str:
+                return copy.deepcopy(value)
+            out[name] = copy_value(item)
+        return out
+    if kind is list:
+        return [copy_value(item) for item in value]
+    return copy.deepcopy(value)
+
+
 def merge(earlier: Any, later: Any) -> Any:
     """Merge `later` onto `earlier` and return a new value."""
     if isinstance(earlier, dict) and isinstance(later, dict):
+        if type(earlier) is dict and type(later) is dict and all(type(name) is str for name in earlier):
+            # Copies each value of `earlier` once (a full copy first would copy the merged ones twice);
+            # keys keep the order a copy of `earlier` updated by `later` has.
+            out: dict[str, Any] = {
+                name: merge(value, later[name]) if name in later else copy_value(value)
+                for name, value in earlier.items()
+            }
+            for name, value in later.items():
+                if name not in earlier:
+                    out[name] = copy_value(value)
+            return out
         merged: dict[str, Any] = copy.deepcopy(earlier)
         for name, value in later.items():
             merged[name] = merge(earlier[name], value) if name in earlier else copy.deepcopy(value)
         return merged
     if isinstance(earlier, list) and isinstance(later, list):
-        return copy.deepcopy(later) + copy.deepcopy(earlier)
-    return copy.deepcopy(later)
+        return copy_value(later) + copy_value(earlier)
+    return copy_value(later)
 
 
 def merge_all(base: dict[str, Any], *updates: dict[str, Any]) -> dict[str, Any]:
     """Merge each update onto `base` in order (later updates win)."""
-    result: dict[str, Any] = copy.deepcopy(base)
+    result: dict[str, Any] = copy_value(base)
     for update in updates:
         result = merge(result, update)
     return result

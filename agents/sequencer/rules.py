@@ -7,12 +7,11 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from agents.merge import merge
+from agents.merge import copy_value, merge
 from schemas.events import Result, Status
 from schemas.shipyard import Shipyard, Task
 
@@ -95,7 +94,7 @@ def task_payload(accumulated: dict[str, Any], task: Task) -> dict[str, Any]:
     """The `<task>.triggered` data: the sequence's accumulated payload (trigger data merged with every
     completed task's finished data, with the last task's result and status), the task's shipyard
     properties merged under the task's name, and `message` cleared (it belonged to an earlier event)."""
-    payload = copy.deepcopy(accumulated)
+    payload: dict[str, Any] = copy_value(accumulated)
     if task.properties:
         # A missing or non-object value under the task's name is replaced (the later value wins).
         payload[task.name] = merge(payload.get(task.name), task.properties)
