@@ -157,12 +157,18 @@ class TidegateMetrics:
         self._remembered = remembered
         self._starts: OrderedDict[str, _Start] = OrderedDict()
         self._load_labels: set[tuple[str, str]] = set()
+        self._consumed: dict[tuple[str, str, str], Any] = {}
+        self._produced: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()  # agents run on one loop, but a test or a connector may use threads
 
     # ------------------------------------------------------------------ events
 
     def observe_consumed(self, topic: str, event: KeptnEvent, agent: str = "unknown") -> None:
-        self.events_consumed.labels(agent, topic, event.type).inc()
+        labels = (agent, topic, event.type)
+        counter = self._consumed.get(labels)
+        if counter is None:  # labels() validates and locks on every call: look each child up once
+            counter = self._consumed[labels] = self.events_consumed.labels(*labels)
+        counter.inc()
         parsed = event.parsed_type
         if parsed.is_sequence and parsed.kind == "triggered":
             self._remember(event.id, _Start(event.time.timestamp(), parsed.sequence or "", parsed.stage or ""))
@@ -170,7 +176,11 @@ class TidegateMetrics:
             self._task_finished(event, parsed)
 
     def observe_produced(self, topic: str, event: KeptnEvent) -> None:
-        self.events_produced.labels(topic, event.type).inc()
+        labels = (topic, event.type)
+        counter = self._produced.get(labels)
+        if counter is None:
+            counter = self._produced[labels] = self.events_produced.labels(*labels)
+        counter.inc()
         if topic.endswith(AUDIT_TOPIC):
             return  # a copy of an event already counted where it was first sent
         parsed = event.parsed_type
@@ -258,6 +268,8 @@ _default_lock = threading.Lock()
 def default_metrics() -> TidegateMetrics:
     """The process's collectors, registered in prometheus_client's default registry."""
     global _default
+    if _default is not None:  # set once; the lock only guards its creation
+        return _default
     with _default_lock:
         if _default is None:
             _default = TidegateMetrics(REGISTRY)
