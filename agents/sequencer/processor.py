@@ -164,12 +164,14 @@ class SequencerProcessor:
     def _session(self) -> None:
         self._reset()
         connection = self.settings.confluent_config()
+        # A hop (task .finished in, next .triggered out) is latency-bound: no Nagle, no linger.
+        connection["socket.nagle.disable"] = True
         self._producer = Producer({
             **connection,
             "partitioner": "murmur2_random",  # the partition Faust, aiokafka and Java clients pick
             "enable.idempotence": True,
             "acks": "all",
-            "linger.ms": 1,
+            "linger.ms": 0,  # records still batch while earlier requests are in flight
             # Only failures are reported (to `_delivery_failed`): acknowledgements are counted by
             # librdkafka itself (`len(producer)` = records not yet acknowledged).
             "delivery.report.only.error": True,
