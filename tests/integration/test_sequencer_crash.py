@@ -4,7 +4,7 @@ was lost and nothing was done twice under different ids.
 The worker is killed without warning (SIGKILL: no flush, no commit, no leaving the group) while the
 sequences are between tasks, some replies are still on their way (the responder answers after a
 delay, independently of the worker) and five `triggeredAfter` timers are pending. A new worker with
-the same settings (same prefix, same app id) recovers the `sequences` table from its changelog and
+the same settings (same prefix, same groups) reads the sequencer's state back from its state topic and
 re-reads every uncommitted input. At-least-once delivery may then re-send outputs, but only under
 the ids they had the first time (ids derive from the input): such repeats are counted and reported,
 never hidden; a task triggered twice under *different* ids would be a real double execution.
