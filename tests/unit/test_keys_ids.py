@@ -9,7 +9,7 @@ import pytest
 from schemas.events import KeptnEvent
 from streams.codec import event_key
 from streams.ids import NAMESPACE, context_from_text, derived_id
-from streams.keys import Key
+from streams.keys import Key, key_mismatch
 
 
 class TestKey:
@@ -67,3 +67,16 @@ class TestDerivedIds:
         derived = context_from_text("my-build-42")
         assert derived == context_from_text("my-build-42")
         assert uuid.UUID(derived).version == 5
+
+
+def test_a_record_key_matching_the_event_or_missing_is_accepted() -> None:
+    data = {"project": "sockshop", "stage": "dev", "service": "carts"}
+    assert key_mismatch(b"sockshop/dev/carts", data) is None
+    assert key_mismatch(None, data) is None
+
+
+def test_a_record_key_naming_another_service_is_explained() -> None:
+    problem = key_mismatch(b"sockshop/dev/orders", {"project": "sockshop", "stage": "dev", "service": "carts"})
+    assert problem is not None
+    assert "'sockshop/dev/orders'" in problem and "'sockshop/dev/carts'" in problem
+    assert "key Tidegate events by project/stage/service" in problem
