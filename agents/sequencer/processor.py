@@ -44,7 +44,7 @@ from agents.sequencer.events import TICK_TYPE, tick_event
 from agents.sequencer.model import KeyState, SequencerConfig
 from agents.sequencer.outputs import AuditRecord, Emit, Ignored
 from schemas.events import KeptnEvent
-from streams.codec import DecodeError, KafkaRecord, decode, encode
+from streams.codec import CE_PREFIX, DecodeError, KafkaRecord, decode, encode
 from streams.dlq import DeadLetter, DeadLetterCounter, dead_letter_record
 from streams.keys import Key, key_mismatch
 from streams.metrics import observe_consumed, observe_dead_letter, observe_produced, set_sequence_load
@@ -65,6 +65,7 @@ RESTORE_TIMEOUT = 120.0  # seconds reading back a partition's state may take wit
 RESTART_DELAY = 2.0  # seconds before a failed session is started again
 # A killed worker keeps its partitions until its session expires; short, so a restart takes over fast.
 SESSION_TIMEOUT_MS = 10_000
+TIME_HEADER = f"{CE_PREFIX}time"
 HEARTBEAT_INTERVAL_MS = 2_000
 
 
@@ -340,7 +341,10 @@ class SequencerProcessor:
         key = Key.of_data(event.data)
         raw_key = key.encode()
         if event.type != TICK_TYPE:
-            self._send(self.registry.audit, encode(event, key), event)
+            # A binary-mode input with its time is already the audit record, byte for byte; other forms
+            # (structured, plain JSON, no ce_time: decoding filled something in) are encoded anew.
+            as_is = record.key == raw_key and any(name == TIME_HEADER for name, _value in record.headers)
+            self._send(self.registry.audit, record if as_is else encode(event, key), event)
         event = self.prepare(event, key)
         states = self._states.setdefault(partition, {})
         state = states.get(raw_key)
