@@ -14,10 +14,14 @@ Input is accepted in three forms, told apart by the headers:
   that reading the same record twice yields the same id, and a missing `time` is the record's
   timestamp.
 
-The `cloudevents` library (2.x, `cloudevents.core.bindings.kafka`) maps attributes to and from
-binary-mode headers. Structured and plain JSON are read here directly: Keptn's data is always a JSON
-object, so the library's base64/non-JSON paths do not apply, and its reader would fill a missing id
-with a random UUID, which would defeat the replay-stable ids every consumer relies on.
+Binary mode is on every agent's hot path, so it is written and read here directly: headers and the
+JSON value are built by hand and `ce_time` is parsed with `datetime.fromisoformat`. Whatever the fast
+paths are not sure of (an attribute the CloudEvents library would refuse, a header that is not UTF-8,
+a time that is not plain RFC 3339, a non-JSON content type, ...) goes through the `cloudevents`
+library (2.x, `cloudevents.core.bindings.kafka`) as before, so output bytes, accepted inputs and error
+reasons are exactly the library's. Structured and plain JSON are read here directly: Keptn's data is
+always a JSON object, so the library's base64/non-JSON paths do not apply, and its reader would fill a
+missing id with a random UUID, which would defeat the replay-stable ids every consumer relies on.
 
 Every decoding failure raises `DecodeError`, whose `reason` says what is wrong in words a person
 who sent the record can act on.
@@ -27,15 +31,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
+from dateutil import tz as dateutil_tz
 from pydantic import ValidationError
 
 from schemas.events import KeptnEvent, format_time
@@ -87,6 +93,57 @@ def event_key(event: KeptnEvent) -> Key:
 
 # --- encode --------------------------------------------------------------------------------------------
 
+# What the CloudEvents library (v1 CloudEvent, JSONFormat) checks and matches, mirrored for the fast paths.
+_OPTIONAL_ATTRIBUTES = frozenset({"datacontenttype", "dataschema", "subject", "time"})
+_SPEC_ATTRIBUTES = frozenset(REQUIRED_ATTRIBUTES) | _OPTIONAL_ATTRIBUTES
+_EXTENSION_NAME = re.compile(r"^[a-z0-9]+$")  # re.match, as the library does (so "$" allows a final newline)
+_JSON_CONTENT_TYPE = re.compile(r"^(application|text)/([a-zA-Z0-9\-\.]+\+)?json(;.*)?$")
+_NOT_EMPTY_ATTRIBUTES = ("datacontenttype", "dataschema", "subject")
+_NOT_EMPTY_FIELDS = frozenset(REQUIRED_ATTRIBUTES) | {"datacontenttype"}
+_REQUIRED_HEADERS = tuple(f"{CE_PREFIX}{name}" for name in REQUIRED_ATTRIBUTES)
+# Attribute names the library accepts, known up front so that only other extensions meet the regex.
+_KNOWN_ATTRIBUTES = _SPEC_ATTRIBUTES | {name for name in KeptnEvent.model_fields if name != "data"}
+_PARSED_UTC = dateutil_tz.UTC  # the tzinfo of times read from ce_time (dateutil's tzutc)
+
+# KeptnEvent's attributes in model_dump order, each with its header; `data` is the value.
+_FIELD_HEADERS = tuple(
+    (name, CONTENT_TYPE_HEADER if name == "datacontenttype" else f"{CE_PREFIX}{name}")
+    for name in KeptnEvent.model_fields
+    if name != "data"
+)
+
+
+def _json_default(value: Any) -> Any:
+    # The library's JSON encoder: datetimes in data as isoformat, UTC as `Z`.
+    if isinstance(value, datetime):
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
+
+
+_DATA_ENCODER = json.JSONEncoder(default=_json_default)
+
+
+def _is_json_content_type(content_type: str) -> bool:
+    return content_type == JSON_CONTENT_TYPE or _JSON_CONTENT_TYPE.match(content_type) is not None
+
+
+def _valid_extension_name(name: str) -> bool:
+    return name != "data" and _EXTENSION_NAME.match(name) is not None
+
+
+def _keptn_time(moment: datetime) -> str:
+    """format_time(moment) without strftime, which is most of its cost."""
+    if type(moment) is not datetime:
+        return format_time(moment)
+    zone = moment.tzinfo
+    utc = moment if zone is None or zone is UTC or zone is _PARSED_UTC else moment.astimezone(UTC)
+    if utc.year < 1000 or utc.microsecond != moment.microsecond:
+        # strftime does not pad years below 1000; a sub-second offset moves microseconds: both rare.
+        return format_time(moment)
+    # isoformat starts with the same 23 characters as format_time (datetime.replace is slow in 3.11).
+    return utc.isoformat(timespec="milliseconds")[:23] + "Z"
+
 
 def _extension_text(value: Any) -> Any:
     # Header values are strings; CloudEvents writes booleans as true/false and numbers as JSON does.
@@ -97,6 +154,62 @@ def _extension_text(value: Any) -> Any:
 
 def encode(event: KeptnEvent, key: Key | None = None) -> KafkaRecord:
     """The binary-mode record of `event`, keyed by its project/stage/service unless `key` is given."""
+    record = _encode_fast(event, key)
+    return record if record is not None else _encode_with_library(event, key)
+
+
+def _encode_fast(event: KeptnEvent, key: Key | None) -> KafkaRecord | None:
+    """The record `_encode_with_library` writes, for the events the library is sure to accept; else None.
+
+    Only plain values (str attributes, str/bool/int/float extensions, a dict of data) are handled here;
+    anything else, or any error, is left to the library path, so that output and exceptions stay exactly
+    the library's. (For any content type the library writes a dict of data as JSON; only when that fails
+    does the content type matter, and then the library path decides.)
+    """
+    if type(event) is not KeptnEvent:
+        return None
+    values = event.__dict__
+    data = values.get("data")
+    if type(data) is not dict:
+        return None
+    headers: list[tuple[str, bytes]] = []
+    try:
+        for name, header in _FIELD_HEADERS:
+            value = values[name]
+            if value is None:
+                continue
+            if name == "time":
+                if type(value) is not datetime:
+                    return None
+                headers.append((header, _keptn_time(value).encode("utf-8")))
+                continue
+            if type(value) is not str or (not value and name in _NOT_EMPTY_FIELDS):
+                return None  # the library refuses these empty
+            headers.append((header, value.encode("utf-8")))
+        if values["specversion"] != SPEC_VERSION:
+            return None
+        for name, value in (event.__pydantic_extra__ or {}).items():
+            if value is None:
+                continue
+            if not _valid_extension_name(name) or name in _SPEC_ATTRIBUTES:
+                return None
+            kind = type(value)
+            if kind is str:
+                text = value
+            elif kind is bool or kind is int or kind is float:
+                text = json.dumps(value)
+            else:
+                return None  # model_dump would convert it first: leave it to the library path
+            headers.append((f"{CE_PREFIX}{name}", text.encode("utf-8")))
+        record_key = (key or event_key(event)).encode()
+        body = _DATA_ENCODER.encode(data).encode("utf-8")
+    except Exception:  # any failure: the library path raises it as it always did
+        return None
+    return KafkaRecord(key=record_key, value=body, headers=tuple(headers))
+
+
+def _encode_with_library(event: KeptnEvent, key: Key | None) -> KafkaRecord:
+    """Binary mode through the CloudEvents library: the reference for `_encode_fast` and its fallback."""
     attributes = event.model_dump(mode="python", exclude_none=True, exclude={"data"})
     attributes = {name: _extension_text(value) for name, value in attributes.items()}
     attributes["time"] = event.time if event.time.tzinfo else event.time.replace(tzinfo=UTC)
@@ -132,9 +245,10 @@ def _normalised(headers: HeadersLike) -> dict[str, bytes]:
     items = headers.items() if isinstance(headers, Mapping) else headers
     out: dict[str, bytes] = {}
     for name, value in items:
-        if value is None:
-            continue
-        out[name.lower()] = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+        if type(value) is bytes:  # the usual case, first
+            out[name.lower()] = value
+        elif value is not None:
+            out[name.lower()] = value.encode("utf-8") if isinstance(value, str) else bytes(value)
     return out
 
 
@@ -161,13 +275,100 @@ def decode(value: bytes | None, headers: HeadersLike = None, *, timestamp: datet
 
 def _decode_binary(value: bytes, headers: dict[str, bytes]) -> KeptnEvent:
     where = "binary-mode CloudEvent"
-    missing = [f"{CE_PREFIX}{name}" for name in REQUIRED_ATTRIBUTES if not headers.get(f"{CE_PREFIX}{name}")]
+    missing = [header for header in _REQUIRED_HEADERS if not headers.get(header)]
     if missing:
         raise DecodeError(f"{where} lacks the header(s) {', '.join(missing)}; every CloudEvent needs them")
     if headers[f"{CE_PREFIX}specversion"] != SPEC_VERSION.encode():
         raise DecodeError(
             f"{where} has ce_specversion {headers[f'{CE_PREFIX}specversion']!r}; Tidegate reads CloudEvents 1.0"
         )
+    fields = _binary_fields_fast(value, headers)
+    if fields is None:
+        fields = _binary_fields_with_library(where, value, headers)
+    return _validated(where, fields)
+
+
+# An RFC 3339 time that datetime.fromisoformat and dateutil's isoparse read alike (ASCII digits only,
+# at most microseconds, an offset within a day); anything else is left to isoparse.
+_RFC3339_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+)
+_ZERO = timedelta(0)
+# isoparse gives dateutil's tzutc for `Z` and any zero offset and a tzoffset otherwise; the events read here
+# carry the same tzinfo objects as they did, so nothing downstream sees a difference.
+_parsed_offsets: dict[timedelta, Any] = {}
+
+
+def _parse_time(text: str) -> datetime | None:
+    """`isoparse(text)` for a plain RFC 3339 time, or None when that is not sure."""
+    if _RFC3339_TIME.fullmatch(text) is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None  # e.g. hour 24 or a leap second: isoparse decides
+    offset = moment.utcoffset()
+    if offset is None:
+        return None
+    if offset == _ZERO:
+        zone = _PARSED_UTC
+    else:
+        zone = _parsed_offsets.get(offset)
+        if zone is None:
+            zone = _parsed_offsets.setdefault(offset, dateutil_tz.tzoffset(None, int(offset.total_seconds())))
+    return datetime.combine(moment, moment.time(), zone)  # what replace(tzinfo=zone) does, faster
+
+
+def _binary_fields_fast(value: bytes, headers: dict[str, bytes]) -> dict[str, Any] | None:
+    """The fields `_binary_fields_with_library` gives, for records it is sure to accept; else None.
+
+    Mirrors `ce_kafka.from_binary` and the v1 CloudEvent's checks; any doubt (a header that is not UTF-8,
+    a time that is not plain RFC 3339, an attribute the library would refuse, a body that is not a JSON
+    object or null) is left to the library path, which then accepts or rejects with its own reason.
+    """
+    if type(value) is not bytes:
+        return None
+    attributes: dict[str, Any] = {}
+    for name, raw in headers.items():
+        try:
+            text = raw.decode("utf-8")  # the library decodes every header, ce_ or not
+        except UnicodeDecodeError:
+            return None
+        if name.startswith(CE_PREFIX):
+            attribute = name[3:]
+            if attribute == "time":
+                moment = _parse_time(text)
+                if moment is None:
+                    return None
+                attributes[attribute] = moment
+                continue
+            if attribute not in _KNOWN_ATTRIBUTES and not _valid_extension_name(attribute):
+                return None
+            attributes[attribute] = text
+        elif name == CONTENT_TYPE_HEADER:
+            attributes["datacontenttype"] = text
+    for name in _NOT_EMPTY_ATTRIBUTES:
+        if attributes.get(name) == "":
+            return None
+    data: Any = None
+    if value:
+        if not _is_json_content_type(attributes.get("datacontenttype") or JSON_CONTENT_TYPE):
+            return None
+        try:
+            data = json.loads(value.decode("utf-8"))
+        except ValueError:  # also UnicodeDecodeError
+            return None
+        if isinstance(data, str):
+            return None  # the library's data would be the text itself: an error, with its reason
+    if "time" not in attributes:
+        attributes["time"] = datetime.now(UTC)  # as the library's CloudEvent does
+    attributes["data"] = data
+    return attributes
+
+
+def _binary_fields_with_library(where: str, value: bytes, headers: dict[str, bytes]) -> dict[str, Any]:
+    """The event fields of a binary-mode record, read by the CloudEvents library; DecodeError if it is not one."""
     try:
         cloud_event = ce_kafka.from_binary(ce_kafka.KafkaMessage(headers=headers, key=None, value=value), _JSON_FORMAT)
     except UnicodeDecodeError as error:
@@ -179,7 +380,7 @@ def _decode_binary(value: bytes, headers: dict[str, bytes]) -> KeptnEvent:
     data = cloud_event.get_data()
     if isinstance(data, str | bytes):
         raise DecodeError(f"{where}: the value is not a JSON object ({_json_problem(value)})")
-    return _validated(where, {**cloud_event.get_attributes(), "data": data})
+    return {**cloud_event.get_attributes(), "data": data}
 
 
 def _decode_json_event(value: bytes, where: str, *, strict: bool, timestamp: datetime | None) -> KeptnEvent:
