@@ -1,0 +1,213 @@
+"""Scale test: a second worker joins while sequences run, then the first leaves; nothing is lost.
+
+Worker A starts alone and owns every partition of `events`. Forty delivery sequences (one service
+each, dev then staging) are published over half a minute while a responder answers each task after a
+delay, so sequences are always mid-way. Once a quarter of them have dispatched a task, worker B starts:
+the sequencer group rebalances and the partitions it takes over move with their state (B reads it back
+from the state topic). Once half are done, A is stopped gracefully (SIGTERM: it commits, leaves the
+group and B takes the rest). Every sequence must then finish with a pass, no task may be triggered
+twice under different ids (a double execution; repeats under the same id are at-least-once and are
+counted), and both workers must have owned partitions of `events` at some point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from schemas.events import KeptnEvent, sequence_type
+from streams.producer import AsyncEventPublisher
+from streams.settings import Settings
+from streams.topics import TopicRegistry
+from tests.conftest import FaustWorker, StartWorker
+from tests.support.kafka import EventCollector, publish_files
+from tests.support.responder import TaskResponder
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
+
+PROJECT = "scaletest"
+SHIPYARD = """
+apiVersion: spec.keptn.sh/0.2.2
+kind: Shipyard
+metadata: {name: scaletest}
+spec:
+  stages:
+    - name: dev
+      sequences:
+        - name: delivery
+          tasks: [{name: deployment}, {name: test}, {name: release}]
+    - name: staging
+      sequences:
+        - name: delivery
+          triggeredOn: [{event: dev.delivery.finished}]
+          tasks: [{name: deployment}]
+"""
+SEQUENCES = 40
+# (stage, task) each sequence must trigger exactly once. staging's key differs from dev's, so the
+# hop between stages usually crosses partitions, and often workers.
+TASKS = [("dev", "deployment"), ("dev", "test"), ("dev", "release"), ("staging", "deployment")]
+TASK_TOPICS = ("deployment", "test", "release")
+FINAL_TYPE = sequence_type("staging", "delivery", "finished")
+PUBLISH_INTERVAL = 0.75  # seconds between triggers: sequences start throughout the test
+ANSWER_DELAY = 2.0  # seconds from a task's .triggered to its .finished: work is in flight at every rebalance
+PROGRESS_TIMEOUT = 150.0
+FINISH_TIMEOUT = 180.0
+STOP_TIMEOUT = 60.0  # the fixture SIGKILLs a worker that has not left by then
+ASSIGNED = re.compile(r"sequencer: assigned events partitions \[([^\]]*)\]; read back (\d+) keys")
+
+
+def trigger(service: str) -> KeptnEvent:
+    return KeptnEvent(
+        type=sequence_type("dev", "delivery", "triggered"),
+        source="ci",
+        shkeptncontext=str(uuid.uuid4()),
+        data={"project": PROJECT, "stage": "dev", "service": service,
+              "configurationChange": {"values": {"image": f"{service}:1.0.0"}}},
+    )
+
+
+def assignments(log_file: Path) -> list[tuple[list[int], int]]:
+    """The processor's assignments in a worker log: (partitions, keys read back) per rebalance."""
+    text = log_file.read_text(errors="replace") if log_file.exists() else ""
+    return [([int(n) for n in numbers.split(",") if n.strip()], int(keys))
+            for numbers, keys in ASSIGNED.findall(text)]
+
+
+def owned(log_file: Path) -> set[int]:
+    return {n for partitions, _keys in assignments(log_file) for n in partitions}
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float, what: str, *workers: FaustWorker) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        for worker in workers:
+            worker.assert_running()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(0.25)
+
+
+@pytest.fixture
+def worker_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Only the agents under test: the evaluator would answer evaluation tasks itself.
+    monkeypatch.setenv("TIDEGATE_AGENTS", "sequencer,approver")
+    monkeypatch.setenv("BROKER_SESSION_TIMEOUT", "8")
+    monkeypatch.setenv("BROKER_HEARTBEAT_INTERVAL", "1")
+
+
+async def test_a_second_worker_takes_over_partitions_and_the_first_leaves_without_losing_a_sequence(
+    tidegate_settings: Settings, faust_worker: StartWorker, worker_env: None, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], record_property: Callable[[str, object], None],
+) -> None:
+    settings = tidegate_settings
+    registry = TopicRegistry.from_settings(settings)
+    publish_files(settings, PROJECT, {"shipyard.yaml": SHIPYARD})
+    triggers = [trigger(f"svc-{n:02d}") for n in range(SEQUENCES)]
+    expected = {e.shkeptncontext for e in triggers}
+
+    first = faust_worker("agents.main:app", settings)
+    second: FaustWorker | None = None
+    collectors = [EventCollector(settings, registry.task(task)) for task in TASK_TOPICS]
+    async with EventCollector(settings, registry.events) as events, TaskResponder(
+        settings, delay=ANSWER_DELAY
+    ) as responder:
+        for collector in collectors:
+            await collector.__aenter__()
+        try:
+            async def publish() -> None:
+                async with AsyncEventPublisher(settings) as publisher:
+                    for event in triggers:
+                        await publisher.publish(registry.events, event)
+                        await asyncio.sleep(PUBLISH_INTERVAL)
+
+            publishing = asyncio.create_task(publish())
+
+            def dispatched() -> set[str]:
+                return {e.shkeptncontext or "" for c in collectors for e in c.events
+                        if e.type.endswith(".triggered")} & expected
+
+            def done() -> set[str]:
+                return {e.shkeptncontext or "" for e in events.events if e.type == FINAL_TYPE} & expected
+
+            await wait_until(lambda: len(dispatched()) >= SEQUENCES // 4, PROGRESS_TIMEOUT,
+                             "a quarter of the sequences to dispatch a task", first)
+            # B gets its own data directory: two workers of one app on one host.
+            second = faust_worker("agents.main:app", settings.model_copy(update={"data_dir": tmp_path / "faust-b"}))
+            # A is stopped only once B owns partitions (the handover under test) and half are done.
+            await wait_until(lambda: bool(owned(second.log_file)), PROGRESS_TIMEOUT,
+                             "worker B to be assigned partitions of events", first, second)
+            await wait_until(lambda: len(done()) >= SEQUENCES // 2, PROGRESS_TIMEOUT,
+                             "half of the sequences to finish", first, second)
+            done_at_stop = len(done())
+            in_flight_at_stop = len(dispatched() - done())
+            # The preconditions of the test itself: A leaves while work is still running.
+            assert done_at_stop < SEQUENCES, "every sequence finished before worker A was stopped"
+            assert in_flight_at_stop > 0, "no sequence was in flight when worker A was stopped"
+            owned_by_a_before_stop = owned(first.log_file)
+            returncode = await asyncio.to_thread(first.stop, STOP_TIMEOUT)
+            assert returncode != -signal.SIGKILL, (
+                f"worker A did not leave within {STOP_TIMEOUT:.0f} s of SIGTERM:\n{first.log_tail()}")
+            assert returncode == 0, f"worker A exited with {returncode} on SIGTERM:\n{first.log_tail()}"
+
+            await publishing
+            await wait_until(lambda: len(done()) == SEQUENCES, FINISH_TIMEOUT,
+                             f"all {SEQUENCES} sequences to finish (done: {len(done())})", second)
+            second.assert_running()
+        finally:
+            for collector in collectors:
+                await collector.__aexit__(None, None, None)
+        answered = len(responder.seen)
+
+    # Both workers owned partitions of events; after A left, B owned every one.
+    assert second is not None
+    assert owned_by_a_before_stop, f"worker A was never assigned partitions:\n{first.log_tail()}"
+    assert owned(second.log_file) == set(range(settings.partitions)), assignments(second.log_file)
+    read_back_by_b = sum(keys for _partitions, keys in assignments(second.log_file))
+
+    # Every sequence finished with a pass, under one id.
+    finals: dict[str, set[str]] = defaultdict(set)
+    final_records = 0
+    for event in events.events:
+        if event.type == FINAL_TYPE and event.shkeptncontext in expected:
+            assert (event.data["result"], event.data["status"]) == ("pass", "succeeded"), event.data
+            finals[event.shkeptncontext or ""].add(event.id)
+            final_records += 1
+    assert set(finals) == expected
+    assert all(len(ids) == 1 for ids in finals.values()), "a sequence finished twice under different ids"
+
+    # Each task of each sequence was triggered, under exactly one id.
+    triggered: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    records = 0
+    for collector in collectors:
+        for event in collector.events:
+            if event.type.endswith(".triggered") and event.shkeptncontext in expected:
+                records += 1
+                triggered[(event.shkeptncontext or "", str(event.data["stage"]), event.type.split(".")[3])].add(event.id)
+    twice = {where: ids for where, ids in triggered.items() if len(ids) > 1}
+    assert not twice, f"tasks triggered twice under different ids (double execution): {twice}"
+    for context in expected:
+        assert sorted((stage, task) for c, stage, task in triggered if c == context) == sorted(TASKS), context
+
+    # At-least-once repeats under the same id are allowed: count and report them.
+    repeated_tasks = records - len(triggered)
+    repeated_finals = final_records - len(finals)
+    per_task = Counter(task for _c, _s, task in triggered)
+    record_property("repeated_task_triggers", repeated_tasks)
+    record_property("repeated_sequence_finished", repeated_finals)
+    with capsys.disabled():
+        print(
+            f"\n[scale test] {SEQUENCES} sequences, {len(triggered)} tasks triggered {dict(per_task)} "
+            f"({records} task records: {repeated_tasks} repeated under the same id), {repeated_finals} "
+            f"repeated .finished under the same id; A owned {sorted(owned_by_a_before_stop)} "
+            f"(assignments {assignments(first.log_file)}), B's assignments {assignments(second.log_file)} "
+            f"({read_back_by_b} keys read back in all); {done_at_stop} done and {in_flight_at_stop} in flight "
+            f"when A was stopped; {answered} task records answered by the responder"
+        )
