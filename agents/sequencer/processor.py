@@ -28,6 +28,7 @@ everything it decides comes from the pure core `agents.sequencer.core.decide`.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -35,6 +36,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
@@ -131,6 +133,7 @@ class SequencerProcessor:
         self._sent_ticks: dict[bytes, datetime] = {}
         self._positions: dict[int, int] = {}  # partition -> next offset to commit
         self._committed: dict[int, int] = {}
+        self._later: list[Callable[[], None]] = []  # the batch's audit records and metrics, sent after its events
         self._dirty: dict[bytes, int] = {}  # keys whose state changed since it was last written -> partition
         self._failure: str | None = None  # a record the broker refused: nothing after it may count as handled
         self._consumer: Consumer | None = None
@@ -152,6 +155,9 @@ class SequencerProcessor:
             self._stop.wait(0.1)
         if self._stop.is_set():
             return
+        # The worker's long-lived objects (modules, Faust, schemas) leave the collector's generations:
+        # full collections that walked them all cost milliseconds in the middle of a hop.
+        gc.freeze()
         report = provision_topics(self.settings, [TopicSpec(self.state_topic, self.settings.partitions, COMPACTED)])
         if report.problems:
             log.error("the sequencer's state topic does not fit: %s", "; ".join(report.problems))
@@ -211,6 +217,7 @@ class SequencerProcessor:
         self._positions.clear()
         self._committed.clear()
         self._dirty.clear()
+        self._later.clear()
         self._failure = None
 
     def _loop(self) -> None:
@@ -322,9 +329,15 @@ class SequencerProcessor:
                     log.warning("sequencer: consumer error: %s", error)
                 continue
             read = _Input.of(message)
+            if read.partition not in self._states:
+                # Revoked while this batch was being read: its new owner handles it (from our last commit).
+                continue
             self._handle(read)
             self._positions[read.partition] = read.offset + 1
             self.processed += 1
+        for send in self._later:
+            send()
+        self._later.clear()
 
     def _handle(self, message: _Input) -> None:
         partition, topic, record = message.partition, message.topic, message.record
@@ -337,16 +350,11 @@ class SequencerProcessor:
         if problem is not None:
             self._dead_letter(message, record, problem)
             return
-        observe_consumed(topic, event, AGENT)
+        self._defer(partial(observe_consumed, topic, event, AGENT))
         key = Key.of_data(event.data)
         raw_key = key.encode()
-        if event.type != TICK_TYPE:
-            # A binary-mode input with its time is already the audit record, byte for byte; other forms
-            # (structured, plain JSON, no ce_time: decoding filled something in) are encoded anew.
-            as_is = record.key == raw_key and any(name == TIME_HEADER for name, _value in record.headers)
-            self._send(self.registry.audit, record if as_is else encode(event, key), event)
         event = self.prepare(event, key)
-        states = self._states.setdefault(partition, {})
+        states = self._states[partition]
         state = states.get(raw_key)
         try:
             decision = decide(state, event, self.config, datetime.now(UTC))
@@ -354,11 +362,25 @@ class SequencerProcessor:
             log.exception("sequencer failed on %s %s", event.type, event.id)
             self._dead_letter(message, record, f"sequencer error: {type(error).__name__}: {error}")
             return
+        # Task and follow-up events leave at once: they are what the next hop waits for. Audit records
+        # follow at the end of the batch (`_send_later`), in the order the core decided them, after the
+        # input's own copy.
+        emitted = [(emit, encode(emit.event, emit.key)) for emit in decision.outputs if isinstance(emit, Emit)]
+        for emit, encoded in emitted:
+            self._send(self._destination(emit.destination), encoded, emit.event)
+        if event.type != TICK_TYPE:
+            # A binary-mode input with its time is already the audit record, byte for byte; other forms
+            # (structured, plain JSON, no ce_time: decoding filled something in) are encoded anew.
+            as_is = record.key == raw_key and any(name == TIME_HEADER for name, _value in record.headers)
+            self._defer(partial(self._audit, record if as_is else None, event, key))
+        audited = iter(emitted)
         for output in decision.outputs:
             if isinstance(output, Emit):
-                self._emit(output.destination, output.event, output.key)
+                _same, encoded = next(audited)
+                if output.destination != "events":  # task-topic sends are audited; `events` is audited when read
+                    self._defer(partial(self._audit, encoded, output.event, output.key))
             elif isinstance(output, AuditRecord):
-                self._send(self.registry.audit, encode(output.to_event(), output.key))
+                self._defer(partial(self._audit_transition, output))
             elif isinstance(output, Ignored):
                 self.ignored[output.reason.value] += 1
                 if output.dead_letter:
@@ -376,14 +398,20 @@ class SequencerProcessor:
         else:
             self._deadlines[raw_key] = deadline
 
-    def _emit(self, destination: str, event: KeptnEvent, key: Key) -> None:
-        """Send to `events` or `tasks.<task>` (logical names); task-topic sends are audited too."""
-        record = encode(event, key)
+    def _defer(self, send: Callable[[], None]) -> None:
+        self._later.append(send)  # sent at the end of the batch, in order (see _process)
+
+    def _audit(self, record: KafkaRecord | None, event: KeptnEvent, key: Key) -> None:
+        self._send(self.registry.audit, record if record is not None else encode(event, key), event)
+
+    def _audit_transition(self, transition: AuditRecord) -> None:
+        self._send(self.registry.audit, encode(transition.to_event(), transition.key))
+
+    def _destination(self, destination: str) -> str:
+        """The topic of a logical destination: `events` or `tasks.<task>`."""
         if destination == "events":
-            self._send(self.registry.events, record, event)
-            return
-        self._send(self.registry.task(destination.removeprefix("tasks.")), record, event)
-        self._send(self.registry.audit, record, event)
+            return self.registry.events
+        return self.registry.task(destination.removeprefix("tasks."))
 
     def _send(self, topic: str, record: KafkaRecord, event: KeptnEvent | None = None,
               partition: int | None = None) -> None:
