@@ -35,7 +35,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -326,8 +326,18 @@ def consumer_lag(
     return sorted(lags)
 
 
+LagSource = Callable[[], Iterable[tuple[str, str, int, int]]]
+_lag_sources: list[LagSource] = []
+
+
+def add_lag_source(source: LagSource) -> None:
+    """Report a non-Faust consumer's lag too: `source()` gives (group, topic, partition, lag) rows."""
+    _lag_sources.append(source)
+
+
 class ConsumerLagCollector(Collector):
-    """`tidegate_consumer_lag{group,topic,partition}` of a Faust app, read at scrape time."""
+    """`tidegate_consumer_lag{group,topic,partition}` of a Faust app (and of `add_lag_source`'s
+    consumers, such as the sequencer's), read at scrape time."""
 
     def __init__(self, app: faust.App, group: str | None = None) -> None:
         self.app = app
@@ -352,6 +362,14 @@ class ConsumerLagCollector(Collector):
             ends, committed, read = {}, {}, {}
         for topic, partition, lag in consumer_lag(ends, committed, read):
             family.add_metric([self.group, topic, str(partition)], lag)
+        for source in list(_lag_sources):
+            try:
+                rows = list(source())
+            except Exception:  # a scrape must not fail because one consumer is between states
+                log.debug("a lag source failed", exc_info=True)
+                continue
+            for group, topic, partition, lag in rows:
+                family.add_metric([group, topic, str(partition)], lag)
         yield family
 
 
@@ -407,6 +425,7 @@ __all__ = [
     "KeyLoad",
     "SharedCollectors",
     "TidegateMetrics",
+    "add_lag_source",
     "consumer_lag",
     "default_metrics",
     "dlq_reason",

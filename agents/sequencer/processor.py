@@ -136,6 +136,7 @@ class SequencerProcessor:
         self._later: list[Callable[[], None]] = []  # the batch's audit records and metrics, sent after its events
         self._dirty: dict[bytes, int] = {}  # keys whose state changed since it was last written -> partition
         self._failure: str | None = None  # a record the broker refused: nothing after it may count as handled
+        self._lags: list[tuple[str, str, int, int]] = []
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
 
@@ -240,6 +241,7 @@ class SequencerProcessor:
                 if ticks % RESCAN_EVERY == 1:
                     self._rescan()
                 self._send_ticks()
+                self._measure_lag()
                 next_tick = now + TICK_INTERVAL
             if now >= next_commit:
                 self._commit()
@@ -496,6 +498,24 @@ class SequencerProcessor:
             self._sent_ticks[raw_key] = deadline
 
     # ------------------------------------------------------------------ for tests and metrics
+
+    def _measure_lag(self) -> None:
+        assert self._consumer is not None
+        rows: list[tuple[str, str, int, int]] = []
+        for partition in list(self._states):
+            position = self._positions.get(partition) or self._committed.get(partition)
+            if position is None:
+                continue  # nothing read yet: unknown, left out (as for Faust's consumers)
+            # The high watermark the last fetch brought along; no request to the broker.
+            _low, high = self._consumer.get_watermark_offsets(TopicPartition(self.registry.events, partition),
+                                                              cached=True)
+            if high >= 0:
+                rows.append((self.group, self.registry.events, partition, max(high - position, 0)))
+        self._lags = rows
+
+    def lags(self) -> list[tuple[str, str, int, int]]:
+        """(group, topic, partition, records not yet handled) as of the last tick, for the metrics."""
+        return list(self._lags)
 
     def state_of(self, key: Key) -> KeyState | None:
         raw_key = key.encode()

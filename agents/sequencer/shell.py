@@ -23,6 +23,7 @@ from schemas.errors import DurationError
 from schemas.events import KeptnEvent
 from schemas.shipyard import Shipyard
 from streams.keys import Key
+from streams.metrics import add_lag_source
 
 log = logging.getLogger(__name__)
 
@@ -108,5 +109,6 @@ def register(ctx: WorkerContext, *, started_timeout_seconds: float | None = None
             processor.stop()
             await asyncio.to_thread(thread.join, STOP_TIMEOUT)
 
+    add_lag_source(processor.lags)  # tidegate_consumer_lag{group="<prefix>sequencer"}
     app.sequencer_ignored = processor.ignored  # type: ignore[attr-defined]
     app.sequencer_processor = processor  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ from streams.metrics import (
     ConsumerLagCollector,
     SharedCollectors,
     TidegateMetrics,
+    add_lag_source,
     consumer_lag,
     dlq_reason,
     metrics_port,
@@ -174,6 +175,30 @@ def test_the_lag_collector_reads_the_faust_monitor_at_scrape_time() -> None:
     assert registry.get_sample_value("tidegate_consumer_lag", labels) == 5
     monitor.tp_committed_offsets[tp] = 50
     assert registry.get_sample_value("tidegate_consumer_lag", labels) == 0
+
+
+def test_the_lag_collector_also_reports_added_sources_and_skips_a_failing_one() -> None:
+    import streams.metrics as metrics_module
+
+    monitor = SimpleNamespace(tp_end_offsets={}, tp_committed_offsets={}, tp_read_offsets={})
+    app: Any = SimpleNamespace(monitor=monitor, conf=SimpleNamespace(id="tidegate.worker"))
+
+    def sequencer_lags() -> list[tuple[str, str, int, int]]:
+        return [("tidegate.sequencer", "tidegate.events", 3, 12)]
+
+    def broken() -> list[tuple[str, str, int, int]]:
+        raise RuntimeError("between sessions")
+
+    add_lag_source(broken)
+    add_lag_source(sequencer_lags)
+    try:
+        registry = CollectorRegistry()
+        registry.register(ConsumerLagCollector(app))
+        labels = {"group": "tidegate.sequencer", "topic": "tidegate.events", "partition": "3"}
+        assert registry.get_sample_value("tidegate_consumer_lag", labels) == 12
+    finally:
+        metrics_module._lag_sources.remove(broken)
+        metrics_module._lag_sources.remove(sequencer_lags)
 
 
 def test_shared_collectors_show_in_another_registry(metrics: TidegateMetrics) -> None:
