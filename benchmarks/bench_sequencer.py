@@ -8,20 +8,25 @@ the end):
 
 1. **Hop latency**: from a task's `.finished` being produced (a connector answers) to the next task's
    `.triggered` being consumed by the connector, p50/p99, one sequence at a time. The worker consumes
-   the reply, decides, writes its table and produces the next task. Baseline: the raw aiokafka
-   produce-to-consume round trip of one record, with the same client settings.
+   the reply, decides, keeps its state and produces the next task. Baseline: the raw aiokafka
+   produce-to-consume round trip of one record, with the same client settings, measured in small
+   rounds between the sequences (so both figures see the same moments of a noisy machine). A hop
+   holds two such trips (connector to worker, worker to connector) plus the decision.
 2. **Throughput**: sequence events per second one worker sustains with many services in flight: a
    backlog of triggers and connector replies for `--services` services is on `events` before the
    worker starts, and the worker drains it (rate taken from the first and last transition it
    audits). The replies are computed beforehand by the in-memory driver, which uses the same core and
    so the same deterministic task ids the worker will produce. Baseline: a raw aiokafka loop that
-   consumes the same records one by one and produces one record for each.
+   consumes the same records one by one and produces one record for each, run before and after the
+   worker (the mean is the baseline).
 
 Targets (issue 3): hop p50 within 3x the raw round trip; throughput at least 30% of the raw loop.
-For context the run also prints two references that show where the worker's time goes:
-- a Faust agent that only forwards (`benchmarks/_forwarder.py`, same app settings as the worker),
-  sending as many records per input as the sequencer does (its audit records, task events and table
-  changelog: FANOUT), on the same backlog: the ceiling of any Faust agent with that output;
+For context the run also prints three references that show where the worker's time goes:
+- the raw loop producing as many records per input as the sequencer does (its audit records, task
+  events and state: FANOUT): the ceiling of a Python loop with the sequencer's output;
+- a Faust agent that only forwards FANOUT records per input (`benchmarks/_forwarder.py`, the worker's
+  Faust settings): why the sequencer has its own loop instead of a Faust agent
+  (agents/sequencer/processor.py);
 - the decision path alone, in this process without Kafka (decode the input, read the key's state,
   decide, encode every output, store the state): the ceiling if Faust and the broker cost nothing.
 """
@@ -172,10 +177,13 @@ def decision_path_rate(shipyard: Shipyard, records: Sequence[KafkaRecord]) -> fl
 class Figures:
     raw_round_trip_p50: float
     raw_round_trip_p99: float
+    round_trips: int
     hop_p50: float
     hop_p99: float
     hops: int
     raw_loop_rate: float
+    raw_loop_rates: tuple[float, ...]
+    raw_fanout_rate: float
     worker_rate: float
     worker_events: int
     services: int
@@ -199,16 +207,19 @@ class Figures:
         return "\n".join([
             "1. hop latency (task .finished produced -> next .triggered consumed)",
             f"   raw aiokafka round trip      p50 {ms(self.raw_round_trip_p50)}   p99 {ms(self.raw_round_trip_p99)}"
-            f"   ({RAW_ROUND_TRIPS} records)",
+            f"   ({self.round_trips} records, between the hops)",
             f"   sequencer hop                p50 {ms(self.hop_p50)}   p99 {ms(self.hop_p99)}   ({self.hops} hops)",
             f"   ratio p50 hop / round trip   {self.hop_ratio:.2f}x   (target <= {HOP_TARGET:.0f}x: {hop_ok})",
             "2. throughput (backlog drained by one worker)",
-            f"   raw consume-and-produce loop {self.raw_loop_rate:10,.0f} records/s",
+            f"   raw consume-and-produce loop {self.raw_loop_rate:10,.0f} records/s   (mean of "
+            + " and ".join(f"{rate:,.0f}" for rate in self.raw_loop_rates) + ": before and after the worker)",
             f"   sequencer worker             {self.worker_rate:10,.0f} events/s   ({self.worker_events} events, "
             f"{self.services} services in flight)",
             f"   ratio worker / raw loop      {self.throughput_ratio:.2f}   "
             f"(target >= {THROUGHPUT_TARGET:.2f}: {rate_ok})",
             "   for context:",
+            f"   raw loop producing {FANOUT} records per input {self.raw_fanout_rate:8,.0f} inputs/s   "
+            f"(the sequencer's output per event; worker / this loop {self.worker_rate / self.raw_fanout_rate:.2f})",
             f"   Faust agent forwarding {FANOUT} records per input {self.forwarder_rate:8,.0f} inputs/s   "
             f"(sequencer / forwarder {self.worker_rate / self.forwarder_rate:.2f}, "
             f"forwarder / raw loop {self.forwarder_rate / self.raw_loop_rate:.2f})",
@@ -254,33 +265,45 @@ async def send_all(settings: Settings, topic: str, records: Sequence[KafkaRecord
         await producer.stop()
 
 
-async def raw_round_trips(settings: Settings, topic: str, count: int) -> list[float]:
-    """Produce one record, wait until a consumer has it, repeat: the produce-to-consume latency."""
-    producer = producer_for(settings)
-    consumer = consumer_for(settings, topic)
-    await producer.start()
-    await consumer.start()
-    try:
-        await consumer.getmany(timeout_ms=1000)  # join and get assigned before the clock runs
-        latencies: list[float] = []
-        for number in range(count + WARM_UP):
-            payload = f"{number}".encode()
+class RoundTripper:
+    """The raw aiokafka produce-to-consume round trip, measured in small rounds between the hops so both
+    figures see the same moments of a noisy machine."""
+
+    def __init__(self, settings: Settings, topic: str) -> None:
+        self.topic = topic
+        self.producer = producer_for(settings)
+        self.consumer = consumer_for(settings, topic)
+        self.latencies: list[float] = []
+        self._number = 0
+
+    async def __aenter__(self) -> RoundTripper:
+        await self.producer.start()
+        await self.consumer.start()
+        await self.consumer.getmany(timeout_ms=1000)  # join and get assigned before the clock runs
+        await self.measure(WARM_UP, keep=False)
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.consumer.stop()
+        await self.producer.stop()
+
+    async def measure(self, count: int, *, keep: bool = True) -> None:
+        """Produce one record, wait until the consumer has it, `count` times."""
+        for _ in range(count):
+            self._number += 1
+            payload = f"{self._number}".encode()
             sent = time.perf_counter()
-            await producer.send(topic, payload, key=f"key-{number % 16}".encode())
+            await self.producer.send(self.topic, payload, key=f"key-{self._number % 16}".encode())
             while True:
-                record = await asyncio.wait_for(consumer.getone(), WAIT)
+                record = await asyncio.wait_for(self.consumer.getone(), WAIT)
                 if record.value == payload:
                     break
-            if number >= WARM_UP:
-                latencies.append(time.perf_counter() - sent)
-        return latencies
-    finally:
-        await consumer.stop()
-        await producer.stop()
+            if keep:
+                self.latencies.append(time.perf_counter() - sent)
 
 
-async def raw_loop(settings: Settings, source: str, sink: str, count: int) -> float:
-    """Consume `count` records one by one and produce one record for each: records per second."""
+async def raw_loop(settings: Settings, source: str, sink: str, count: int, fanout: int = 1) -> float:
+    """Consume `count` records one by one and produce `fanout` records for each: input records per second."""
     producer = producer_for(settings)
     consumer = consumer_for(settings, source)
     await producer.start()
@@ -292,7 +315,8 @@ async def raw_loop(settings: Settings, source: str, sink: str, count: int) -> fl
             async for record in consumer:
                 if seen == 0:
                     started = time.perf_counter()
-                await producer.send(sink, record.value, key=record.key, headers=list(record.headers))
+                for _ in range(fanout):
+                    await producer.send(sink, record.value, key=record.key, headers=list(record.headers))
                 seen += 1
                 if seen == count:
                     break
@@ -437,7 +461,8 @@ class HopResponder:
                 await self.changed.wait()
 
 
-async def hop_latencies(settings: Settings, registry: TopicRegistry, sequences: int) -> list[float]:
+async def hop_latencies(settings: Settings, registry: TopicRegistry, sequences: int,
+                        round_trips: RoundTripper) -> list[float]:
     responder = HopResponder(settings, registry)
     running = asyncio.create_task(responder.run())
     producer = producer_for(settings)
@@ -445,6 +470,8 @@ async def hop_latencies(settings: Settings, registry: TopicRegistry, sequences: 
     try:
         for number in range(sequences + 2):  # two warm-up sequences: topic metadata, first sends
             responder.measuring = number >= 2
+            if responder.measuring:
+                await round_trips.measure(RAW_ROUND_TRIPS // sequences or 1)
             event = trigger(HOPS_PROJECT, f"hop-{number % 8}")
             record = encode(event)
             await producer.send_and_wait(registry.events, record.value, key=record.key,
@@ -509,9 +536,9 @@ async def measure(settings: Settings, work_dir: Path, services: int, hop_sequenc
     path_rate = decision_path_rate(shipyard, records)
 
     print(f"raw baselines ({len(records)} records) ...", flush=True)
-    round_trips = await raw_round_trips(settings, raw_rtt, RAW_ROUND_TRIPS)
     await send_all(settings, raw_in, records)
-    loop_rate = await raw_loop(settings, raw_in, raw_out, len(records))
+    loop_rates = [await raw_loop(settings, raw_in, raw_out, len(records))]
+    fanout_rate = await raw_loop(settings, raw_in, raw_out, len(records), fanout=FANOUT)
     print(f"Faust forwarder ({FANOUT} records out per input) ...", flush=True)
     forwarding_rate = await forwarder_rate(settings, raw_in, forwarded, len(records), work_dir)
 
@@ -528,14 +555,21 @@ async def measure(settings: Settings, work_dir: Path, services: int, hop_sequenc
                              f"driver's, or the worker failed; its log is {log_file}") from None
         worker_rate = len(records) / (max(times) - min(times)).total_seconds()
 
-        print(f"worker: {hop_sequences} sequences of {len(TASKS)} tasks, one at a time ...", flush=True)
-        hops = await hop_latencies(settings, registry, hop_sequences)
+        # The raw loop again right after the worker: the baseline is the mean of before and after.
+        loop_rates.append(await raw_loop(settings, raw_in, raw_out, len(records)))
+
+        print(f"worker: {hop_sequences} sequences of {len(TASKS)} tasks, one at a time, "
+              "raw round trips in between ...", flush=True)
+        async with RoundTripper(settings, raw_rtt) as round_trips:
+            hops = await hop_latencies(settings, registry, hop_sequences, round_trips)
     finally:
         stop_worker(worker)
+    trips = round_trips.latencies
     return Figures(
-        raw_round_trip_p50=percentile(round_trips, 0.5), raw_round_trip_p99=percentile(round_trips, 0.99),
+        raw_round_trip_p50=percentile(trips, 0.5), raw_round_trip_p99=percentile(trips, 0.99), round_trips=len(trips),
         hop_p50=percentile(hops, 0.5), hop_p99=percentile(hops, 0.99), hops=len(hops),
-        raw_loop_rate=loop_rate, worker_rate=worker_rate, worker_events=len(records), services=services,
+        raw_loop_rate=sum(loop_rates) / len(loop_rates), raw_loop_rates=tuple(loop_rates),
+        raw_fanout_rate=fanout_rate, worker_rate=worker_rate, worker_events=len(records), services=services,
         decision_path_rate=path_rate, forwarder_rate=forwarding_rate,
     )
 
