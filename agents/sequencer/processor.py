@@ -233,8 +233,7 @@ class SequencerProcessor:
                 batch = [first, *consumer.consume(BATCH - 1, 0)]
                 self._process(batch)
             producer.poll(0)  # serve delivery reports (failures only)
-            if self._dirty and len(producer) == 0:
-                self._write_states()  # every output so far is acknowledged: the state may say so
+            self._write_states_if_acknowledged()
             now = time.monotonic()
             if now >= next_tick:
                 ticks += 1
@@ -447,6 +446,11 @@ class SequencerProcessor:
         if self._failure is not None:
             raise RuntimeError(f"the broker refused a record ({self._failure}); the inputs since the last "
                                "commit are handled again")
+
+    def _write_states_if_acknowledged(self) -> None:
+        assert self._producer is not None
+        if self._dirty and len(self._producer) == 0:
+            self._write_states()  # every output so far is acknowledged: the state may say so
 
     def _write_states(self) -> None:
         """Write the changed keys' state; only call when every output so far is acknowledged."""
