@@ -37,6 +37,8 @@ STANDARD_TASKS: tuple[str, ...] = (
     "get-action",
     "action",
 )
+# The sequencer processor's (app, table): its state topic is `changelog(*SEQUENCER_STATE)`, compacted.
+SEQUENCER_STATE: tuple[str, str] = ("sequencer", "sequences")
 
 COMPACTED: Mapping[str, str] = {"cleanup.policy": "compact"}
 _NAME_PART = re.compile(r"^[A-Za-z0-9_-]+$")

@@ -52,12 +52,11 @@ from streams.keys import Key, key_mismatch
 from streams.metrics import observe_consumed, observe_dead_letter, observe_produced, set_sequence_load
 from streams.provision import provision_topics
 from streams.settings import Settings
-from streams.topics import COMPACTED, TopicRegistry, TopicSpec
+from streams.topics import COMPACTED, SEQUENCER_STATE, TopicRegistry, TopicSpec
 
 log = logging.getLogger(__name__)
 
-AGENT = "sequencer"
-STATE_TABLE = "sequences"
+AGENT, STATE_TABLE = SEQUENCER_STATE  # group <prefix>sequencer, state topic <prefix>sequencer-sequences-changelog
 TICK_INTERVAL = 1.0  # seconds between scans of the local deadline index
 RESCAN_EVERY = 15  # full scans of the state (deadlines, load gauges) every N ticks
 COMMIT_INTERVAL = 1.0  # seconds between offset commits while events flow

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from connectors.cli.main import app
 from streams.provision import ProvisionError, describe_topics, provision_topics
 from streams.settings import Settings
-from streams.topics import STANDARD_TASKS, TopicRegistry
+from streams.topics import SEQUENCER_STATE, STANDARD_TASKS, TopicRegistry
 
 topics_app = typer.Typer(help="Create and list Tidegate's Kafka topics.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
@@ -50,7 +50,8 @@ def create(
     registry = TopicRegistry.from_settings(settings)
     tasks = list(dict.fromkeys([*STANDARD_TASKS, *(task or [])]))
     try:
-        report = provision_topics(settings, registry.specs(tasks))
+        # The sequencer's state topic too (the worker creates it when missing, given the rights).
+        report = provision_topics(settings, registry.specs(tasks, [SEQUENCER_STATE]))
     except (ProvisionError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from error

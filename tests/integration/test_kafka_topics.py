@@ -70,6 +70,8 @@ def test_cli_topics_create_and_list(tidegate_settings: Settings) -> None:
     expected = [registry.events, registry.audit, registry.task("smoke"), *(registry.task(t) for t in STANDARD_TASKS)]
     view = broker_view(tidegate_settings.kafka_bootstrap, expected)
     assert {name: partitions for name, (partitions, _) in view.items()} == dict.fromkeys(expected, 3)
+    state = registry.changelog("sequencer", "sequences")
+    assert broker_view(tidegate_settings.kafka_bootstrap, [state]) == {state: (3, "compact")}
 
     listed = runner.invoke(app, ["topics", "list", *common])
     assert listed.exit_code == 0, listed.output
