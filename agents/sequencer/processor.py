@@ -49,6 +49,7 @@ from schemas.events import KeptnEvent
 from streams.codec import CE_PREFIX, DecodeError, KafkaRecord, decode, encode
 from streams.dlq import DeadLetter, DeadLetterCounter, dead_letter_record
 from streams.keys import Key, key_mismatch
+from streams.logging import bind_event, unbind
 from streams.metrics import observe_consumed, observe_dead_letter, observe_produced, set_sequence_load
 from streams.provision import provision_topics
 from streams.settings import Settings
@@ -344,8 +345,10 @@ class SequencerProcessor:
         try:
             event = decode(record.value, record.headers, timestamp=message.timestamp)
         except DecodeError as error:
+            unbind()
             self._dead_letter(message, record, error.reason, category="undecodable")
             return
+        bind_event(event)  # this thread's log lines for the event carry its keptnContext (streams.logging)
         problem = key_mismatch(record.key, event.data)
         if problem is not None:
             self._dead_letter(message, record, problem)
