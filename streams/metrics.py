@@ -126,6 +126,10 @@ class TidegateMetrics:
             "tidegate_dlq", "Records put on the dead-letter queue, by reason, agent and source topic",
             ["reason", "agent", "topic"], registry=r,
         )
+        self.ignored = Counter(
+            "tidegate_ignored_events", "Events an agent read and let pass unchanged, by agent and reason "
+            "(duplicate, unknown_triggeredid, unhandled_type, ...)", ["agent", "reason"], registry=r,
+        )
         self.sequence_duration = Histogram(
             "tidegate_sequence_duration_seconds", "Sequence runs from .triggered to .finished (event times)",
             ["stage", "sequence", "result"], buckets=SEQUENCE_BUCKETS, registry=r,
@@ -290,6 +294,13 @@ def observe_produced(topic: str, event: KeptnEvent) -> None:
         log.debug("could not count a produced %s", event.type, exc_info=True)
 
 
+def observe_ignored(agent: str, reason: str) -> None:
+    try:
+        default_metrics().ignored.labels(agent, reason).inc()
+    except Exception:
+        log.debug("could not count an ignored event", exc_info=True)
+
+
 def observe_dead_letter(letter: DeadLetter, reason: str | None = None) -> None:
     try:
         default_metrics().observe_dead_letter(letter, reason)
@@ -433,6 +444,7 @@ __all__ = [
     "metrics_port",
     "observe_consumed",
     "observe_dead_letter",
+    "observe_ignored",
     "observe_produced",
     "serve",
     "set_sequence_load",

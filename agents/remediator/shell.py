@@ -42,6 +42,7 @@ from streams.app import send_event, send_to_dlq
 from streams.audit import transition_event
 from streams.codec import DecodeError, decode
 from streams.keys import Key
+from streams.metrics import observe_ignored
 from streams.resources import REMEDIATION, Resource
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,7 @@ def register(ctx: WorkerContext, settings: RemediatorSettings | None = None) -> 
                     await audit(app, audit_event(output), output.key)
                 elif isinstance(output, Ignored):
                     ignored[output.reason.value] += 1
+                    observe_ignored("remediator", output.reason.value)
                     if output.dead_letter:
                         await send_to_dlq(record, output.detail)
                     else:

@@ -51,7 +51,13 @@ from streams.codec import CE_PREFIX, DecodeError, KafkaRecord, decode, encode
 from streams.dlq import DeadLetter, DeadLetterCounter, dead_letter_record
 from streams.keys import Key, key_mismatch
 from streams.logging import bind_event, unbind
-from streams.metrics import observe_consumed, observe_dead_letter, observe_produced, set_sequence_load
+from streams.metrics import (
+    observe_consumed,
+    observe_dead_letter,
+    observe_ignored,
+    observe_produced,
+    set_sequence_load,
+)
 from streams.provision import provision_topics
 from streams.settings import Settings
 from streams.topics import COMPACTED, SEQUENCER_STATE, TopicRegistry, TopicSpec
@@ -387,6 +393,7 @@ class SequencerProcessor:
                 self._defer(partial(self._audit_transition, output))
             elif isinstance(output, Ignored):
                 self.ignored[output.reason.value] += 1
+                observe_ignored(AGENT, output.reason.value)
                 if output.dead_letter:
                     self._dead_letter(message, record, output.detail)
         if decision.state is not state:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from agents.sequencer.model import SequencerConfig
 from agents.sequencer.processor import SequencerProcessor
@@ -22,6 +23,7 @@ from schemas.files import FileKind, load_text
 from schemas.shipyard import Shipyard
 from streams.codec import decode, encode
 from streams.keys import Key
+from streams.metrics import default_metrics
 from streams.settings import Settings
 from streams.topics import TopicRegistry
 
@@ -121,6 +123,7 @@ class Message:
 
 @pytest.fixture
 def processor() -> SequencerProcessor:
+    default_metrics()  # the process's collectors are registered before the first count
     shipyard = load_text(SHIPYARD, "shop/shipyard.yaml", FileKind.SHIPYARD).model
     assert isinstance(shipyard, Shipyard)
     processor = SequencerProcessor(Settings(topic_prefix="t."), SequencerConfig(shipyard_for=lambda _p: shipyard))
@@ -135,6 +138,11 @@ def log_of(processor: SequencerProcessor) -> list[Any]:
     producer = processor._producer
     assert isinstance(producer, RecordingProducer)
     return producer.log
+
+
+def ignored_count(reason: str) -> float:
+    value = REGISTRY.get_sample_value("tidegate_ignored_events_total", {"agent": "sequencer", "reason": reason})
+    return value or 0.0
 
 
 def trigger() -> KeptnEvent:
@@ -231,11 +239,14 @@ def test_a_whole_sequence_in_one_batch_dispatches_each_task_once(processor: Sequ
                  Message(registry.events, 4, offset + 1, reply(triggered, "finished"))]
         offset += 2
         processor._process(batch)  # type: ignore[arg-type]
-        # a redelivered batch (after a crash) changes nothing and dispatches nothing new
+        # a redelivered batch (after a crash) changes nothing and dispatches nothing new, and says so
         before = len([e for e in log_of(processor) if isinstance(e, Produced) and e.topic.startswith("t.tasks.")])
+        duplicates = ignored_count("duplicate")
         processor._process(batch)  # type: ignore[arg-type]
         after = len([e for e in log_of(processor) if isinstance(e, Produced) and e.topic.startswith("t.tasks.")])
         assert after == before
+        assert ignored_count("duplicate") == duplicates + 2
+        assert processor.ignored["duplicate"] >= 2
     finished = [e.event for e in log_of(processor) if isinstance(e, Produced) and e.topic == registry.events]
     assert [e.type for e in finished] == [sequence_type("dev", "delivery", "finished")]
     assert finished[0].data["result"] == "pass"
