@@ -132,19 +132,6 @@ def _valid_extension_name(name: str) -> bool:
     return name != "data" and _EXTENSION_NAME.match(name) is not None
 
 
-def _keptn_time(moment: datetime) -> str:
-    """format_time(moment) without strftime, which is most of its cost."""
-    if type(moment) is not datetime:
-        return format_time(moment)
-    zone = moment.tzinfo
-    utc = moment if zone is None or zone is UTC or zone is _PARSED_UTC else moment.astimezone(UTC)
-    if utc.year < 1000 or utc.microsecond != moment.microsecond:
-        # strftime does not pad years below 1000; a sub-second offset moves microseconds: both rare.
-        return format_time(moment)
-    # isoformat starts with the same 23 characters as format_time (datetime.replace is slow in 3.11).
-    return utc.isoformat(timespec="milliseconds")[:23] + "Z"
-
-
 def _extension_text(value: Any) -> Any:
     # Header values are strings; CloudEvents writes booleans as true/false and numbers as JSON does.
     if isinstance(value, str | datetime):
@@ -181,7 +168,7 @@ def _encode_fast(event: KeptnEvent, key: Key | None) -> KafkaRecord | None:
             if name == "time":
                 if type(value) is not datetime:
                     return None
-                headers.append((header, _keptn_time(value).encode("utf-8")))
+                headers.append((header, format_time(value).encode("utf-8")))
                 continue
             if type(value) is not str or (not value and name in _NOT_EMPTY_FIELDS):
                 return None  # the library refuses these empty
