@@ -2,8 +2,8 @@
 
 The audit topic holds all of `events`, all of `tasks.*` and every state transition (streams.audit).
 The sequencer (agents.sequencer.processor) audits every event it consumes from `events`; each shell
-audits what it sends to a task topic and its own transitions. So no event is audited twice by design, and consumers of
-`audit` drop repeated ids anyway.
+audits what it sends to a task topic and its own transitions. So no event is audited twice by design,
+and consumers of `audit` drop repeated ids anyway.
 """
 
 from __future__ import annotations
@@ -62,8 +62,7 @@ async def read_keyed(record: EventT[bytes]) -> tuple[KeptnEvent, Key] | None:
     event = await decode_or_dlq(record)
     if event is None:
         return None
-    raw_key = record.message.key
-    problem = key_mismatch(raw_key if isinstance(raw_key, bytes) or raw_key is None else str(raw_key).encode(), event.data)
+    problem = key_mismatch(record.message.key, event.data)
     if problem is not None:
         await send_to_dlq(record, problem)
         return None

@@ -65,7 +65,8 @@ def _rewind_partitions_never_committed(app: TidegateApp) -> None:
     seeks the input partitions back to their committed offsets, and drops what it fetched meanwhile;
     a partition with no committed offset is not sought at all, so those dropped records were lost:
     after a `kill -9` before the first commit, a restarted worker skipped a whole partition of
-    `events` (tests/integration/test_sequencer_crash.py). Here the seek that Faust performs for
+    `events` (found by the crash test when the sequencer was still a Faust agent; the approver,
+    evaluator and remediator still read through Faust). Here the seek that Faust performs for
     committed partitions is completed with a seek to the beginning for the others, which is what
     `auto_offset_reset=earliest` promises. Changelog partitions are left to Faust's table recovery.
     """

@@ -220,7 +220,13 @@ async def send_to_dlq(record: EventT[bytes], reason: str, *, category: str | Non
     # Awaited (queued before the next record): Faust flushes the producer before it commits the
     # offset, so the letter is on the DLQ before the input counts as processed.
     await app.channels.dlq.send(key=dead.key, value=dead.value, headers=list(dead.headers))
-    count = app.dead_letters.add(letter)
+    note_dead_letter(app.dead_letters, letter, category)
+    return letter
+
+
+def note_dead_letter(counter: DeadLetterCounter, letter: DeadLetter, category: str | None = None) -> None:
+    """Count a letter just sent to the DLQ (counter and metric) and log it, for every agent alike."""
+    count = counter.add(letter)
     observe_dead_letter(letter, category)
     log.warning(
         "sent %s[%s]@%s to the DLQ (%s from %s so far): %s",
@@ -229,9 +235,8 @@ async def send_to_dlq(record: EventT[bytes], reason: str, *, category: str | Non
         letter.source_offset,
         count,
         letter.agent,
-        reason,
+        letter.reason,
     )
-    return letter
 
 
 async def decode_or_dlq(record: EventT[bytes]) -> KeptnEvent | None:

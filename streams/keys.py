@@ -42,13 +42,15 @@ class Key:
         )
 
 
-def key_mismatch(raw_key: bytes | None, data: dict[str, Any]) -> str | None:
+def key_mismatch(raw_key: bytes | str | None, data: dict[str, Any]) -> str | None:
     """Why a record's Kafka key is not the project/stage/service of the event `data`, or None when it is (or absent).
 
     A mismatching key would put the event on a partition whose owner does not hold that service's
     state (co-partitioning), so such input goes to the DLQ instead of being half-handled.
     """
     expected = Key.of_data(data).encode()
+    if isinstance(raw_key, str):
+        raw_key = raw_key.encode("utf-8")
     if raw_key is None or raw_key == expected:
         return None
     shown = raw_key.decode("utf-8", "replace")

@@ -57,8 +57,9 @@ class Settings(BaseSettings):
     dlq_partitions: int = Field(default=3, ge=1)
     resources_partitions: int = Field(default=1, ge=1)
 
-    # memory:// replays the changelog at start; rocksdb:// starts faster but failed the kill -9 crash test
-    # late in a run (tests/integration/test_sequencer_crash.py), so it is opt-in until that is understood.
+    # Faust tables (evaluator, remediator). memory:// replays the changelog at start; rocksdb:// starts
+    # faster but failed the kill -9 crash test late in a run when the sequencer still had a Faust table,
+    # so it is opt-in until that is understood.
     store: str = "memory://"
     data_dir: Path = Field(default_factory=_default_data_dir)
     web_enabled: bool = False

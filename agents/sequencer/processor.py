@@ -38,7 +38,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
@@ -47,13 +46,13 @@ from agents.sequencer.events import TICK_TYPE, tick_event
 from agents.sequencer.model import KeyState, SequencerConfig
 from agents.sequencer.outputs import AuditRecord, Emit, Ignored
 from schemas.events import KeptnEvent
+from streams.app import note_dead_letter
 from streams.codec import CE_PREFIX, DecodeError, KafkaRecord, decode, encode
 from streams.dlq import DeadLetter, DeadLetterCounter, dead_letter_record
 from streams.keys import Key, key_mismatch
 from streams.logging import bind_event, unbind
 from streams.metrics import (
     observe_consumed,
-    observe_dead_letter,
     observe_ignored,
     observe_produced,
     set_sequence_load,
@@ -74,8 +73,9 @@ RESTORE_TIMEOUT = 120.0  # seconds reading back a partition's state may take wit
 RESTART_DELAY = 2.0  # seconds before a failed session is started again
 # A killed worker keeps its partitions until its session expires; short, so a restart takes over fast.
 SESSION_TIMEOUT_MS = 10_000
-TIME_HEADER = f"{CE_PREFIX}time"
 HEARTBEAT_INTERVAL_MS = 2_000
+TIME_HEADER = f"{CE_PREFIX}time"
+ANY_PARTITION = -1  # confluent-kafka: let the partitioner choose (murmur2 of the key)
 
 
 # --------------------------------------------------------------------- the processor
@@ -108,7 +108,6 @@ class _Input:
         return cls(topic, partition, offset, record, datetime.fromtimestamp(stamp / 1000, UTC) if stamp > 0 else None)
 
 
-
 Prepare = Callable[[KeptnEvent, Key], KeptnEvent]
 
 
@@ -133,7 +132,6 @@ class SequencerProcessor:
         self.group = self.registry.app_id(AGENT)
         self.state_topic = self.registry.changelog(AGENT, STATE_TABLE)
         self.ignored: Counter[str] = Counter()
-        self.processed = 0
         self._stop = threading.Event()
         self._states: dict[int, dict[bytes, KeyState]] = {}  # partition -> key -> state
         self._deadlines: dict[bytes, datetime] = {}
@@ -151,10 +149,6 @@ class SequencerProcessor:
 
     def stop(self) -> None:
         self._stop.set()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
 
     def run(self) -> None:
         """Process until stopped; a failed session (lost output, broker trouble) starts again from the
@@ -342,7 +336,6 @@ class SequencerProcessor:
                 continue
             self._handle(read)
             self._positions[read.partition] = read.offset + 1
-            self.processed += 1
         for send in self._later:
             send()
         self._later.clear()
@@ -373,7 +366,7 @@ class SequencerProcessor:
             self._dead_letter(message, record, f"sequencer error: {type(error).__name__}: {error}")
             return
         # Task and follow-up events leave at once: they are what the next hop waits for. Audit records
-        # follow at the end of the batch (`_send_later`), in the order the core decided them, after the
+        # follow at the end of the batch (`_defer`), in the order the core decided them, after the
         # input's own copy.
         emitted = [(emit, encode(emit.event, emit.key)) for emit in decision.outputs if isinstance(emit, Emit)]
         for emit, encoded in emitted:
@@ -425,14 +418,12 @@ class SequencerProcessor:
         return self.registry.task(destination.removeprefix("tasks."))
 
     def _send(self, topic: str, record: KafkaRecord, event: KeptnEvent | None = None,
-              partition: int | None = None) -> None:
+              partition: int = ANY_PARTITION) -> None:
         assert self._producer is not None
-        options: dict[str, Any] = {"key": record.key, "headers": list(record.headers)}
-        if partition is not None:
-            options["partition"] = partition
         while True:
             try:
-                self._producer.produce(topic, record.value, **options)
+                self._producer.produce(topic, record.value, key=record.key, partition=partition,
+                                       headers=list(record.headers))
                 break
             except BufferError:  # the local queue is full: let the broker catch up
                 self._producer.poll(0.1)
@@ -447,10 +438,7 @@ class SequencerProcessor:
         letter = DeadLetter(reason=reason, source_topic=message.topic, source_partition=message.partition,
                             source_offset=message.offset, agent=AGENT)
         self._send(self.registry.dlq, dead_letter_record(record, letter))
-        count = self.dead_letters.add(letter)
-        observe_dead_letter(letter, category)
-        log.warning("sent %s[%s]@%s to the DLQ (%s from %s so far): %s", letter.source_topic,
-                    letter.source_partition, letter.source_offset, count, AGENT, reason)
+        note_dead_letter(self.dead_letters, letter, category)
 
     def _check_deliveries(self) -> None:
         if self._failure is not None:

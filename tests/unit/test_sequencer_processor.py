@@ -64,7 +64,7 @@ class RecordingProducer:
     on_delivery: Any = None
 
     def produce(self, topic: str, value: bytes | None, *, key: bytes | None = None, headers: Any = None,
-                partition: int | None = None) -> None:
+                partition: int = -1) -> None:
         self.log.append(Produced(topic, value, key, partition, list(headers or [])))
         self.in_flight += 1
 
