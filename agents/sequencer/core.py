@@ -16,10 +16,7 @@ The input state is never modified: the core works on a copy of the parts it chan
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
-
-from pydantic import BaseModel
-from pydantic_core import PydanticUndefined
+from typing import Any
 
 from agents.merge import copy_value, merge
 from schemas.durations import parse_duration
@@ -657,17 +654,17 @@ def _working_copy(state: KeyState) -> KeyState:
     ever replaces, never changes in place: the task snapshots, `payload` and `properties` (each merge
     returns a new dict), `seen` and the context lists.
     """
-    work = _shallow(state)
+    work = state.model_copy()
     # Writing __dict__ directly, as a deep copy does, leaves the fields-set bookkeeping as it was.
     work.__dict__["sequences"] = [_run_copy(run) for run in state.sequences]
     return work
 
 
 def _run_copy(run: SequenceRun) -> SequenceRun:
-    work = _shallow(run)
+    work = run.model_copy()
     task = run.current
     if task is not None:
-        task_copy = _shallow(task)
+        task_copy = task.model_copy()
         task_copy.__dict__["results"] = list(task.results)
         task_copy.__dict__["statuses"] = list(task.statuses)
         work.__dict__["current"] = task_copy
@@ -676,28 +673,14 @@ def _run_copy(run: SequenceRun) -> SequenceRun:
 
 def _snapshot(task: Task) -> Task:
     """A deep copy of a shipyard task (the same as `model_copy(deep=True)`, for JSON-like values)."""
-    copied = _shallow(task)
+    copied = task.model_copy()
     copied.__dict__["properties"] = copy_value(task.properties)
     if task.__pydantic_extra__:
         _set_attribute(copied, "__pydantic_extra__", copy_value(task.__pydantic_extra__))
     return copied
 
 
-_set_attribute = object.__setattr__
-_Model = TypeVar("_Model", bound=BaseModel)
-
-
-def _shallow(model: _Model) -> _Model:
-    """`copy.copy(model)` without the generic dispatch: what pydantic's `BaseModel.__copy__` does."""
-    twin = model.__class__.__new__(model.__class__)
-    _set_attribute(twin, "__dict__", model.__dict__.copy())
-    extra = model.__pydantic_extra__
-    _set_attribute(twin, "__pydantic_extra__", None if extra is None else extra.copy())
-    _set_attribute(twin, "__pydantic_fields_set__", model.__pydantic_fields_set__.copy())
-    private = getattr(model, "__pydantic_private__", None)
-    _set_attribute(twin, "__pydantic_private__", None if private is None else
-                   {name: value for name, value in private.items() if value is not PydanticUndefined})
-    return twin
+_set_attribute = object.__setattr__  # pydantic keeps extra fields outside __dict__
 
 
 def _holds(state: KeyState, run: SequenceRun) -> bool:
