@@ -42,21 +42,16 @@ def copy_value(value: Any) -> Any:
 def merge(earlier: Any, later: Any) -> Any:
     """Merge `later` onto `earlier` and return a new value."""
     if isinstance(earlier, dict) and isinstance(later, dict):
-        if type(earlier) is dict and type(later) is dict and all(type(name) is str for name in earlier):
-            # Copies each value of `earlier` once (a full copy first would copy the merged ones twice);
-            # keys keep the order a copy of `earlier` updated by `later` has.
-            out: dict[str, Any] = {
-                name: merge(value, later[name]) if name in later else copy_value(value)
-                for name, value in earlier.items()
-            }
-            for name, value in later.items():
-                if name not in earlier:
-                    out[name] = copy_value(value)
-            return out
-        merged: dict[str, Any] = copy.deepcopy(earlier)
+        # Copies each value of `earlier` once (a full copy first would copy the merged ones twice);
+        # keys keep the order a copy of `earlier` updated by `later` has.
+        out: dict[Any, Any] = {
+            name: merge(value, later[name]) if name in later else copy_value(value)
+            for name, value in earlier.items()
+        }
         for name, value in later.items():
-            merged[name] = merge(earlier[name], value) if name in earlier else copy.deepcopy(value)
-        return merged
+            if name not in earlier:
+                out[name] = copy_value(value)
+        return out
     if isinstance(earlier, list) and isinstance(later, list):
         return copy_value(later) + copy_value(earlier)
     return copy_value(later)
