@@ -75,10 +75,6 @@ async def audit(app: TidegateApp, event: KeptnEvent, key: Key) -> None:
 
 async def emit(app: TidegateApp, destination: str, event: KeptnEvent, key: Key) -> None:
     """Send to `events` or `tasks.<task>` (logical names); task-topic sends are audited here."""
-    registry = app.topic_registry
-    if destination == "events":
-        await send_event(app, registry.events, event, key=key)
-        return
-    task = destination.removeprefix("tasks.")
-    await send_event(app, registry.task(task), event, key=key)
-    await audit(app, event, key)
+    await send_event(app, app.topic_registry.destination(destination), event, key=key)
+    if destination != "events":
+        await audit(app, event, key)

@@ -104,6 +104,12 @@ class TopicRegistry:
         """`<prefix>tasks.<task>`: where `<task>.triggered` events for connectors go."""
         return f"{self.prefix}{TASKS_INFIX}{_checked_part('task name', task)}"
 
+    def destination(self, logical: str) -> str:
+        """The topic of an agent's logical destination: `events` or `tasks.<task>`."""
+        if logical == "events":
+            return self.events
+        return self.task(logical.removeprefix(TASKS_INFIX))
+
     def task_of(self, topic: str) -> str | None:
         """The task a task topic carries, or None if `topic` is not one of this prefix's task topics."""
         head = f"{self.prefix}{TASKS_INFIX}"

@@ -370,7 +370,7 @@ class SequencerProcessor:
         # input's own copy.
         emitted = [(emit, encode(emit.event, emit.key)) for emit in decision.outputs if isinstance(emit, Emit)]
         for emit, encoded in emitted:
-            self._send(self._destination(emit.destination), encoded, emit.event)
+            self._send(self.registry.destination(emit.destination), encoded, emit.event)
         if event.type != TICK_TYPE:
             # A binary-mode input with its time is already the audit record, byte for byte; other forms
             # (structured, plain JSON, no ce_time: decoding filled something in) are encoded anew.
@@ -410,12 +410,6 @@ class SequencerProcessor:
 
     def _audit_transition(self, transition: AuditRecord) -> None:
         self._send(self.registry.audit, encode(transition.to_event(), transition.key))
-
-    def _destination(self, destination: str) -> str:
-        """The topic of a logical destination: `events` or `tasks.<task>`."""
-        if destination == "events":
-            return self.registry.events
-        return self.registry.task(destination.removeprefix("tasks."))
 
     def _send(self, topic: str, record: KafkaRecord, event: KeptnEvent | None = None,
               partition: int = ANY_PARTITION) -> None:

@@ -29,6 +29,12 @@ class TestRegistry:
         # Faust names a table's changelog `<app id>-<table>-changelog` (faust/tables/base.py).
         assert self.registry.changelog("sequencer", "sequences") == "acme.sequencer-sequences-changelog"
 
+    def test_an_agents_logical_destination_names_its_topic(self) -> None:
+        assert self.registry.destination("events") == "acme.events"
+        assert self.registry.destination("tasks.deployment") == "acme.tasks.deployment"
+        with pytest.raises(ValueError):
+            self.registry.destination("tasks.bad name")
+
     def test_task_of_reverses_task(self) -> None:
         assert self.registry.task_of("acme.tasks.deployment") == "deployment"
         assert self.registry.task_of("acme.events") is None
