@@ -185,13 +185,33 @@ def decision_path_rate(shipyard: Shipyard, records: Sequence[KafkaRecord], batch
 
 
 @dataclass(frozen=True, slots=True)
+class HopFigures:
+    """Hop latencies and the raw round trips measured between them (seconds)."""
+
+    round_trips: Sequence[float]
+    hops: Sequence[float]
+
+    @property
+    def ratio(self) -> float:
+        return percentile(self.hops, 0.5) / percentile(self.round_trips, 0.5)
+
+    def lines(self) -> list[str]:
+        def p(values: Sequence[float], fraction: float) -> str:
+            return f"{percentile(values, fraction) * 1000:8.2f} ms"
+
+        verdict = "meets" if self.ratio <= HOP_TARGET else "MISSES"
+        return [
+            f"   raw aiokafka round trip      p50 {p(self.round_trips, 0.5)}   p99 {p(self.round_trips, 0.99)}"
+            f"   ({len(self.round_trips)} records, between the hops)",
+            f"   sequencer hop                p50 {p(self.hops, 0.5)}   p99 {p(self.hops, 0.99)}"
+            f"   ({len(self.hops)} hops)",
+            f"   ratio p50 hop / round trip   {self.ratio:.2f}x   (target <= {HOP_TARGET:.0f}x: {verdict})",
+        ]
+
+
+@dataclass(frozen=True, slots=True)
 class Figures:
-    raw_round_trip_p50: float
-    raw_round_trip_p99: float
-    round_trips: int
-    hop_p50: float
-    hop_p99: float
-    hops: int
+    hop: HopFigures
     raw_loop_rate: float
     raw_loop_rates: tuple[float, ...]
     raw_fanout_rate: float
@@ -202,25 +222,14 @@ class Figures:
     forwarder_rate: float
 
     @property
-    def hop_ratio(self) -> float:
-        return self.hop_p50 / self.raw_round_trip_p50
-
-    @property
     def throughput_ratio(self) -> float:
         return self.worker_rate / self.raw_loop_rate
 
     def report(self) -> str:
-        def ms(seconds: float) -> str:
-            return f"{seconds * 1000:8.2f} ms"
-
-        hop_ok = "meets" if self.hop_ratio <= HOP_TARGET else "MISSES"
         rate_ok = "meets" if self.throughput_ratio >= THROUGHPUT_TARGET else "MISSES"
         return "\n".join([
             "1. hop latency (task .finished produced -> next .triggered consumed)",
-            f"   raw aiokafka round trip      p50 {ms(self.raw_round_trip_p50)}   p99 {ms(self.raw_round_trip_p99)}"
-            f"   ({self.round_trips} records, between the hops)",
-            f"   sequencer hop                p50 {ms(self.hop_p50)}   p99 {ms(self.hop_p99)}   ({self.hops} hops)",
-            f"   ratio p50 hop / round trip   {self.hop_ratio:.2f}x   (target <= {HOP_TARGET:.0f}x: {hop_ok})",
+            *self.hop.lines(),
             "2. throughput (backlog drained by one worker)",
             f"   raw consume-and-produce loop {self.raw_loop_rate:10,.0f} records/s   (mean of "
             + " and ".join(f"{rate:,.0f}" for rate in self.raw_loop_rates) + ": before and after the worker)",
@@ -581,10 +590,8 @@ async def measure(settings: Settings, work_dir: Path, services: int, hop_sequenc
             hops = await hop_latencies(settings, registry, hop_sequences, round_trips)
     finally:
         stop_worker(worker)
-    trips = round_trips.latencies
     return Figures(
-        raw_round_trip_p50=percentile(trips, 0.5), raw_round_trip_p99=percentile(trips, 0.99), round_trips=len(trips),
-        hop_p50=percentile(hops, 0.5), hop_p99=percentile(hops, 0.99), hops=len(hops),
+        hop=HopFigures(round_trips.latencies, hops),
         raw_loop_rate=sum(loop_rates) / len(loop_rates), raw_loop_rates=tuple(loop_rates),
         raw_fanout_rate=fanout_rate, worker_rate=worker_rate, worker_events=count, services=services,
         decision_path_rate=path_rate, forwarder_rate=forwarding_rate,
@@ -605,17 +612,8 @@ async def measure_hops_only(settings: Settings, work_dir: Path, hop_sequences: i
             hops = await hop_latencies(settings, registry, hop_sequences, round_trips)
     finally:
         stop_worker(worker)
-    trips = round_trips.latencies
-    ratio = percentile(hops, 0.5) / percentile(trips, 0.5)
-    return "\n".join([
-        "hop latency on a fresh worker (task .finished produced -> next .triggered consumed)",
-        f"   raw aiokafka round trip      p50 {percentile(trips, 0.5) * 1000:8.2f} ms   "
-        f"p99 {percentile(trips, 0.99) * 1000:8.2f} ms   ({len(trips)} records, between the hops)",
-        f"   sequencer hop                p50 {percentile(hops, 0.5) * 1000:8.2f} ms   "
-        f"p99 {percentile(hops, 0.99) * 1000:8.2f} ms   ({len(hops)} hops)",
-        f"   ratio p50 hop / round trip   {ratio:.2f}x   (target <= {HOP_TARGET:.0f}x: "
-        f"{'meets' if ratio <= HOP_TARGET else 'MISSES'}; the full run measures it after the throughput drain)",
-    ])
+    return "\n".join(["hop latency on a fresh worker (the full run measures it after the throughput drain)",
+                      *HopFigures(round_trips.latencies, hops).lines()])
 
 
 def main() -> None:
