@@ -81,6 +81,17 @@ class EventType:
 
     @classmethod
     def parse(cls, raw: str) -> EventType:
+        # Every agent parses each event's type several times (routing, metrics, decisions), and a
+        # deployment sees few distinct types: parse each once. Bounded, so odd input cannot grow it.
+        parsed = _parsed_types.get(raw)
+        if parsed is None:
+            parsed = cls._parse(raw)
+            if len(_parsed_types) < _PARSED_TYPES_MAX:
+                _parsed_types[raw] = parsed
+        return parsed
+
+    @classmethod
+    def _parse(cls, raw: str) -> EventType:
         if raw == PROBLEM_TYPE:
             return cls(raw, "problem")
         if not raw.startswith(KEPTN_PREFIX):
@@ -103,6 +114,8 @@ class EventType:
         return self.category == "sequence"
 
 
+_parsed_types: dict[str, EventType] = {}  # EventType is frozen: one instance can serve every caller
+_PARSED_TYPES_MAX = 4096
 _TASK_KINDS = {k.value for k in TaskKind if k is not TaskKind.STATUS_CHANGED}
 _SEQUENCE_KINDS = {k.value for k in SequenceKind}
 

@@ -81,6 +81,22 @@ ANY_PARTITION = -1  # confluent-kafka: let the partitioner choose (murmur2 of th
 # --------------------------------------------------------------------- the processor
 
 
+def producer_config(settings: Settings) -> dict[str, object]:
+    """The processor's producer settings (without its delivery callback); the benchmarks use them too."""
+    return {
+        **settings.confluent_config(),
+        # A hop (task .finished in, next .triggered out) is latency-bound: no Nagle, no linger.
+        "socket.nagle.disable": True,
+        "partitioner": "murmur2_random",  # the partition Faust, aiokafka and Java clients pick
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 0,  # records still batch while earlier requests are in flight
+        # Only failures are reported (to `_delivery_failed`): acknowledgements are counted by
+        # librdkafka itself (`len(producer)` = records not yet acknowledged).
+        "delivery.report.only.error": True,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class _Input:
     """A consumed record and where it was read."""
@@ -89,7 +105,7 @@ class _Input:
     partition: int
     offset: int
     record: KafkaRecord
-    timestamp: datetime | None
+    timestamp_ms: int  # the record's timestamp; <= 0 when it has none
 
     @classmethod
     def of(cls, message: Message) -> _Input:
@@ -104,8 +120,11 @@ class _Input:
             headers=tuple((name, value.encode() if isinstance(value, str) else value)
                           for name, value in pairs if value is not None),
         )
-        _kind, stamp = message.timestamp()
-        return cls(topic, partition, offset, record, datetime.fromtimestamp(stamp / 1000, UTC) if stamp > 0 else None)
+        return cls(topic, partition, offset, record, message.timestamp()[1])
+
+    @property
+    def timestamp(self) -> datetime | None:
+        return datetime.fromtimestamp(self.timestamp_ms / 1000, UTC) if self.timestamp_ms > 0 else None
 
 
 Prepare = Callable[[KeptnEvent, Key], KeptnEvent]
@@ -172,22 +191,10 @@ class SequencerProcessor:
 
     def _session(self) -> None:
         self._reset()
-        connection = self.settings.confluent_config()
-        # A hop (task .finished in, next .triggered out) is latency-bound: no Nagle, no linger.
-        connection["socket.nagle.disable"] = True
-        self._producer = Producer({
-            **connection,
-            "partitioner": "murmur2_random",  # the partition Faust, aiokafka and Java clients pick
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 0,  # records still batch while earlier requests are in flight
-            # Only failures are reported (to `_delivery_failed`): acknowledgements are counted by
-            # librdkafka itself (`len(producer)` = records not yet acknowledged).
-            "delivery.report.only.error": True,
-            "on_delivery": self._delivery_failed,
-        })
+        self._producer = Producer({**producer_config(self.settings), "on_delivery": self._delivery_failed})
         self._consumer = Consumer({
-            **connection,
+            **self.settings.confluent_config(),
+            "socket.nagle.disable": True,  # fetch requests too: a hop waits on them
             "group.id": self.group,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
@@ -342,20 +349,22 @@ class SequencerProcessor:
 
     def _handle(self, message: _Input) -> None:
         partition, topic, record = message.partition, message.topic, message.record
+        # A binary-mode input with its time is already its own audit record, byte for byte, and needs
+        # no record timestamp to decode; other forms (structured, plain JSON, no ce_time) are encoded anew.
+        timed = any(name == TIME_HEADER for name, _value in record.headers)
         try:
-            event = decode(record.value, record.headers, timestamp=message.timestamp)
+            event = decode(record.value, record.headers, timestamp=None if timed else message.timestamp)
         except DecodeError as error:
             unbind()
             self._dead_letter(message, record, error.reason, category="undecodable")
             return
         bind_event(event)  # this thread's log lines for the event carry its keptnContext (streams.logging)
-        problem = key_mismatch(record.key, event.data)
-        if problem is not None:
-            self._dead_letter(message, record, problem)
-            return
-        self._defer(partial(observe_consumed, topic, event, AGENT))
         key = Key.of_data(event.data)
         raw_key = key.encode()
+        if record.key is not None and record.key != raw_key:
+            self._dead_letter(message, record, key_mismatch(record.key, event.data) or "record key mismatch")
+            return
+        self._defer(partial(observe_consumed, topic, event, AGENT))
         event = self.prepare(event, key)
         states = self._states[partition]
         state = states.get(raw_key)
@@ -372,9 +381,7 @@ class SequencerProcessor:
         for emit, encoded in emitted:
             self._send(self.registry.destination(emit.destination), encoded, emit.event)
         if event.type != TICK_TYPE:
-            # A binary-mode input with its time is already the audit record, byte for byte; other forms
-            # (structured, plain JSON, no ce_time: decoding filled something in) are encoded anew.
-            as_is = record.key == raw_key and any(name == TIME_HEADER for name, _value in record.headers)
+            as_is = timed and record.key == raw_key
             self._defer(partial(self._audit, record if as_is else None, event, key))
         audited = iter(emitted)
         for output in decision.outputs:

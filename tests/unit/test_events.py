@@ -30,6 +30,15 @@ def test_type_grammar(raw: str, category: str, fields: dict[str, str]) -> None:
     assert parsed.category == category
     for name, value in fields.items():
         assert getattr(parsed, name) == value
+    assert EventType.parse(raw) == parsed  # the second parse (remembered) says the same
+
+
+def test_remembered_types_are_bounded() -> None:
+    from schemas import events
+
+    for number in range(events._PARSED_TYPES_MAX + 100):
+        assert EventType.parse(f"sh.keptn.event.t{number}.started").task == f"t{number}"
+    assert len(events._parsed_types) <= events._PARSED_TYPES_MAX
 
 
 def test_type_builders_round_trip() -> None:
