@@ -11,7 +11,10 @@ the end):
    the reply, decides, keeps its state and produces the next task. Baseline: the raw aiokafka
    produce-to-consume round trip of one record, with the same client settings, measured in small
    rounds between the sequences (so both figures see the same moments of a noisy machine). A hop
-   holds two such trips (connector to worker, worker to connector) plus the decision.
+   holds two such trips (connector to worker, worker to connector) plus the decision. The stand-in
+   connectors are one consumer per task topic, as Tidegate's connectors read their tasks' topics
+   and as the round trip's consumer reads one topic: one consumer of all six task topics adds
+   0.5-1 ms per record by itself (`python -m benchmarks.bench_consumer_fanin`).
 2. **Throughput**: sequence events per second one worker sustains with many services in flight: a
    backlog of triggers and connector replies for `--services` services is on `events` before the
    worker starts, and the worker drains it (rate taken from the first and last transition it
@@ -24,6 +27,8 @@ Targets (issue 3): hop p50 within 3x the raw round trip; throughput at least 30%
 For context the run also prints three references that show where the worker's time goes:
 - the raw loop producing as many records per input as the sequencer does (its audit records, task
   events and state: FANOUT): the ceiling of a Python loop with the sequencer's output;
+- the processor's Kafka work alone: its confluent-kafka clients and producer settings, consuming in
+  batches and producing FANOUT records per input, with no decisions: the ceiling of the processor;
 - a Faust agent that only forwards FANOUT records per input (`benchmarks/_forwarder.py`, the worker's
   Faust settings): why the sequencer has its own loop instead of a Faust agent
   (agents/sequencer/processor.py);
@@ -39,7 +44,6 @@ import contextlib
 import gc
 import math
 import os
-import re
 import subprocess
 import tempfile
 import time
@@ -50,12 +54,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from agents.sequencer.core import decide
 from agents.sequencer.driver import SIMULATED_CONNECTOR, Driver
 from agents.sequencer.model import KeyState, SequencerConfig
 from agents.sequencer.outputs import AuditRecord, Emit
+from agents.sequencer.processor import producer_config
 from schemas.events import EventType, KeptnEvent, Status, sequence_type, task_type
 from schemas.files import FileKind, load_text
 from schemas.shipyard import Shipyard
@@ -215,6 +220,7 @@ class Figures:
     raw_loop_rate: float
     raw_loop_rates: tuple[float, ...]
     raw_fanout_rate: float
+    processor_io_rate: float
     worker_rate: float
     worker_events: int
     services: int
@@ -240,6 +246,9 @@ class Figures:
             "   for context:",
             f"   raw loop producing {FANOUT} records per input {self.raw_fanout_rate:8,.0f} inputs/s   "
             f"(the sequencer's output per event; worker / this loop {self.worker_rate / self.raw_fanout_rate:.2f})",
+            f"   processor's Kafka I/O alone ({FANOUT} out per input) {self.processor_io_rate:8,.0f} inputs/s   "
+            f"(confluent-kafka, the processor's settings, no decisions; / raw loop "
+            f"{self.processor_io_rate / self.raw_loop_rate:.2f}, worker / this {self.worker_rate / self.processor_io_rate:.2f})",
             f"   Faust agent forwarding {FANOUT} records per input {self.forwarder_rate:8,.0f} inputs/s   "
             f"(sequencer / forwarder {self.worker_rate / self.forwarder_rate:.2f}, "
             f"forwarder / raw loop {self.forwarder_rate / self.raw_loop_rate:.2f})",
@@ -348,6 +357,41 @@ async def raw_loop(settings: Settings, source: str, sink: str, count: int, fanou
         await producer.stop()
 
 
+def processor_io_rate(settings: Settings, source: str, sink: str, count: int, fanout: int) -> float:
+    """The sequencer processor's Kafka work with no decisions: its clients and producer settings, consume
+    `count` records in batches and produce `fanout` records for each. Input records per second."""
+    consumer = Consumer({**settings.confluent_config(), "group.id": f"bench-{uuid.uuid4().hex}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    producer = Producer(producer_config(settings))
+    consumer.subscribe([source])
+    seen, started = 0, 0.0
+    deadline = time.monotonic() + WAIT
+    try:
+        while seen < count:
+            if time.monotonic() > deadline:
+                raise BenchError(f"the processor I/O loop read {seen} of {count} records in {WAIT:.0f} s")
+            for message in consumer.consume(500, 0.1):
+                if message.error() is not None:
+                    continue
+                if seen == 0:
+                    started = time.perf_counter()
+                value, key, headers = message.value(), message.key(), message.headers() or []
+                for _ in range(fanout):
+                    while True:
+                        try:
+                            producer.produce(sink, value, key=key, headers=headers)
+                            break
+                        except BufferError:
+                            producer.poll(0.1)
+                seen += 1
+            producer.poll(0)
+        if producer.flush(30):
+            raise BenchError("the processor I/O loop's records were not acknowledged within 30 s")
+        return count / (time.perf_counter() - started)
+    finally:
+        consumer.close()
+
+
 def drained(settings: Settings, group: str, topic: str) -> bool:
     """Whether `group` has committed every record of `topic` (the worker has nothing left to read)."""
     consumer = Consumer({**settings.confluent_config(), "group.id": group, "enable.auto.commit": False})
@@ -430,7 +474,14 @@ async def wait_drained(settings: Settings, worker: subprocess.Popen[bytes], grou
 
 
 class HopResponder:
-    """Answers every task at once and times each hop from its `.finished` to the next `.triggered`."""
+    """Answers every task at once and times each hop from its `.finished` to the next `.triggered`.
+
+    It plays one connector per task, each with its own consumer of `tasks.<task>`, as Tidegate's
+    connectors subscribe to their tasks' topics. One consumer of all six task topics (72 partitions)
+    is 0.5-1 ms slower per record than a consumer of one topic, for either producer
+    (`python -m benchmarks.bench_consumer_fanin`): that would be charged to the sequencer, while the raw
+    round trip, with its one-topic consumer, never pays it.
+    """
 
     def __init__(self, settings: Settings, registry: TopicRegistry) -> None:
         self.settings = settings
@@ -443,37 +494,42 @@ class HopResponder:
 
     async def run(self) -> None:
         producer = producer_for(self.settings)
-        consumer = AIOKafkaConsumer(**self.settings.aiokafka_config(), group_id=f"bench-{uuid.uuid4().hex}",
-                                    auto_offset_reset="earliest", metadata_max_age_ms=1000)
-        consumer.subscribe(pattern=f"^{re.escape(self.registry.prefix)}tasks\\..*")
+        consumers = [consumer_for(self.settings, self.registry.task(task)) for task in TASKS]
         await producer.start()
-        await consumer.start()
         try:
-            async for record in consumer:
-                arrived = time.perf_counter()
-                try:
-                    event = decode(record.value, record.headers)
-                except DecodeError:
-                    continue
-                if not event.type.endswith(".triggered") or event.data.get("project") != HOPS_PROJECT:
-                    continue
-                context = event.shkeptncontext or ""
-                sent = self.finished_sent.pop(context, None)
-                if sent is not None and self.measuring:
-                    self.hops.append(arrived - sent)
-                key = Key.of_data(event.data)
-                started = encode(reply(event, "started"), key)
-                finished = encode(reply(event, "finished"), key)
-                await producer.send(self.registry.events, started.value, key=started.key,
-                                    headers=list(started.headers))
-                self.finished_sent[context] = time.perf_counter()
-                await producer.send(self.registry.events, finished.value, key=finished.key,
-                                    headers=list(finished.headers))
-                self.tasks_seen[context] = self.tasks_seen.get(context, 0) + 1
-                self.changed.set()
+            for consumer in consumers:
+                await consumer.start()
+            async with asyncio.TaskGroup() as connectors:
+                for consumer in consumers:
+                    connectors.create_task(self._answer(consumer, producer))
         finally:
-            await consumer.stop()
+            for consumer in consumers:
+                await consumer.stop()
             await producer.stop()
+
+    async def _answer(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
+        async for record in consumer:
+            arrived = time.perf_counter()
+            try:
+                event = decode(record.value, record.headers)
+            except DecodeError:
+                continue
+            if not event.type.endswith(".triggered") or event.data.get("project") != HOPS_PROJECT:
+                continue
+            context = event.shkeptncontext or ""
+            sent = self.finished_sent.pop(context, None)
+            if sent is not None and self.measuring:
+                self.hops.append(arrived - sent)
+            key = Key.of_data(event.data)
+            started = encode(reply(event, "started"), key)
+            finished = encode(reply(event, "finished"), key)
+            await producer.send(self.registry.events, started.value, key=started.key,
+                                headers=list(started.headers))
+            self.finished_sent[context] = time.perf_counter()
+            await producer.send(self.registry.events, finished.value, key=finished.key,
+                                headers=list(finished.headers))
+            self.tasks_seen[context] = self.tasks_seen.get(context, 0) + 1
+            self.changed.set()
 
     async def wait_tasks(self, context: str, count: int) -> None:
         async with asyncio.timeout(WAIT):
@@ -560,6 +616,7 @@ async def measure(settings: Settings, work_dir: Path, services: int, hop_sequenc
     await send_all(settings, raw_in, records)
     loop_rates = [await raw_loop(settings, raw_in, raw_out, len(records))]
     fanout_rate = await raw_loop(settings, raw_in, raw_out, len(records), fanout=FANOUT)
+    io_rate = await asyncio.to_thread(processor_io_rate, settings, raw_in, raw_out, len(records), FANOUT)
     print(f"Faust forwarder ({FANOUT} records out per input) ...", flush=True)
     forwarding_rate = await forwarder_rate(settings, raw_in, forwarded, len(records), work_dir)
 
@@ -593,7 +650,7 @@ async def measure(settings: Settings, work_dir: Path, services: int, hop_sequenc
     return Figures(
         hop=HopFigures(round_trips.latencies, hops),
         raw_loop_rate=sum(loop_rates) / len(loop_rates), raw_loop_rates=tuple(loop_rates),
-        raw_fanout_rate=fanout_rate, worker_rate=worker_rate, worker_events=count, services=services,
+        raw_fanout_rate=fanout_rate, processor_io_rate=io_rate, worker_rate=worker_rate, worker_events=count, services=services,
         decision_path_rate=path_rate, forwarder_rate=forwarding_rate,
     )
 
