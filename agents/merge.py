@@ -41,6 +41,11 @@ def copy_value(value: Any) -> Any:
 
 def merge(earlier: Any, later: Any) -> Any:
     """Merge `later` onto `earlier` and return a new value."""
+    kind = type(later)
+    if kind is str or kind is int or kind is float or kind is bool or later is None:
+        # An immutable scalar wins whatever `earlier` is, as below; most payload values are one, so
+        # skip the type checks and the call to `copy_value`.
+        return later
     if isinstance(earlier, dict) and isinstance(later, dict):
         # Copies each value of `earlier` once (a full copy first would copy the merged ones twice);
         # keys keep the order a copy of `earlier` updated by `later` has.

@@ -16,6 +16,7 @@ The input state is never modified: the core works on a copy of the parts it chan
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from agents.merge import copy_value, merge
@@ -43,6 +44,8 @@ from .rules import aggregate, follow_ups, stops_sequence, task_payload
 
 APPROVAL_TASK = "approval"
 TIMEOUT_PROPERTY = "timeout"
+_STARTED = TaskKind.STARTED.value  # plain strings: an enum's `.value` is a descriptor call per use
+_REPLY_KINDS = frozenset({_STARTED, TaskKind.FINISHED.value})
 
 
 def decide(state: KeyState | None, event: KeptnEvent, config: SequencerConfig, now: datetime) -> Decision:
@@ -91,14 +94,14 @@ class _Work:
     # ------------------------------------------------------------------ entry points
 
     def handle(self) -> None:
-        event_type = self.event.parsed_type
+        event_type = _parse_type(self.event.type)
         if self.event.type == TICK_TYPE:
             self._on_tick()
         elif self.event.type == CONTROL_TYPE:
             self._on_control()
         elif event_type.is_sequence and event_type.kind == "triggered":
             self._on_sequence_triggered(event_type)
-        elif event_type.is_task and event_type.kind in (TaskKind.STARTED.value, TaskKind.FINISHED.value):
+        elif event_type.is_task and event_type.kind in _REPLY_KINDS:
             self._on_task_reply(event_type)
         else:
             self._ignore(IgnoreReason.UNHANDLED_TYPE, f"the sequencer does not act on {self.event.type}")
@@ -229,8 +232,8 @@ class _Work:
         )
         self.changed = True
         self.outputs.append(self._audit_record(
-            kind, str(event.shkeptncontext), name, event.id, result=result.value, status=status.value,
-            message=message, detail={"started": False},
+            kind, str(event.shkeptncontext), name, event.id, index=None,
+            fields={"result": result.value, "status": status.value, "message": message, "detail": {"started": False}},
         ))
 
     # ------------------------------------------------------------------ task replies
@@ -239,10 +242,7 @@ class _Work:
         event = self.event
         state = self.state
         triggered_id = event.triggeredid
-        run = None
-        if state is not None and triggered_id:
-            run = next((r for r in state.sequences if r.current is not None
-                        and r.current.triggered_id == triggered_id), None)
+        run = _run_of_task(state, triggered_id) if state is not None and triggered_id else None
         if run is None or run.current is None:
             self._ignore(IgnoreReason.UNKNOWN_TRIGGEREDID,
                          f"{event.type} (id {event.id}) answers {triggered_id or 'no triggeredid'}, which is not "
@@ -255,7 +255,7 @@ class _Work:
             return
         self.changed = True
         task.started_deadline = None  # any reply proves a connector took the task
-        if event_type.kind == TaskKind.STARTED.value:
+        if event_type.kind == _STARTED:
             task.started += 1
             if task.started == 1:
                 self._audit(AuditKind.TASK_STARTED, run, task=task.name, task_triggered_id=task.triggered_id,
@@ -275,15 +275,16 @@ class _Work:
         task = run.current
         assert task is not None
         result, status = aggregate(task.results, task.statuses)
+        result_text, status_text = result.value, status.value
         run.payload = _merge_data(run.payload, task.properties)
-        run.payload["result"] = result.value
-        run.payload["status"] = status.value
-        run.last_task, run.last_result, run.last_status = task.name, result.value, status.value
+        run.payload["result"] = result_text
+        run.payload["status"] = status_text
+        run.last_task, run.last_result, run.last_status = task.name, result_text, status_text
         run.last_message = task.message
         run.next_index = task.index + 1
         run.current = None
         self._audit(AuditKind.TASK_FINISHED, run, task=task.name, task_triggered_id=task.triggered_id,
-                    result=result.value, status=status.value, message=task.message,
+                    result=result_text, status=status_text, message=task.message,
                     detail={"started": task.started, "finished": task.finished})
         if run.state is not SequenceState.PAUSED:  # paused: the next step waits for resume
             self._proceed(run)
@@ -352,7 +353,7 @@ class _Work:
         event = KeptnEvent(
             id=self._id(f"{run.triggered_id}:task:{current.index}:triggered"),
             source=self.config.source,
-            type=task_type(task.name, TaskKind.TRIGGERED),
+            type=_triggered_type(task.name),
             time=self.now,
             shkeptncontext=run.keptn_context,
             gitcommitid=run.gitcommitid,
@@ -627,14 +628,16 @@ class _Work:
         self.outputs.append(Emit(event=event, key=key, topic="tasks" if topic == "tasks" else "events", task=task))
 
     def _audit(self, kind: AuditKind, run: SequenceRun, **fields: Any) -> None:
-        self.outputs.append(self._audit_record(kind, run.keptn_context, run.name, run.triggered_id,
-                                               index=run.current.index if run.current else run.next_index,
-                                               **fields))
+        current = run.current
+        index = current.index if current is not None else run.next_index
+        self.outputs.append(self._audit_record(kind, run.keptn_context, run.name, run.triggered_id, index, fields))
 
-    def _audit_record(self, kind: AuditKind, context: str, sequence: str, triggered_id: str,
-                      index: int | None = None, **fields: Any) -> AuditRecord:
+    def _audit_record(self, kind: AuditKind, context: str, sequence: str, triggered_id: str, index: int | None,
+                      fields: dict[str, Any]) -> AuditRecord:
+        """`fields`: the record's optional fields, passed as one dict (unpacking `**fields` twice cost more)."""
+        # A StrEnum formats as its value, without the `.value` descriptor call.
         return AuditRecord(
-            id=self._id(f"audit:{kind.value}:{triggered_id}:{index if index is not None else '-'}"),
+            id=self._id(f"audit:{kind}:{triggered_id}:{index if index is not None else '-'}"),
             kind=kind, time=self.now, keptn_context=context, key=self._key, sequence=sequence,
             sequence_triggered_id=triggered_id, **fields,
         )
@@ -644,6 +647,27 @@ class _Work:
 
     def _reject_input(self, detail: str) -> None:
         self._ignore(IgnoreReason.INVALID, detail)
+
+
+@lru_cache(maxsize=1024)
+def _parse_type(raw: str) -> EventType:
+    """`EventType.parse`, cached: a few types make up nearly every input, and `EventType` is frozen."""
+    return EventType.parse(raw)
+
+
+@lru_cache(maxsize=1024)
+def _triggered_type(task: str) -> str:
+    """`sh.keptn.event.<task>.triggered`, cached: converting the kind to `TaskKind` cost more than the text."""
+    return task_type(task, TaskKind.TRIGGERED)
+
+
+def _run_of_task(state: KeyState, triggered_id: str) -> SequenceRun | None:
+    """The active sequence whose current task was triggered with `triggered_id`."""
+    for run in state.sequences:
+        current = run.current
+        if current is not None and current.triggered_id == triggered_id:
+            return run
+    return None
 
 
 def _working_copy(state: KeyState) -> KeyState:

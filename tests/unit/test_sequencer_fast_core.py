@@ -6,15 +6,20 @@
   deep-copying core gives, and no state handed to `decide` ever changes, not even by later decisions.
 - The helpers it leans on (`derived_id`, `format_time`, `copy_value`, `merge`) give the same values as
   the standard-library forms they replaced.
+- The shortcuts of the rules and the core (follow-ups without building the built-in remediation, the
+  aggregation on plain strings, the cached type parsing, audit ids formatted from the StrEnum) give
+  the same values as the plain forms.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import random
 import uuid
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta, timezone
+from enum import IntEnum, StrEnum
 from typing import Any
 
 import pytest
@@ -29,9 +34,11 @@ from agents.sequencer import (
     control_event,
     core,
     next_deadline,
+    rules,
     tick_event,
 )
-from schemas.events import KeptnEvent, format_time
+from schemas.events import EventType, KeptnEvent, Result, Status, TaskKind, format_time, task_type
+from schemas.shipyard import REMEDIATION, builtin_remediation
 from streams.ids import NAMESPACE, derived_id
 from streams.keys import Key
 from tests.unit.test_sequencer_helpers import (
@@ -240,3 +247,151 @@ def test_merge_keeps_the_key_order_of_earlier_then_new_keys() -> None:
     assert list(merged) == ["z", "a", "m", "n", "b"]
     assert list(merged["a"]) == ["y", "b", "c"]
     assert merged == {"z": 1, "a": {"y": 4, "b": 2, "c": 3}, "m": [2, 1], "n": 0, "b": 5}
+
+
+class _Colour(StrEnum):
+    RED = "red"
+
+
+class _Level(IntEnum):
+    LOW = 1
+
+
+def _plain_merge(earlier: Any, later: Any) -> Any:
+    """`merge` before its shortcut for scalar later values."""
+    if isinstance(earlier, dict) and isinstance(later, dict):
+        out: dict[Any, Any] = {name: _plain_merge(value, later[name]) if name in later else copy_value(value)
+                               for name, value in earlier.items()}
+        for name, value in later.items():
+            if name not in earlier:
+                out[name] = copy_value(value)
+        return out
+    if isinstance(earlier, list) and isinstance(later, list):
+        return copy_value(later) + copy_value(earlier)
+    return copy_value(later)
+
+
+def _value(rng: random.Random, depth: int = 0) -> Any:
+    """A JSON-like value, sometimes with look-alike types the shortcut must not take for plain scalars."""
+    choice = rng.randint(0, 9 if depth < 3 else 5)
+    scalars: list[Any] = ["s", "", 0, 7, 1.5, True, False, None, _Colour.RED, _Level.LOW]
+    if choice <= 5:
+        return rng.choice(scalars)
+    if choice == 6:
+        return [_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    if choice == 7:
+        return OrderedDict((rng.choice("abc"), _value(rng, depth + 1)) for _ in range(rng.randint(0, 2)))
+    return {rng.choice("abcd"): _value(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+
+
+def _typed(value: Any) -> Any:
+    """`value` with the type of every part spelled out, so equal-but-differently-typed values differ."""
+    if isinstance(value, dict):
+        return (type(value).__name__, [(name, _typed(item)) for name, item in value.items()])
+    if isinstance(value, list):
+        return ("list", [_typed(item) for item in value])
+    return (type(value).__name__, value)
+
+
+def test_merge_equals_the_merge_without_the_scalar_shortcut() -> None:
+    rng = random.Random(5)
+    for _ in range(3000):
+        earlier, later = _value(rng), _value(rng)
+        merged = merge(earlier, later)
+        assert _typed(merged) == _typed(_plain_merge(earlier, later))
+    scalar_later = {"x": {"y": [1]}}
+    assert merge(scalar_later, {"x": None}) == {"x": None}
+
+
+_GOOD = {Result.PASS.value, Result.WARNING.value}
+
+
+def _plain_aggregate(results: list[str | None], statuses: list[str | None]) -> tuple[Result, Status]:
+    """`aggregate` as it was written with the enums' `.value`."""
+    if any(r not in _GOOD for r in results):
+        result = Result.FAIL
+    elif any(r == Result.WARNING.value for r in results):
+        result = Result.WARNING
+    else:
+        result = Result.PASS
+    if any(s == Status.ERRORED.value for s in statuses):
+        status, result = Status.ERRORED, Result.FAIL
+    elif any(s == Status.ABORTED.value for s in statuses):
+        status = Status.ABORTED
+    elif all(s == Status.SUCCEEDED.value for s in statuses):
+        status = Status.SUCCEEDED
+    else:
+        status, result = Status.UNKNOWN, Result.FAIL
+    return result, status
+
+
+def test_aggregate_equals_the_aggregation_on_enum_values() -> None:
+    results: list[str | None] = ["pass", "warning", "fail", "failed", None, ""]
+    statuses: list[str | None] = ["succeeded", "errored", "aborted", "unknown", None, "x"]
+    result_lists = [list(c) for n in range(3) for c in itertools.product(results, repeat=n)]
+    status_lists = [list(c) for n in range(3) for c in itertools.product(statuses, repeat=n)]
+    for result_list, status_list in itertools.product(result_lists, status_lists):
+        assert rules.aggregate(result_list, status_list) == _plain_aggregate(result_list, status_list)
+        for result, status in zip(result_list, status_list, strict=False):
+            assert rules.stops_sequence(result, status) == (result == "fail" or status == "errored")
+
+
+FOLLOW_UPS = load_shipyard("""
+apiVersion: spec.keptn.sh/0.2.2
+kind: Shipyard
+metadata: {name: follow-ups}
+spec:
+  stages:
+    - name: dev
+      sequences:
+        - name: delivery
+          tasks: [{name: deployment}]
+        - name: rollback
+          triggeredOn: [{event: dev.remediation.finished}, {event: dev.delivery.finished, selector: {match: {result: fail}}}]
+          tasks: [{name: rollback}]
+    - name: prod
+      sequences:
+        - name: delivery
+          triggeredOn: [{event: dev.delivery.finished}, {event: prod.remediation.finished}]
+          tasks: [{name: deployment}]
+        - name: remediation
+          triggeredOn: [{event: prod.remediation.finished, selector: {match: {action.result: pass}}}]
+          tasks: [{name: action}]
+    - name: hotfix
+      sequences:
+        - name: evaluation
+          triggeredOn: [{event: dev.evaluation.finished, selector: {match: {evaluation.result: fail}}}]
+          tasks: [{name: evaluation}]
+""")
+
+
+def test_follow_ups_equal_the_ones_found_with_every_built_in_sequence() -> None:
+    every = [(stage.name, name) for stage in FOLLOW_UPS.spec.stages
+             for name in ("delivery", "rollback", "evaluation", REMEDIATION)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rules, "_candidates",
+                      lambda stage, _finished, wait: stage.sequences_with_builtins(remediation_wait=wait))
+        expected = {(stage, name, result, last): rules.follow_ups(FOLLOW_UPS, stage, name, result, last)
+                    for stage, name in every for result in ("pass", "warning", "fail")
+                    for last in (None, "evaluation", "action", "deployment")}
+    # dev declares no remediation: the built-in one re-triggers itself there.
+    assert any(rules.FollowUp("dev", REMEDIATION) in fired for fired in expected.values())
+    for (stage, name, result, last), fired in expected.items():
+        assert rules.follow_ups(FOLLOW_UPS, stage, name, result, last) == fired
+
+
+def test_the_built_in_remediation_only_listens_to_remediation_finished() -> None:
+    # The premise of `rules._candidates`: no other finished sequence can trigger it.
+    for listened in builtin_remediation("dev", "5m").triggeredOn:
+        assert listened.event.endswith(f".{REMEDIATION}.finished")
+
+
+def test_cached_type_helpers_and_audit_kind_text_equal_the_plain_forms() -> None:
+    for raw in ("sh.keptn.event.dev.delivery.triggered", "sh.keptn.event.test.finished", "sh.keptn.event.a.b",
+                "sh.keptn.event.x.status.changed", "sh.keptn.events.problem", "sh.tidegate.tick", ""):
+        assert core._parse_type(raw) == EventType.parse(raw)
+        assert core._parse_type(raw) is core._parse_type(raw)
+    for task in ("deployment", "approval", "get-action"):
+        assert core._triggered_type(task) == task_type(task, TaskKind.TRIGGERED)
+    for kind in AuditKind:
+        assert f"{kind}" == kind.value
