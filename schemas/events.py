@@ -122,12 +122,15 @@ _SEQUENCE_KINDS = {k.value for k in SequenceKind}
 
 def task_type(task: str, kind: str | TaskKind) -> str:
     """`sh.keptn.event.<task>.<kind>`."""
-    return f"{KEPTN_PREFIX}{task}.{TaskKind(kind).value}"
+    # A member needs no lookup (the enum call is most of the cost on the sequencer's hot path).
+    text = kind.value if isinstance(kind, TaskKind) else TaskKind(kind).value
+    return f"{KEPTN_PREFIX}{task}.{text}"
 
 
 def sequence_type(stage: str, sequence: str, kind: str | SequenceKind) -> str:
     """`sh.keptn.event.<stage>.<sequence>.<kind>`."""
-    return f"{KEPTN_PREFIX}{stage}.{sequence}.{SequenceKind(kind).value}"
+    text = kind.value if isinstance(kind, SequenceKind) else SequenceKind(kind).value
+    return f"{KEPTN_PREFIX}{stage}.{sequence}.{text}"
 
 
 def now_utc() -> datetime:

@@ -16,7 +16,6 @@ The input state is never modified: the core works on a copy of the parts it chan
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from agents.merge import copy_value, merge
@@ -94,7 +93,7 @@ class _Work:
     # ------------------------------------------------------------------ entry points
 
     def handle(self) -> None:
-        event_type = _parse_type(self.event.type)
+        event_type = self.event.parsed_type
         if self.event.type == TICK_TYPE:
             self._on_tick()
         elif self.event.type == CONTROL_TYPE:
@@ -353,7 +352,7 @@ class _Work:
         event = KeptnEvent(
             id=self._id(f"{run.triggered_id}:task:{current.index}:triggered"),
             source=self.config.source,
-            type=_triggered_type(task.name),
+            type=task_type(task.name, TaskKind.TRIGGERED),
             time=self.now,
             shkeptncontext=run.keptn_context,
             gitcommitid=run.gitcommitid,
@@ -647,18 +646,6 @@ class _Work:
 
     def _reject_input(self, detail: str) -> None:
         self._ignore(IgnoreReason.INVALID, detail)
-
-
-@lru_cache(maxsize=1024)
-def _parse_type(raw: str) -> EventType:
-    """`EventType.parse`, cached: a few types make up nearly every input, and `EventType` is frozen."""
-    return EventType.parse(raw)
-
-
-@lru_cache(maxsize=1024)
-def _triggered_type(task: str) -> str:
-    """`sh.keptn.event.<task>.triggered`, cached: converting the kind to `TaskKind` cost more than the text."""
-    return task_type(task, TaskKind.TRIGGERED)
 
 
 def _run_of_task(state: KeyState, triggered_id: str) -> SequenceRun | None:

@@ -386,12 +386,12 @@ def test_the_built_in_remediation_only_listens_to_remediation_finished() -> None
         assert listened.event.endswith(f".{REMEDIATION}.finished")
 
 
-def test_cached_type_helpers_and_audit_kind_text_equal_the_plain_forms() -> None:
+def test_type_helpers_and_audit_kind_text_equal_the_plain_forms() -> None:
     for raw in ("sh.keptn.event.dev.delivery.triggered", "sh.keptn.event.test.finished", "sh.keptn.event.a.b",
                 "sh.keptn.event.x.status.changed", "sh.keptn.events.problem", "sh.tidegate.tick", ""):
-        assert core._parse_type(raw) == EventType.parse(raw)
-        assert core._parse_type(raw) is core._parse_type(raw)
+        assert EventType.parse(raw) == EventType._parse(raw)
     for task in ("deployment", "approval", "get-action"):
-        assert core._triggered_type(task) == task_type(task, TaskKind.TRIGGERED)
+        for kind in TaskKind:
+            assert task_type(task, kind) == task_type(task, kind.value) == f"sh.keptn.event.{task}.{kind.value}"
     for kind in AuditKind:
         assert f"{kind}" == kind.value
