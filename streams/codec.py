@@ -15,7 +15,8 @@ Input is accepted in three forms, told apart by the headers:
   timestamp.
 
 Binary mode is on every agent's hot path, so it is written and read here directly: headers and the
-JSON value are built by hand and `ce_time` is parsed with `datetime.fromisoformat`. Whatever the fast
+JSON value are built by hand and `ce_time` is parsed with `datetime.fromisoformat`; `encode_fields` writes
+the record of an event that is never built (audit transitions, plain by construction). Whatever the fast
 paths are not sure of (an attribute the CloudEvents library would refuse, a header that is not UTF-8,
 a time that is not plain RFC 3339, a non-JSON content type, ...) goes through the `cloudevents`
 library (2.x, `cloudevents.core.bindings.kafka`) as before, so output bytes, accepted inputs and error
@@ -31,11 +32,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import json.encoder as json_encoder
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.exceptions import BaseCloudEventException
@@ -113,6 +115,20 @@ _FIELD_HEADERS = tuple(
 )
 
 
+# For encode_fields: KeptnEvent's attributes, the value each gets when not given (those without a factory),
+# the ones that must be given (their factories are random), and those that may not be None.
+_ATTRIBUTE_NAMES = frozenset(name for name, _header in _FIELD_HEADERS)
+_ATTRIBUTE_DEFAULTS = {
+    name: field.default
+    for name, field in KeptnEvent.model_fields.items()
+    if name in _ATTRIBUTE_NAMES and not field.is_required() and field.default_factory is None
+}
+_GIVEN_ATTRIBUTES = _ATTRIBUTE_NAMES - _ATTRIBUTE_DEFAULTS.keys()
+_NOT_NULL_ATTRIBUTES = frozenset(
+    name for name in _ATTRIBUTE_NAMES if type(None) not in get_args(KeptnEvent.model_fields[name].annotation)
+)
+
+
 def _json_default(value: Any) -> Any:
     # The library's JSON encoder: datetimes in data as isoformat, UTC as `Z`.
     if isinstance(value, datetime):
@@ -122,6 +138,43 @@ def _json_default(value: Any) -> Any:
 
 
 _DATA_ENCODER = json.JSONEncoder(default=_json_default)
+# `_DATA_ENCODER.encode(data)` is this C encoder, made per call (its circular-reference markers must start
+# empty), and the join of its chunks; calling it directly skips the Python set-up around it (a third of it).
+_C_MAKE_ENCODER: Callable[..., Any] | None = json_encoder.c_make_encoder  # type: ignore[attr-defined]
+_DATA_ENCODER_ARGS = (
+    _DATA_ENCODER.default,
+    json_encoder.encode_basestring_ascii if _DATA_ENCODER.ensure_ascii else json_encoder.encode_basestring,
+    _DATA_ENCODER.indent,
+    _DATA_ENCODER.key_separator,
+    _DATA_ENCODER.item_separator,
+    _DATA_ENCODER.sort_keys,
+    _DATA_ENCODER.skipkeys,
+    _DATA_ENCODER.allow_nan,
+)
+
+
+def _data_json(data: dict[str, Any]) -> str:
+    """`_DATA_ENCODER.encode(data)`, with the same results and errors."""
+    if _C_MAKE_ENCODER is None or _DATA_ENCODER.indent is not None:
+        return _DATA_ENCODER.encode(data)
+    markers = {} if _DATA_ENCODER.check_circular else None
+    return "".join(_C_MAKE_ENCODER(markers, *_DATA_ENCODER_ARGS)(data, 0))
+
+
+# The last `ce_time` written for a naive or UTC time (formatting those is pure), by identity: the outputs of
+# one input share its time, so most of them find it here.
+_last_time: tuple[datetime, bytes] = (datetime.min, format_time(datetime.min).encode("utf-8"))
+
+
+def _time_header(moment: datetime) -> bytes:
+    global _last_time
+    last_moment, text = _last_time
+    if moment is last_moment:
+        return text
+    text = format_time(moment).encode("utf-8")
+    if moment.tzinfo is None or moment.tzinfo is UTC:
+        _last_time = (moment, text)
+    return text
 
 
 def _is_json_content_type(content_type: str) -> bool:
@@ -159,23 +212,38 @@ def _encode_fast(event: KeptnEvent, key: Key | None) -> KafkaRecord | None:
     data = values.get("data")
     if type(data) is not dict:
         return None
+    return _plain_record(key, values, event.__pydantic_extra__, data, frozenset())
+
+
+def _plain_record(
+    key: Key | None,
+    values: Mapping[str, Any],
+    extensions: Mapping[str, Any] | None,
+    data: dict[str, Any],
+    not_null: frozenset[str],
+) -> KafkaRecord | None:
+    """The binary-mode record of an event with the attributes `values` (every KeptnEvent field; data aside),
+    the extensions `extensions` and the data `data`, keyed `key` or by the data; None unless all are plain
+    (or an attribute in `not_null` is None)."""
     headers: list[tuple[str, bytes]] = []
     try:
         for name, header in _FIELD_HEADERS:
             value = values[name]
             if value is None:
+                if name in not_null:
+                    return None
                 continue
             if name == "time":
                 if type(value) is not datetime:
                     return None
-                headers.append((header, format_time(value).encode("utf-8")))
+                headers.append((header, _time_header(value)))
                 continue
             if type(value) is not str or (not value and name in _NOT_EMPTY_FIELDS):
                 return None  # the library refuses these empty
             headers.append((header, value.encode("utf-8")))
         if values["specversion"] != SPEC_VERSION:
             return None
-        for name, value in (event.__pydantic_extra__ or {}).items():
+        for name, value in (extensions or {}).items():
             if value is None:
                 continue
             if not _valid_extension_name(name) or name in _SPEC_ATTRIBUTES:
@@ -188,11 +256,32 @@ def _encode_fast(event: KeptnEvent, key: Key | None) -> KafkaRecord | None:
             else:
                 return None  # model_dump would convert it first: leave it to the library path
             headers.append((f"{CE_PREFIX}{name}", text.encode("utf-8")))
-        record_key = (key or event_key(event)).encode()
-        body = _DATA_ENCODER.encode(data).encode("utf-8")
+        record_key = (key or Key.of_data(data)).encode()  # event_key, for the event's data
+        body = _data_json(data).encode("utf-8")
     except Exception:  # any failure: the library path raises it as it always did
         return None
     return KafkaRecord(key=record_key, value=body, headers=tuple(headers))
+
+
+def encode_fields(attributes: dict[str, Any], data: dict[str, Any], key: Key) -> KafkaRecord:
+    """`encode(KeptnEvent(**attributes, data=data), key)`, without building the event when that is sure
+    to give the same record: for writers on a hot path whose events are plain by construction (audit
+    transitions).
+
+    Sure means: `id`, `type` and `time` given (their defaults are random), only KeptnEvent's own attributes,
+    each a str (`time` a datetime; None only where the model allows it), and `data` a dict with str keys:
+    the model would hold these very values (pydantic passes str and datetime through, and copies such a dict
+    item for item), so `_plain_record` writes what `_encode_fast` would. Anything else builds the event.
+    """
+    if (
+        type(data) is dict
+        and _GIVEN_ATTRIBUTES <= attributes.keys() <= _ATTRIBUTE_NAMES
+        and all(type(name) is str for name in data)
+    ):
+        record = _plain_record(key, {**_ATTRIBUTE_DEFAULTS, **attributes}, None, data, _NOT_NULL_ATTRIBUTES)
+        if record is not None:
+            return record
+    return encode(KeptnEvent(**attributes, data=data), key)
 
 
 def _encode_with_library(event: KeptnEvent, key: Key | None) -> KafkaRecord:
@@ -252,8 +341,9 @@ def decode(value: bytes | None, headers: HeadersLike = None, *, timestamp: datet
     if value is None:
         raise DecodeError("the record has no value (a tombstone?); an event needs a JSON body")
     normalised = _normalised(headers)
-    if any(name.startswith(CE_PREFIX) for name in normalised):
-        return _decode_binary(value, normalised)
+    for name in normalised:  # any(...) over a generator, without setting one up for every record
+        if name.startswith(CE_PREFIX):
+            return _decode_binary(value, normalised)
     content_type = normalised.get(CONTENT_TYPE_HEADER, b"").decode("latin-1").strip().lower()
     if content_type.startswith(STRUCTURED_CONTENT_TYPE):
         return _decode_json_event(value, "structured-mode CloudEvent", strict=True, timestamp=None)
@@ -262,8 +352,8 @@ def decode(value: bytes | None, headers: HeadersLike = None, *, timestamp: datet
 
 def _decode_binary(value: bytes, headers: dict[str, bytes]) -> KeptnEvent:
     where = "binary-mode CloudEvent"
-    missing = [header for header in _REQUIRED_HEADERS if not headers.get(header)]
-    if missing:
+    if not all(map(headers.get, _REQUIRED_HEADERS)):  # which ones, only when some are missing
+        missing = [header for header in _REQUIRED_HEADERS if not headers.get(header)]
         raise DecodeError(f"{where} lacks the header(s) {', '.join(missing)}; every CloudEvent needs them")
     if headers[f"{CE_PREFIX}specversion"] != SPEC_VERSION.encode():
         raise DecodeError(
@@ -295,6 +385,8 @@ def _parse_time(text: str) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None  # e.g. hour 24 or a leap second: isoparse decides
+    if text[-1] == "Z":  # the usual form: no offset to look at
+        return datetime.combine(moment, moment.time(), _PARSED_UTC)
     offset = moment.utcoffset()
     if offset is None:
         return None
@@ -305,6 +397,24 @@ def _parse_time(text: str) -> datetime | None:
         if zone is None:
             zone = _parsed_offsets.setdefault(offset, dateutil_tz.tzoffset(None, int(offset.total_seconds())))
     return datetime.combine(moment, moment.time(), zone)  # what replace(tzinfo=zone) does, faster
+
+
+# The headers of the attributes the library accepts as they are (all but ce_time), to the attribute's name.
+_ATTRIBUTE_HEADERS = {f"{CE_PREFIX}{name}": name for name in _KNOWN_ATTRIBUTES if name != "time"}
+_ATTRIBUTE_HEADERS[CONTENT_TYPE_HEADER] = "datacontenttype"
+_TIME_HEADER = f"{CE_PREFIX}time"
+# What json.loads runs: the scanner of a decoder with the default settings, as json's own default decoder.
+_SCAN_JSON: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _json_loads(text: str) -> Any:
+    """`json.loads(text)`, with the same results and errors; a body without surrounding whitespace (what every
+    writer sends) is scanned directly, without json.loads' checks and whitespace matching around the scan."""
+    try:
+        data, end = _SCAN_JSON(text, 0)
+    except (StopIteration, ValueError):
+        return json.loads(text)  # not JSON at 0 (whitespace, a BOM, an error): json.loads decides
+    return data if end == len(text) else json.loads(text)
 
 
 def _binary_fields_fast(value: bytes, headers: dict[str, bytes]) -> dict[str, Any] | None:
@@ -322,19 +432,19 @@ def _binary_fields_fast(value: bytes, headers: dict[str, bytes]) -> dict[str, An
             text = raw.decode("utf-8")  # the library decodes every header, ce_ or not
         except UnicodeDecodeError:
             return None
-        if name.startswith(CE_PREFIX):
+        attribute = _ATTRIBUTE_HEADERS.get(name)
+        if attribute is not None:
+            attributes[attribute] = text
+        elif name == _TIME_HEADER:
+            moment = _parse_time(text)
+            if moment is None:
+                return None
+            attributes["time"] = moment
+        elif name.startswith(CE_PREFIX):
             attribute = name[3:]
-            if attribute == "time":
-                moment = _parse_time(text)
-                if moment is None:
-                    return None
-                attributes[attribute] = moment
-                continue
-            if attribute not in _KNOWN_ATTRIBUTES and not _valid_extension_name(attribute):
+            if not _valid_extension_name(attribute):
                 return None
             attributes[attribute] = text
-        elif name == CONTENT_TYPE_HEADER:
-            attributes["datacontenttype"] = text
     for name in _NOT_EMPTY_ATTRIBUTES:
         if attributes.get(name) == "":
             return None
@@ -343,7 +453,7 @@ def _binary_fields_fast(value: bytes, headers: dict[str, bytes]) -> dict[str, An
         if not _is_json_content_type(attributes.get("datacontenttype") or JSON_CONTENT_TYPE):
             return None
         try:
-            data = json.loads(value.decode("utf-8"))
+            data = _json_loads(value.decode("utf-8"))
         except ValueError:  # also UnicodeDecodeError
             return None
         if isinstance(data, str):
@@ -401,7 +511,9 @@ def _validated(where: str, fields: dict[str, Any]) -> KeptnEvent:
     if fields.get("data") is not None and not isinstance(fields["data"], dict):
         raise DecodeError(f"{where}: `data` is JSON {type(fields['data']).__name__}; Keptn event data is an object")
     try:
-        return KeptnEvent.model_validate(fields)
+        # model_validate(fields) is this call with its defaults; calling it directly saves a quarter of it.
+        event: KeptnEvent = KeptnEvent.__pydantic_validator__.validate_python(fields)
+        return event
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in item['loc']) or 'event'}: {item['msg']}" for item in error.errors()

@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 import agents.outputs
 from schemas.events import KeptnEvent, format_time
-from streams.audit import transition_event, transition_fields
+from streams.audit import transition_event, transition_fields, transition_record
+from streams.codec import KafkaRecord
 from streams.keys import Key
 
 from .model import KeyState
@@ -71,14 +72,22 @@ class AuditRecord:
     message: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
 
+    def to_record(self) -> KafkaRecord:
+        """The record for `audit`: `encode(self.to_event(), self.key)`, byte for byte, without the event."""
+        return transition_record(agent=AUDIT_AGENT, kind=self.kind.value, id=self.id, time=self.time,
+                                 keptn_context=self.keptn_context, data=self._data(), key=self.key)
+
     def to_event(self) -> KeptnEvent:
         """The record as an audit CloudEvent (`sh.tidegate.audit.sequencer.<kind>`), keyed by `key`."""
+        return transition_event(agent=AUDIT_AGENT, kind=self.kind.value, id=self.id, time=self.time,
+                                keptn_context=self.keptn_context, data=self._data())
+
+    def _data(self) -> dict[str, Any]:
         # `to_json_dict` without the fields the envelope carries (id, kind, time, shkeptncontext), built
         # directly: formatting the time only to drop it was a hot spot.
         data = transition_fields(self._fields(), self._optional(), self.detail)
         data.update({"project": self.key.project, "stage": self.key.stage, "service": self.key.service})
-        return transition_event(agent=AUDIT_AGENT, kind=self.kind.value, id=self.id, time=self.time,
-                                keptn_context=self.keptn_context, data=data)
+        return data
 
     def to_json_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
