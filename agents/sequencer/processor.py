@@ -5,7 +5,7 @@ Faust's per-record path (its consumer thread, conductor, stream and event object
 `Topic.send` futures on the way out) held one worker to about 600 sequence events/s, 0.03 of a raw
 aiokafka consume-and-produce loop, and a Faust agent that only forwards reaches 0.04-0.09 of it. The
 sequencer is the one agent every event passes through, so it gets a loop of its own with the same
-guarantees (the same worker on this loop: about 4,500 events/s):
+guarantees (the same worker on this loop: 3,000-4,500 events/s on a 2-core machine shared with the broker):
 
 - **Ownership.** Partitions of `events` are shared out by the consumer group `<prefix>sequencer`. A key
   (project/stage/service) always hashes to the same partition, so one processor at a time owns its
