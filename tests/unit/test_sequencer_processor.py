@@ -251,3 +251,32 @@ def test_a_whole_sequence_in_one_batch_dispatches_each_task_once(processor: Sequ
     assert [e.type for e in finished] == [sequence_type("dev", "delivery", "finished")]
     assert finished[0].data["result"] == "pass"
     assert processor.state_of(KEY) is None or not processor.state_of(KEY).sequences  # type: ignore[union-attr]
+
+
+def test_with_two_producers_hops_leave_at_once_and_the_rest_waits_for_both(processor: SequencerProcessor) -> None:
+    # The processor's session uses a producer without linger for what a hop waits on and a lingering one
+    # for audit, state and dead letters; state and commits must wait for both.
+    registry = TopicRegistry.from_settings(processor.settings)
+    fast = processor._producer
+    assert isinstance(fast, RecordingProducer)
+    bulk = RecordingProducer(log=fast.log)  # one log: the order across both producers shows
+    processor._bulk = bulk
+    processor._process([Message(registry.events, 4, 10, trigger())])
+    assert fast.in_flight == 1 and bulk.in_flight > 1  # the task event; the audit records
+    produced = [entry for entry in fast.log if isinstance(entry, Produced)]
+    assert produced[0].topic == registry.task("deployment")
+    assert {entry.topic for entry in produced[1:]} == {registry.audit}
+
+    fast.in_flight = 0  # the task event is acknowledged, the audit records are not
+    processor._write_states_if_acknowledged()
+    assert not [e for e in fast.log if isinstance(e, Produced) and e.topic == processor.state_topic]
+    bulk.in_flight = 0
+    processor._write_states_if_acknowledged()
+    assert [e.topic for e in fast.log if isinstance(e, Produced)][-1] == processor.state_topic
+    assert bulk.in_flight == 1 and fast.in_flight == 0  # the state record went through the bulk producer
+
+    processor._positions[4] = 11
+    processor._commit()
+    flushes = [i for i, e in enumerate(fast.log) if e == "flush"]
+    commit = next(i for i, e in enumerate(fast.log) if isinstance(e, tuple) and e[0] == "commit")
+    assert len([i for i in flushes if i < commit]) >= 4  # both producers flushed, twice (outputs, then state)
