@@ -14,9 +14,10 @@ guarantees (the same worker on this loop: 3,000-4,500 events/s on a 2-core machi
   `<prefix>sequencer-sequences-changelog`, in the same partition number as the key's events. When
   partitions are assigned, their state is read back from that topic before their first event.
 - **At-least-once with no lost output.** Outputs are produced as they are decided (task events at
-  once, audit records at the end of the batch); the changed keys' state records only once the producer
-  has nothing in flight (every output so far acknowledged), and at the latest at each commit; offsets
-  are committed only after the producer has flushed everything. A crash at any point replays inputs
+  once, through a producer that never lingers; audit records at the end of the batch, through one that
+  lingers a few milliseconds, with the state and dead-letter records); the changed keys' state records
+  only once neither producer has anything in flight (every output so far acknowledged), and at the
+  latest at each commit; offsets are committed only after both producers have flushed everything. A crash at any point replays inputs
   from the last commit: the state's remembered input ids make a replay change nothing, and an output
   is never lost, because no state that counts its input as handled is written before it is
   acknowledged (repeats keep their deterministic ids and are harmless).
