@@ -32,9 +32,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import json.encoder as json_encoder
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
@@ -138,29 +137,6 @@ def _json_default(value: Any) -> Any:
 
 
 _DATA_ENCODER = json.JSONEncoder(default=_json_default)
-# `_DATA_ENCODER.encode(data)` is this C encoder, made per call (its circular-reference markers must start
-# empty), and the join of its chunks; calling it directly skips the Python set-up around it (a third of it).
-_C_MAKE_ENCODER: Callable[..., Any] | None = json_encoder.c_make_encoder  # type: ignore[attr-defined]
-_DATA_ENCODER_ARGS = (
-    _DATA_ENCODER.default,
-    json_encoder.encode_basestring_ascii if _DATA_ENCODER.ensure_ascii else json_encoder.encode_basestring,
-    _DATA_ENCODER.indent,
-    _DATA_ENCODER.key_separator,
-    _DATA_ENCODER.item_separator,
-    _DATA_ENCODER.sort_keys,
-    _DATA_ENCODER.skipkeys,
-    _DATA_ENCODER.allow_nan,
-)
-
-
-def _data_json(data: dict[str, Any]) -> str:
-    """`_DATA_ENCODER.encode(data)`, with the same results and errors."""
-    if _C_MAKE_ENCODER is None or _DATA_ENCODER.indent is not None:
-        return _DATA_ENCODER.encode(data)
-    markers = {} if _DATA_ENCODER.check_circular else None
-    return "".join(_C_MAKE_ENCODER(markers, *_DATA_ENCODER_ARGS)(data, 0))
-
-
 # The last `ce_time` written for a naive or UTC time (formatting those is pure), by identity: the outputs of
 # one input share its time, so most of them find it here.
 _last_time: tuple[datetime, bytes] = (datetime.min, format_time(datetime.min).encode("utf-8"))
@@ -257,7 +233,7 @@ def _plain_record(
                 return None  # model_dump would convert it first: leave it to the library path
             headers.append((f"{CE_PREFIX}{name}", text.encode("utf-8")))
         record_key = (key or Key.of_data(data)).encode()  # event_key, for the event's data
-        body = _data_json(data).encode("utf-8")
+        body = _DATA_ENCODER.encode(data).encode("utf-8")
     except Exception:  # any failure: the library path raises it as it always did
         return None
     return KafkaRecord(key=record_key, value=body, headers=tuple(headers))
@@ -403,18 +379,6 @@ def _parse_time(text: str) -> datetime | None:
 _ATTRIBUTE_HEADERS = {f"{CE_PREFIX}{name}": name for name in _KNOWN_ATTRIBUTES if name != "time"}
 _ATTRIBUTE_HEADERS[CONTENT_TYPE_HEADER] = "datacontenttype"
 _TIME_HEADER = f"{CE_PREFIX}time"
-# What json.loads runs: the scanner of a decoder with the default settings, as json's own default decoder.
-_SCAN_JSON: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-
-
-def _json_loads(text: str) -> Any:
-    """`json.loads(text)`, with the same results and errors; a body without surrounding whitespace (what every
-    writer sends) is scanned directly, without json.loads' checks and whitespace matching around the scan."""
-    try:
-        data, end = _SCAN_JSON(text, 0)
-    except (StopIteration, ValueError):
-        return json.loads(text)  # not JSON at 0 (whitespace, a BOM, an error): json.loads decides
-    return data if end == len(text) else json.loads(text)
 
 
 def _binary_fields_fast(value: bytes, headers: dict[str, bytes]) -> dict[str, Any] | None:
@@ -453,7 +417,7 @@ def _binary_fields_fast(value: bytes, headers: dict[str, bytes]) -> dict[str, An
         if not _is_json_content_type(attributes.get("datacontenttype") or JSON_CONTENT_TYPE):
             return None
         try:
-            data = _json_loads(value.decode("utf-8"))
+            data = json.loads(value.decode("utf-8"))
         except ValueError:  # also UnicodeDecodeError
             return None
         if isinstance(data, str):
@@ -511,9 +475,7 @@ def _validated(where: str, fields: dict[str, Any]) -> KeptnEvent:
     if fields.get("data") is not None and not isinstance(fields["data"], dict):
         raise DecodeError(f"{where}: `data` is JSON {type(fields['data']).__name__}; Keptn event data is an object")
     try:
-        # model_validate(fields) is this call with its defaults; calling it directly saves a quarter of it.
-        event: KeptnEvent = KeptnEvent.__pydantic_validator__.validate_python(fields)
-        return event
+        return KeptnEvent.model_validate(fields)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in item['loc']) or 'event'}: {item['msg']}" for item in error.errors()
