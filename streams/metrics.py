@@ -161,30 +161,31 @@ class TidegateMetrics:
         self._remembered = remembered
         self._starts: OrderedDict[str, _Start] = OrderedDict()
         self._load_labels: set[tuple[str, str]] = set()
-        self._consumed: dict[tuple[str, str, str], Any] = {}
-        self._produced: dict[tuple[str, str], Any] = {}
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}  # (counter, labels) -> its child
         self._lock = threading.Lock()  # agents run on one loop, but a test or a connector may use threads
 
     # ------------------------------------------------------------------ events
 
     def observe_consumed(self, topic: str, event: KeptnEvent, agent: str = "unknown") -> None:
-        labels = (agent, topic, event.type)
-        counter = self._consumed.get(labels)
-        if counter is None:  # labels() validates and locks on every call: look each child up once
-            counter = self._consumed[labels] = self.events_consumed.labels(*labels)
-        counter.inc()
+        self._child(self.events_consumed, agent, topic, event.type).inc()
         parsed = event.parsed_type
         if parsed.is_sequence and parsed.kind == "triggered":
             self._remember(event.id, _Start(event.time.timestamp(), parsed.sequence or "", parsed.stage or ""))
         elif parsed.is_task and parsed.kind == "finished" and event.triggeredid:
             self._task_finished(event, parsed)
 
+    def observe_ignored(self, agent: str, reason: str) -> None:
+        self._child(self.ignored, agent, reason).inc()
+
+    def _child(self, counter: Counter, *labels: str) -> Any:
+        # labels() validates and locks on every call, and these run for every event: look each child up once.
+        child = self._children.get((counter, labels))
+        if child is None:
+            child = self._children[(counter, labels)] = counter.labels(*labels)
+        return child
+
     def observe_produced(self, topic: str, event: KeptnEvent) -> None:
-        labels = (topic, event.type)
-        counter = self._produced.get(labels)
-        if counter is None:
-            counter = self._produced[labels] = self.events_produced.labels(*labels)
-        counter.inc()
+        self._child(self.events_produced, topic, event.type).inc()
         if topic.endswith(AUDIT_TOPIC):
             return  # a copy of an event already counted where it was first sent
         parsed = event.parsed_type
@@ -296,7 +297,7 @@ def observe_produced(topic: str, event: KeptnEvent) -> None:
 
 def observe_ignored(agent: str, reason: str) -> None:
     try:
-        default_metrics().ignored.labels(agent, reason).inc()
+        default_metrics().observe_ignored(agent, reason)
     except Exception:
         log.debug("could not count an ignored event", exc_info=True)
 
