@@ -17,10 +17,10 @@ guarantees (the same worker on this loop: 3,000-4,500 events/s on a 2-core machi
   once, through a producer that never lingers; audit records at the end of the batch, through one that
   lingers a few milliseconds, with the state and dead-letter records); the changed keys' state records
   only once neither producer has anything in flight (every output so far acknowledged), and at the
-  latest at each commit; offsets are committed only after both producers have flushed everything. A crash at any point replays inputs
-  from the last commit: the state's remembered input ids make a replay change nothing, and an output
-  is never lost, because no state that counts its input as handled is written before it is
-  acknowledged (repeats keep their deterministic ids and are harmless).
+  latest at each commit; offsets are committed only after both producers have flushed everything. A
+  crash at any point replays inputs from the last commit: the state's remembered input ids make a
+  replay change nothing, and an output is never lost, because no state that counts its input as
+  handled is written before it is acknowledged (repeats keep their deterministic ids and are harmless).
 - **Timers.** Deadlines are part of the state; once a second due keys get a tick event on `events`, so
   the decision itself happens in order, in the stream (as before).
 
@@ -386,16 +386,13 @@ class SequencerProcessor:
         # Task and follow-up events leave at once: they are what the next hop waits for. Audit records
         # follow at the end of the batch (`_defer`), in the order the core decided them, after the
         # input's own copy.
-        emitted = [(emit, encode(emit.event, emit.key)) for emit in decision.outputs if isinstance(emit, Emit)]
-        for emit, encoded in emitted:
-            self._send(self.registry.destination(emit.destination), encoded, emit.event)
         if event.type != TICK_TYPE:
             as_is = timed and record.key == raw_key
             self._defer(partial(self._audit, record if as_is else None, event, key))
-        audited = iter(emitted)
         for output in decision.outputs:
             if isinstance(output, Emit):
-                _same, encoded = next(audited)
+                encoded = encode(output.event, output.key)
+                self._send(self.registry.destination(output.destination), encoded, output.event)
                 if output.destination != "events":  # task-topic sends are audited; `events` is audited when read
                     self._defer(partial(self._audit, encoded, output.event, output.key))
             elif isinstance(output, AuditRecord):
