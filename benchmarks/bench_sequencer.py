@@ -176,7 +176,7 @@ def decision_path_rate(shipyard: Shipyard, records: Sequence[KafkaRecord], batch
                 if isinstance(output, Emit):
                     encode(output.event, output.key)
                 elif isinstance(output, AuditRecord):
-                    encode(output.to_event(), output.key)
+                    output.to_record()
             if decision.state is not state:
                 if decision.state is None:
                     states.pop(key, None)
