@@ -16,11 +16,16 @@ RUN GOBIN=/out GOFLAGS=-mod=mod go install "helm.sh/helm/v3/cmd/helm@${HELM_VERS
 # Wheels of Tidegate and all its dependencies, so the final image needs no compiler.
 FROM python:${PYTHON_VERSION}-slim-bookworm AS wheels
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY schemas ./schemas
 COPY streams ./streams
 COPY agents ./agents
+COPY qualitygate ./qualitygate
 COPY connectors ./connectors
+COPY gateway ./gateway
+COPY bridge ./bridge
+COPY cli ./cli
+COPY readside ./readside
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:${PYTHON_VERSION}-slim-bookworm

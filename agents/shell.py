@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 
 from faust.types import EventT
 
-from schemas.events import KeptnEvent
-from schemas.files import FileKind, load_text
-from schemas.shipyard import Shipyard
-from streams.app import TidegateApp, decode_or_dlq, send_event, send_to_dlq
-from streams.keys import Key, key_mismatch
-from streams.resources import SHIPYARD, ResourceStore, ResourceView
+from tidegate.schemas.events import KeptnEvent
+from tidegate.schemas.files import FileKind, load_text
+from tidegate.schemas.keys import Key, key_mismatch
+from tidegate.schemas.shipyard import Shipyard
+from tidegate.streams.app import TidegateApp, decode_or_dlq, send_event, send_to_dlq
+from tidegate.streams.resources import SHIPYARD, ResourceStore, ResourceView
 
 log = logging.getLogger(__name__)
 

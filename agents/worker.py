@@ -14,20 +14,20 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from agents.shell import WorkerContext
-from streams.app import TidegateApp, create_app
-from streams.metrics import expose_worker_metrics
-from streams.resources import ResourceStore, ResourceView
-from streams.settings import Settings
+from tidegate.agents.shell import WorkerContext
+from tidegate.streams.app import TidegateApp, create_app
+from tidegate.streams.metrics import expose_worker_metrics
+from tidegate.streams.resources import ResourceStore, ResourceView
+from tidegate.streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
 # Agent name -> module with `register(ctx)`; modules are optional so a partial install still runs.
 AGENTS: dict[str, str] = {
-    "sequencer": "agents.sequencer.shell",
-    "approver": "agents.approver.shell",
-    "evaluator": "agents.evaluator.shell",
-    "remediator": "agents.remediator.shell",
+    "sequencer": "tidegate.agents.sequencer.shell",
+    "approver": "tidegate.agents.approver.shell",
+    "evaluator": "tidegate.agents.evaluator.shell",
+    "remediator": "tidegate.agents.remediator.shell",
 }
 APP_NAME = "worker"
 

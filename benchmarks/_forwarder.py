@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 
-from streams.app import RAW, create_app
-from streams.settings import Settings
+from tidegate.streams.app import RAW, create_app
+from tidegate.streams.settings import Settings
 
 app = create_app(Settings(), "forwarder")
 source, sink = (

@@ -22,15 +22,15 @@ import uuid
 
 from aiokafka import AIOKafkaConsumer
 
-from connectors.runtime import ConnectorOptions, TaskContext, TaskOutcome
-from connectors.runtime.replies import finished_event
-from connectors.runtime.runner import ConnectorHost
-from schemas.events import KeptnEvent, task_type
-from streams.codec import decode, encode
-from streams.producer import AsyncEventPublisher
-from streams.provision import delete_topics, provision_topics
-from streams.settings import Settings
-from streams.topics import TopicRegistry
+from tidegate.connectors.runtime import ConnectorOptions, TaskContext, TaskOutcome
+from tidegate.connectors.runtime.replies import finished_event
+from tidegate.connectors.runtime.runner import ConnectorHost
+from tidegate.schemas.events import KeptnEvent, task_type
+from tidegate.streams.codec import decode, encode
+from tidegate.streams.producer import AsyncEventPublisher
+from tidegate.streams.provision import delete_topics, provision_topics
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry
 
 
 class Instant:

@@ -24,11 +24,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from confluent_kafka import Producer
 
-from agents.sequencer.processor import producer_config
 from benchmarks.bench_sequencer import broker, percentile
-from streams.provision import delete_topics, provision_topics
-from streams.settings import Settings
-from streams.topics import TopicSpec
+from tidegate.agents.sequencer.processor import producer_config
+from tidegate.streams.provision import delete_topics, provision_topics
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicSpec
 
 WARM_UP = 10
 ONE_TOPIC, ALL_TOPICS, ONE_PER_TOPIC = "one topic", "all topics", "one per topic"

@@ -16,15 +16,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from agents.evaluator import (
+from tidegate.qualitygate import (
     PreviousEvaluation,
     QualityGate,
     SLIValue,
     previous_from_json,
     sli_values_from_json,
 )
-from schemas.events import Result
-from schemas.slo import SLO
+from tidegate.schemas.events import Result
+from tidegate.schemas.slo import SLO
 
 OBJECTIVES = 20
 PREVIOUS = 10

@@ -36,14 +36,14 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from schemas.events import KeptnEvent, task_type
-from streams.app import worker_command
-from streams.codec import KafkaRecord, decode, encode
-from streams.producer import EventPublisher
-from streams.provision import delete_topics, provision_topics
-from streams.resources import Resource
-from streams.settings import Settings
-from streams.topics import TopicRegistry, TopicSpec
+from tidegate.schemas.events import KeptnEvent, task_type
+from tidegate.streams.app import worker_command
+from tidegate.streams.codec import KafkaRecord, decode, encode
+from tidegate.streams.producer import EventPublisher
+from tidegate.streams.provision import delete_topics, provision_topics
+from tidegate.streams.resources import Resource
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry, TopicSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROJECT, STAGE, SERVICE = "bench", "staging", "carts"
@@ -301,7 +301,7 @@ def publish_files(settings: Settings) -> None:
 def evaluator_worker(settings: Settings, log_file: Path) -> Iterator[subprocess.Popen[bytes]]:
     env = {**os.environ, **settings.as_env(), "TIDEGATE_AGENTS": "evaluator", "PYTHONPATH": str(REPO_ROOT)}
     with open(log_file, "wb") as log:
-        process = subprocess.Popen(worker_command("agents.main:app", settings, log_level="warn"), cwd=REPO_ROOT,
+        process = subprocess.Popen(worker_command("tidegate.agents.main:app", settings, log_level="warn"), cwd=REPO_ROOT,
                                    env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     try:
         yield process

@@ -56,22 +56,22 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from agents.sequencer.core import decide
-from agents.sequencer.driver import SIMULATED_CONNECTOR, Driver
-from agents.sequencer.model import KeyState, SequencerConfig
-from agents.sequencer.outputs import AuditRecord, Emit
-from agents.sequencer.processor import producer_config
-from schemas.events import EventType, KeptnEvent, Status, sequence_type, task_type
-from schemas.files import FileKind, load_text
-from schemas.shipyard import Shipyard
-from streams.app import worker_command
-from streams.codec import DecodeError, KafkaRecord, decode, encode
-from streams.ids import derived_id
-from streams.keys import Key
-from streams.provision import delete_topics, provision_topics
-from streams.resources import SHIPYARD, Resource
-from streams.settings import Settings
-from streams.topics import TopicRegistry, TopicSpec
+from tidegate.agents.sequencer.core import decide
+from tidegate.agents.sequencer.driver import SIMULATED_CONNECTOR, Driver
+from tidegate.agents.sequencer.model import KeyState, SequencerConfig
+from tidegate.agents.sequencer.outputs import AuditRecord, Emit
+from tidegate.agents.sequencer.processor import producer_config
+from tidegate.schemas.events import EventType, KeptnEvent, Status, sequence_type, task_type
+from tidegate.schemas.files import FileKind, load_text
+from tidegate.schemas.ids import derived_id
+from tidegate.schemas.keys import Key
+from tidegate.schemas.shipyard import Shipyard
+from tidegate.streams.app import worker_command
+from tidegate.streams.codec import DecodeError, KafkaRecord, decode, encode
+from tidegate.streams.provision import delete_topics, provision_topics
+from tidegate.streams.resources import SHIPYARD, Resource
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry, TopicSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STAGE = "bench"
@@ -567,7 +567,7 @@ async def hop_latencies(settings: Settings, registry: TopicRegistry, sequences: 
     return responder.hops
 
 
-def start_worker(settings: Settings, log_file: Path, app_spec: str = "agents.main:app",
+def start_worker(settings: Settings, log_file: Path, app_spec: str = "tidegate.agents.main:app",
                  extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     # Log level info: at warn and above Faust's progress spinner turns every debug record on.
     env = {**os.environ, **settings.as_env(), "TIDEGATE_AGENTS": "sequencer", "PYTHONPATH": str(REPO_ROOT),
@@ -588,7 +588,7 @@ def stop_worker(worker: subprocess.Popen[bytes]) -> None:
 
 
 def publish_shipyard(settings: Settings, registry: TopicRegistry, projects: Sequence[str], text: str) -> None:
-    from streams.producer import EventPublisher
+    from tidegate.streams.producer import EventPublisher
 
     with EventPublisher(settings) as publisher:
         for project in projects:

@@ -14,8 +14,8 @@ Errors raised for users' files are in `schemas.errors` (one tree, documented the
 envelope and type grammar are in `schemas.events`, the task data blocks in `schemas.payloads`.
 """
 
-from schemas.durations import parse_duration
-from schemas.errors import (
+from tidegate.schemas.durations import parse_duration
+from tidegate.schemas.errors import (
     DurationError,
     FieldWarning,
     FileError,
@@ -27,12 +27,20 @@ from schemas.errors import (
     UnknownKindError,
     YamlSyntaxError,
 )
-from schemas.events import EventType, KeptnEvent, Result, Status, format_time, sequence_type, task_type
-from schemas.files import KINDS, FileKind, LoadedFile, detect_kind, load_file, load_text
-from schemas.jobconfig import JobConfig
-from schemas.remediation import Action as RemediationAction
-from schemas.remediation import Remediation, convert_legacy_remediation
-from schemas.shipyard import (
+from tidegate.schemas.events import (
+    EventType,
+    KeptnEvent,
+    Result,
+    Status,
+    format_time,
+    sequence_type,
+    task_type,
+)
+from tidegate.schemas.files import KINDS, FileKind, LoadedFile, detect_kind, load_file, load_text
+from tidegate.schemas.jobconfig import JobConfig
+from tidegate.schemas.remediation import Action as RemediationAction
+from tidegate.schemas.remediation import Remediation, convert_legacy_remediation
+from tidegate.schemas.shipyard import (
     BUILTIN_EVALUATION,
     LegacyShipyard,
     Selector,
@@ -43,10 +51,10 @@ from schemas.shipyard import (
     Trigger,
     convert_legacy_shipyard,
 )
-from schemas.sli import SLI
-from schemas.slo import SLO
-from schemas.testconfigs import JMeterConfig, JMeterWorkload, LocustConfig, LocustWorkload
-from schemas.webhook import WebhookConfig
+from tidegate.schemas.sli import SLI
+from tidegate.schemas.slo import SLO
+from tidegate.schemas.testconfigs import JMeterConfig, JMeterWorkload, LocustConfig, LocustWorkload
+from tidegate.schemas.webhook import WebhookConfig
 
 __all__ = [
     "BUILTIN_EVALUATION",

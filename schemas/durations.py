@@ -11,7 +11,7 @@ import re
 from datetime import timedelta
 from fractions import Fraction
 
-from schemas.errors import DurationError
+from tidegate.schemas.errors import DurationError
 
 _NANOSECONDS_PER_UNIT: dict[str, int] = {
     "ns": 1,

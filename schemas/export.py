@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from schemas.files import KINDS
+from tidegate.schemas.files import KINDS
 
 JSON_SCHEMA_DIR = Path(__file__).parent / "jsonschema"
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"

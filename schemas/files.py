@@ -34,7 +34,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from schemas.errors import (
+from tidegate.schemas.errors import (
     CUSTOM_ERROR_TYPE,
     FieldWarning,
     FileProblem,
@@ -45,13 +45,13 @@ from schemas.errors import (
     UnknownKindError,
     YamlSyntaxError,
 )
-from schemas.jobconfig import JobConfig
-from schemas.remediation import LegacyRemediation, Remediation, is_legacy_remediation
-from schemas.shipyard import LegacyShipyard, Shipyard, is_legacy_shipyard
-from schemas.sli import SLI
-from schemas.slo import SLO
-from schemas.testconfigs import JMeterConfig, LocustConfig
-from schemas.webhook import WebhookConfig
+from tidegate.schemas.jobconfig import JobConfig
+from tidegate.schemas.remediation import LegacyRemediation, Remediation, is_legacy_remediation
+from tidegate.schemas.shipyard import LegacyShipyard, Shipyard, is_legacy_shipyard
+from tidegate.schemas.sli import SLI
+from tidegate.schemas.slo import SLO
+from tidegate.schemas.testconfigs import JMeterConfig, LocustConfig
+from tidegate.schemas.webhook import WebhookConfig
 
 M = TypeVar("M", bound=BaseModel)
 

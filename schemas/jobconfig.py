@@ -27,8 +27,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from schemas.errors import FieldWarning
-from schemas.nulls import null_is_empty_list
+from tidegate.schemas.errors import FieldWarning
+from tidegate.schemas.nulls import null_is_empty_list
 
 _CONFIG = ConfigDict(extra="allow", coerce_numbers_to_str=True, populate_by_name=True)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemas.events import EventData
+from tidegate.schemas.events import EventData
 
 
 def fold_keys(value: Any, names: Iterable[str]) -> Any:

@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from schemas.errors import FieldWarning, invalid_fields
-from schemas.nulls import null_is_empty_list, null_is_empty_mapping, null_is_empty_str
+from tidegate.schemas.errors import FieldWarning, invalid_fields
+from tidegate.schemas.nulls import null_is_empty_list, null_is_empty_mapping, null_is_empty_str
 
 API_VERSION = "spec.keptn.sh/0.1.4"
 DEFAULT_PROBLEM_TYPE = "default"

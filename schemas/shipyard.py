@@ -23,9 +23,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from schemas.durations import parse_duration
-from schemas.errors import FieldWarning, Location, invalid_fields
-from schemas.nulls import null_is_empty_list, null_is_empty_mapping, null_is_empty_str
+from tidegate.schemas.durations import parse_duration
+from tidegate.schemas.errors import FieldWarning, Location, invalid_fields
+from tidegate.schemas.nulls import null_is_empty_list, null_is_empty_mapping, null_is_empty_str
 
 # Keptn's ValidateKeptnEntityName: lower case letters, digits and dashes, starting with a letter.
 NAME_PATTERN = re.compile(r"(^[a-z][a-z0-9-]*[a-z0-9]$)|(^[a-z][a-z0-9]*$)")

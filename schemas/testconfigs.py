@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from schemas.nulls import null_is_empty_list, null_is_empty_mapping
+from tidegate.schemas.nulls import null_is_empty_list, null_is_empty_mapping
 
 _CONFIG = ConfigDict(extra="allow", coerce_numbers_to_str=True)
 

@@ -25,8 +25,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
-from schemas.errors import invalid_fields
-from schemas.nulls import null_is_empty_list
+from tidegate.schemas.errors import invalid_fields
+from tidegate.schemas.nulls import null_is_empty_list
 
 _CURL_VERSION = "webhookconfig.keptn.sh/v1alpha1"
 

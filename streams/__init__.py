@@ -3,7 +3,8 @@ Faust app factory, topic provisioning and producers.
 
 The pure parts are imported at once. The parts that bring Kafka clients and Faust (`create_app`,
 `decode_or_dlq`, `send_event`, `send_to_dlq`, the publishers, `provision_topics`) load on first use,
-so that an agent's pure core importing `streams.keys` does not pull Faust in.
+so that importing the pure parts does not pull Faust in. The key scheme and derived ids are contracts:
+they live in `tidegate.schemas` (`keys`, `ids`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from streams.codec import (
+from tidegate.streams.codec import (
     DecodeError,
     KafkaRecord,
     decode,
@@ -20,14 +21,12 @@ from streams.codec import (
     encode_structured,
     event_key,
 )
-from streams.dlq import DeadLetter, DeadLetterCounter, dead_letter_record, read_dead_letter
-from streams.ids import derived_id
-from streams.keys import Key
-from streams.settings import Settings
-from streams.topics import STANDARD_TASKS, TopicRegistry, TopicSpec
+from tidegate.streams.dlq import DeadLetter, DeadLetterCounter, dead_letter_record, read_dead_letter
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import STANDARD_TASKS, TopicRegistry, TopicSpec
 
 if TYPE_CHECKING:
-    from streams.app import (
+    from tidegate.streams.app import (
         TidegateApp,
         TopicChannels,
         create_app,
@@ -36,25 +35,25 @@ if TYPE_CHECKING:
         send_to_dlq,
         worker_command,
     )
-    from streams.producer import AsyncEventPublisher, Delivery, EventPublisher, PublishError
-    from streams.provision import ProvisionError, ProvisionReport, delete_topics, provision_topics
+    from tidegate.streams.producer import AsyncEventPublisher, Delivery, EventPublisher, PublishError
+    from tidegate.streams.provision import ProvisionError, ProvisionReport, delete_topics, provision_topics
 
 _LAZY = {
-    "TidegateApp": "streams.app",
-    "TopicChannels": "streams.app",
-    "create_app": "streams.app",
-    "decode_or_dlq": "streams.app",
-    "send_event": "streams.app",
-    "send_to_dlq": "streams.app",
-    "worker_command": "streams.app",
-    "AsyncEventPublisher": "streams.producer",
-    "Delivery": "streams.producer",
-    "EventPublisher": "streams.producer",
-    "PublishError": "streams.producer",
-    "ProvisionError": "streams.provision",
-    "ProvisionReport": "streams.provision",
-    "delete_topics": "streams.provision",
-    "provision_topics": "streams.provision",
+    "TidegateApp": "tidegate.streams.app",
+    "TopicChannels": "tidegate.streams.app",
+    "create_app": "tidegate.streams.app",
+    "decode_or_dlq": "tidegate.streams.app",
+    "send_event": "tidegate.streams.app",
+    "send_to_dlq": "tidegate.streams.app",
+    "worker_command": "tidegate.streams.app",
+    "AsyncEventPublisher": "tidegate.streams.producer",
+    "Delivery": "tidegate.streams.producer",
+    "EventPublisher": "tidegate.streams.producer",
+    "PublishError": "tidegate.streams.producer",
+    "ProvisionError": "tidegate.streams.provision",
+    "ProvisionReport": "tidegate.streams.provision",
+    "delete_topics": "tidegate.streams.provision",
+    "provision_topics": "tidegate.streams.provision",
 }
 
 
@@ -73,7 +72,6 @@ __all__ = [
     "Delivery",
     "EventPublisher",
     "KafkaRecord",
-    "Key",
     "ProvisionError",
     "ProvisionReport",
     "PublishError",
@@ -88,7 +86,6 @@ __all__ = [
     "decode_or_dlq",
     "decode_record",
     "delete_topics",
-    "derived_id",
     "encode",
     "encode_structured",
     "event_key",

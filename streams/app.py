@@ -34,14 +34,14 @@ from aiokafka.partitioner import DefaultPartitioner
 from faust.agents import current_agent
 from faust.types import ChannelT, EventT, TopicT
 
-from schemas.events import KeptnEvent
-from streams.codec import DecodeError, KafkaRecord, decode, encode
-from streams.dlq import DeadLetter, DeadLetterCounter, dead_letter_record
-from streams.keys import Key
-from streams.logging import bind_event, faust_logging_options, unbind
-from streams.metrics import observe_consumed, observe_dead_letter, observe_produced
-from streams.settings import Settings
-from streams.topics import TopicRegistry
+from tidegate.schemas.events import KeptnEvent
+from tidegate.schemas.keys import Key
+from tidegate.streams.codec import DecodeError, KafkaRecord, decode, encode
+from tidegate.streams.dlq import DeadLetter, DeadLetterCounter, dead_letter_record
+from tidegate.streams.logging import bind_event, faust_logging_options, unbind
+from tidegate.streams.metrics import observe_consumed, observe_dead_letter, observe_produced
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry
 
 log = logging.getLogger(__name__)
 

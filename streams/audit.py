@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from schemas.events import KeptnEvent
-from streams.codec import KafkaRecord, encode_fields
-from streams.keys import Key
+from tidegate.schemas.events import KeptnEvent
+from tidegate.schemas.keys import Key
+from tidegate.streams.codec import KafkaRecord, encode_fields
 
 TRANSITION_PREFIX = "sh.tidegate.audit."
 

@@ -3,7 +3,7 @@
 Output is always binary content mode: every attribute as a `ce_<name>` header (Keptn's extensions
 `shkeptncontext`, `triggeredid`, `gitcommitid`, `shkeptnspecversion` and any unknown extension
 included), `content-type: application/json`, the JSON `data` object as the value, and the key
-`project/stage/service` (streams.keys).
+`project/stage/service` (schemas.keys).
 
 Input is accepted in three forms, told apart by the headers:
 - binary mode: any `ce_` header; the CloudEvents required attributes id, source, type and
@@ -45,9 +45,9 @@ from cloudevents.core.v1.event import CloudEvent
 from dateutil import tz as dateutil_tz
 from pydantic import ValidationError
 
-from schemas.events import KeptnEvent, format_time
-from streams.ids import derived_id
-from streams.keys import Key
+from tidegate.schemas.events import KeptnEvent, format_time
+from tidegate.schemas.ids import derived_id
+from tidegate.schemas.keys import Key
 
 CE_PREFIX = "ce_"
 CONTENT_TYPE_HEADER = "content-type"

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from streams.codec import KafkaRecord
+from tidegate.streams.codec import KafkaRecord
 
 DLQ_HEADER_PREFIX = "tidegate-dlq-"
 REASON_HEADER = f"{DLQ_HEADER_PREFIX}reason"

@@ -25,7 +25,7 @@ from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
-from schemas.events import KeptnEvent
+from tidegate.schemas.events import KeptnEvent
 
 FORMAT_VARIABLE = "TIDEGATE_LOG_FORMAT"
 JSON = "json"

@@ -43,9 +43,10 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from schemas.events import EventType, KeptnEvent
-from schemas.payloads import action_name
-from streams.dlq import DeadLetter
+from tidegate.schemas.events import EventType, KeptnEvent
+from tidegate.schemas.payloads import action_name
+from tidegate.schemas.tidegate_events import ESCALATED_TYPE
+from tidegate.streams.dlq import DeadLetter
 
 if TYPE_CHECKING:
     import faust
@@ -55,7 +56,7 @@ log = logging.getLogger(__name__)
 PORT_VARIABLE = "TIDEGATE_METRICS_PORT"
 LOOPBACK = "127.0.0.1"
 REMEMBERED_STARTS = 10_000  # triggered events kept to time their finish; the oldest go first
-ESCALATED_TYPE = "sh.tidegate.remediation.escalated"  # agents.remediator.events (streams must not import agents)
+
 AUDIT_TOPIC = "audit"  # `<prefix>audit` (streams.topics): it re-sends what other topics carried
 
 # Sequences run from seconds (a quality gate) to a day (a delivery waiting for a manual approval).

@@ -14,11 +14,11 @@ from typing import Any, Self
 from aiokafka import AIOKafkaProducer
 from confluent_kafka import KafkaError, Message, Producer
 
-from schemas.events import KeptnEvent
-from streams.codec import KafkaRecord, encode
-from streams.keys import Key
-from streams.metrics import observe_produced
-from streams.settings import Settings
+from tidegate.schemas.events import KeptnEvent
+from tidegate.schemas.keys import Key
+from tidegate.streams.codec import KafkaRecord, encode
+from tidegate.streams.metrics import observe_produced
+from tidegate.streams.settings import Settings
 
 DELIVERY_TIMEOUT = 30.0
 

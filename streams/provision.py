@@ -17,8 +17,8 @@ from confluent_kafka import KafkaError, KafkaException
 # The documented import path; the module re-exports these without declaring them, hence the ignore.
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # type: ignore[attr-defined]
 
-from streams.settings import Settings
-from streams.topics import TopicSpec
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicSpec
 
 ADMIN_TIMEOUT = 30.0
 

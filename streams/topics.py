@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from streams.settings import Settings
+    from tidegate.streams.settings import Settings
 
 # Keptn's standard tasks, provisioned by default; a shipyard may name others (`--task` in the CLI).
 STANDARD_TASKS: tuple[str, ...] = (

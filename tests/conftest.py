@@ -35,11 +35,11 @@ import pytest
 from confluent_kafka import Consumer, KafkaError
 from confluent_kafka.admin import AdminClient
 
-from streams.app import worker_command
-from streams.codec import KafkaRecord
-from streams.provision import delete_topics, provision_topics
-from streams.settings import Settings
-from streams.topics import TopicRegistry
+from tidegate.streams.app import worker_command
+from tidegate.streams.codec import KafkaRecord
+from tidegate.streams.provision import delete_topics, provision_topics
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_PARTITIONS = 4

@@ -4,7 +4,7 @@ Public API: `decide_approval(event) -> list[KeptnEvent]` (pure) and the approval
 A missing `pass`/`warning` approval property means manual, as in Keptn's code (see `core`).
 """
 
-from agents.approver.core import (
+from tidegate.agents.approver.core import (
     APPROVAL_FINISHED,
     APPROVAL_STARTED,
     APPROVAL_TRIGGERED,

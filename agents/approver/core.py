@@ -20,8 +20,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from schemas.events import KeptnEvent, Result, Status, TaskKind, task_type
-from streams.ids import derived_id
+from tidegate.schemas.events import KeptnEvent, Result, Status, TaskKind, task_type
+from tidegate.schemas.ids import derived_id
 
 APPROVAL = "approval"
 AUTOMATIC = "automatic"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from agents.approver.core import decide_approval
-from agents.shell import WorkerContext, read_keyed
-from streams.app import send_event
+from tidegate.agents.approver.core import decide_approval
+from tidegate.agents.shell import WorkerContext, read_keyed
+from tidegate.streams.app import send_event
 
 
 def register(ctx: WorkerContext) -> None:

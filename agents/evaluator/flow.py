@@ -25,16 +25,21 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agents.evaluator.baseline import select_previous
-from agents.evaluator.engine import QualityGate
-from agents.evaluator.explain import explain
-from agents.evaluator.inputs import InputError, PreviousEvaluation, previous_from_json, sli_values_from_json
-from schemas.durations import parse_duration
-from schemas.errors import SchemaError
-from schemas.events import EventType, KeptnEvent, Result, Status, format_time, task_type
-from schemas.slo import SLO
-from streams.ids import derived_id
-from streams.keys import Key
+from tidegate.qualitygate.baseline import select_previous
+from tidegate.qualitygate.engine import QualityGate
+from tidegate.qualitygate.explain import explain
+from tidegate.qualitygate.inputs import (
+    InputError,
+    PreviousEvaluation,
+    previous_from_json,
+    sli_values_from_json,
+)
+from tidegate.schemas.durations import parse_duration
+from tidegate.schemas.errors import SchemaError
+from tidegate.schemas.events import EventType, KeptnEvent, Result, Status, format_time, task_type
+from tidegate.schemas.ids import derived_id
+from tidegate.schemas.keys import Key
+from tidegate.schemas.slo import SLO
 
 SOURCE = "tidegate-evaluator"
 DEFAULT_TIMEFRAME = timedelta(minutes=5)
@@ -112,7 +117,7 @@ class EvaluatorConfig:
     def gate(self, content: str, name: str = "slo.yaml") -> QualityGate:
         """The SLO's scoring plan, parsed once per content (raises FileError naming `name` for a broken file)."""
         if content not in self._gates:
-            from schemas.files import FileKind, load_text
+            from tidegate.schemas.files import FileKind, load_text
 
             loaded = load_text(content, name, FileKind.SLO)
             if not isinstance(loaded.model, SLO):

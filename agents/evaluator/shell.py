@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 
 from faust.types import EventT
 
-from agents.evaluator.flow import EvaluatorConfig, EvaluatorState, SLOFile, decide
-from agents.shell import WorkerContext, emit, read_keyed
-from streams.app import send_to_dlq
-from streams.keys import Key
-from streams.resources import SLI_PROMETHEUS, SLO, Resource
+from tidegate.agents.evaluator.flow import EvaluatorConfig, EvaluatorState, SLOFile, decide
+from tidegate.agents.shell import WorkerContext, emit, read_keyed
+from tidegate.schemas.keys import Key
+from tidegate.streams.app import send_to_dlq
+from tidegate.streams.resources import SLI_PROMETHEUS, SLO, Resource
 
 log = logging.getLogger(__name__)
 

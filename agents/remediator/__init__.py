@@ -11,7 +11,7 @@ Core API (pure, no I/O):
 The Faust shell is `agents.remediator.shell.register(ctx)` (imported separately: it needs Faust).
 """
 
-from agents.remediator.core import (
+from tidegate.agents.remediator.core import (
     RemediationFileProblem,
     RemediationInput,
     decide,
@@ -19,15 +19,7 @@ from agents.remediator.core import (
     next_deadline,
     problem_identity,
 )
-from agents.remediator.events import (
-    ESCALATED_TYPE,
-    QUOTA_DENIED_TYPE,
-    QUOTA_GRANTED_TYPE,
-    QUOTA_REQUESTED_TYPE,
-    REMEDIATION_TICK_TYPE,
-    remediation_tick,
-)
-from agents.remediator.model import (
+from tidegate.agents.remediator.model import (
     ActionTaken,
     PendingAnswer,
     ProblemRecord,
@@ -35,8 +27,24 @@ from agents.remediator.model import (
     RemediationState,
     Waiting,
 )
-from agents.remediator.outputs import AuditKind, AuditRecord, Decision, Emit, Ignored, IgnoreReason, Output
-from agents.remediator.settings import RemediatorSettings
+from tidegate.agents.remediator.outputs import (
+    AuditKind,
+    AuditRecord,
+    Decision,
+    Emit,
+    Ignored,
+    IgnoreReason,
+    Output,
+)
+from tidegate.agents.remediator.settings import RemediatorSettings
+from tidegate.schemas.tidegate_events import (
+    ESCALATED_TYPE,
+    QUOTA_DENIED_TYPE,
+    QUOTA_GRANTED_TYPE,
+    QUOTA_REQUESTED_TYPE,
+    REMEDIATION_TICK_TYPE,
+    remediation_tick,
+)
 
 __all__ = [
     "ESCALATED_TYPE",

@@ -37,16 +37,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agents.remediator.events import (
-    ESCALATED_TYPE,
-    GET_ACTION,
-    QUOTA_DENIED_TYPE,
-    QUOTA_GRANTED_TYPE,
-    QUOTA_REQUESTED_TYPE,
-    REMEDIATION_SEQUENCE,
-    REMEDIATION_TICK_TYPE,
-)
-from agents.remediator.model import (
+from tidegate.agents.remediator.events import GET_ACTION, REMEDIATION_SEQUENCE
+from tidegate.agents.remediator.model import (
     ActionTaken,
     PendingAnswer,
     ProblemRecord,
@@ -54,14 +46,30 @@ from agents.remediator.model import (
     RemediationState,
     Waiting,
 )
-from agents.remediator.outputs import AuditKind, AuditRecord, Decision, Emit, Ignored, IgnoreReason, Output
-from agents.remediator.settings import RemediatorSettings
-from agents.sequencer.events import ControlState, control_event
-from schemas.events import KeptnEvent, Result, Status, TaskKind, task_type
-from schemas.payloads import GetActionTriggered, Problem, ProblemEvent
-from schemas.remediation import Action, Remediation
-from streams.ids import derived_id
-from streams.keys import Key
+from tidegate.agents.remediator.outputs import (
+    AuditKind,
+    AuditRecord,
+    Decision,
+    Emit,
+    Ignored,
+    IgnoreReason,
+    Output,
+)
+from tidegate.agents.remediator.settings import RemediatorSettings
+from tidegate.schemas.events import KeptnEvent, Result, Status, TaskKind, task_type
+from tidegate.schemas.ids import derived_id
+from tidegate.schemas.keys import Key
+from tidegate.schemas.payloads import GetActionTriggered, Problem, ProblemEvent
+from tidegate.schemas.remediation import Action, Remediation
+from tidegate.schemas.tidegate_events import (
+    ESCALATED_TYPE,
+    QUOTA_DENIED_TYPE,
+    QUOTA_GRANTED_TYPE,
+    QUOTA_REQUESTED_TYPE,
+    REMEDIATION_TICK_TYPE,
+    ControlState,
+    control_event,
+)
 
 QUOTA_WINDOW = timedelta(hours=1)
 

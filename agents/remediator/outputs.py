@@ -16,10 +16,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-import agents.outputs
-from schemas.events import KeptnEvent, format_time
-from streams.audit import transition_fields
-from streams.keys import Key
+from tidegate.agents import outputs as agent_outputs
+from tidegate.schemas.events import KeptnEvent, format_time
+from tidegate.schemas.keys import Key
+from tidegate.streams.audit import transition_fields
 
 from .model import RemediationState
 
@@ -89,7 +89,7 @@ class IgnoreReason(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Ignored(agents.outputs.Ignored[IgnoreReason]):
+class Ignored(agent_outputs.Ignored[IgnoreReason]):
     """The input changed nothing; `dead_letter` is True for IgnoreReason.INVALID."""
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from schemas.durations import parse_duration
+from tidegate.schemas.durations import parse_duration
 
 
 class RemediatorSettings(BaseSettings):

@@ -22,28 +22,29 @@ from datetime import UTC, datetime
 
 from faust.types import EventT
 
-from agents.remediator.core import (
+from tidegate.agents.remediator.core import (
     RemediationFileProblem,
     RemediationInput,
     decide,
     is_relevant,
     next_deadline,
 )
-from agents.remediator.events import GET_ACTION, remediation_tick
-from agents.remediator.model import RemediationState
-from agents.remediator.outputs import AGENT, AuditRecord, Emit, Ignored
-from agents.remediator.settings import RemediatorSettings
-from agents.shell import WorkerContext, audit, read_keyed
-from schemas.errors import FileError
-from schemas.events import KeptnEvent
-from schemas.files import FileKind, load_text
-from schemas.remediation import Remediation
-from streams.app import send_event, send_to_dlq
-from streams.audit import transition_event
-from streams.codec import DecodeError, decode
-from streams.keys import Key
-from streams.metrics import observe_ignored
-from streams.resources import REMEDIATION, Resource
+from tidegate.agents.remediator.events import GET_ACTION
+from tidegate.agents.remediator.model import RemediationState
+from tidegate.agents.remediator.outputs import AGENT, AuditRecord, Emit, Ignored
+from tidegate.agents.remediator.settings import RemediatorSettings
+from tidegate.agents.shell import WorkerContext, audit, read_keyed
+from tidegate.schemas.errors import FileError
+from tidegate.schemas.events import KeptnEvent
+from tidegate.schemas.files import FileKind, load_text
+from tidegate.schemas.keys import Key
+from tidegate.schemas.remediation import Remediation
+from tidegate.schemas.tidegate_events import remediation_tick
+from tidegate.streams.app import send_event, send_to_dlq
+from tidegate.streams.audit import transition_event
+from tidegate.streams.codec import DecodeError, decode
+from tidegate.streams.metrics import observe_ignored
+from tidegate.streams.resources import REMEDIATION, Resource
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ Driver (reference loop for the shell, used by `tidegate simulate` and tests):
     Driver, Responders, RespondRule, Reply, ApprovalPolicy, SequenceSummary
 """
 
-from agents.sequencer.core import decide, next_deadline
-from agents.sequencer.driver import (
+from tidegate.agents.sequencer.core import decide, next_deadline
+from tidegate.agents.sequencer.driver import (
     ApprovalPolicy,
     Driver,
     Published,
@@ -22,7 +22,17 @@ from agents.sequencer.driver import (
     SequenceSummary,
     SimulationLimitError,
 )
-from agents.sequencer.events import (
+from tidegate.agents.sequencer.model import CurrentTask, KeyState, SequencerConfig, SequenceRun, SequenceState
+from tidegate.agents.sequencer.outputs import (
+    AuditKind,
+    AuditRecord,
+    Decision,
+    Emit,
+    Ignored,
+    IgnoreReason,
+    Output,
+)
+from tidegate.schemas.tidegate_events import (
     CONTROL_TYPE,
     TASK_CANCELLED_TYPE,
     TICK_TYPE,
@@ -31,8 +41,6 @@ from agents.sequencer.events import (
     control_event,
     tick_event,
 )
-from agents.sequencer.model import CurrentTask, KeyState, SequencerConfig, SequenceRun, SequenceState
-from agents.sequencer.outputs import AuditKind, AuditRecord, Decision, Emit, Ignored, IgnoreReason, Output
 
 __all__ = [
     "CONTROL_TYPE",

@@ -18,10 +18,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from agents.merge import copy_value, merge
-from schemas.durations import parse_duration
-from schemas.errors import DurationError
-from schemas.events import (
+from tidegate.agents.merge import copy_value, merge
+from tidegate.schemas.durations import parse_duration
+from tidegate.schemas.errors import DurationError
+from tidegate.schemas.events import (
     EventType,
     KeptnEvent,
     Result,
@@ -31,12 +31,18 @@ from schemas.events import (
     sequence_type,
     task_type,
 )
-from schemas.shipyard import Sequence, Shipyard, Task
-from streams.ids import derived_id
-from streams.keys import Key
+from tidegate.schemas.ids import derived_id
+from tidegate.schemas.keys import Key
+from tidegate.schemas.shipyard import Sequence, Shipyard, Task
+from tidegate.schemas.tidegate_events import (
+    CONTROL_TYPE,
+    TASK_CANCELLED_TYPE,
+    TICK_TYPE,
+    CancelReason,
+    ControlState,
+)
 
 from ._durations import format_duration
-from .events import CONTROL_TYPE, TASK_CANCELLED_TYPE, TICK_TYPE, CancelReason, ControlState
 from .model import WANTS_LOCK, CurrentTask, KeyState, SequencerConfig, SequenceRun, SequenceState
 from .outputs import AuditKind, AuditRecord, Decision, Emit, Ignored, IgnoreReason, Output
 from .rules import aggregate, follow_ups, stops_sequence, task_payload

@@ -22,13 +22,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from agents.approver import APPROVAL_FINISHED, approved_result, decide_approval
-from schemas.events import EventType, KeptnEvent, Result, Status, TaskKind, format_time, task_type
-from streams.ids import derived_id
-from streams.keys import Key
+from tidegate.agents.approver import APPROVAL_FINISHED, approved_result, decide_approval
+from tidegate.schemas.events import EventType, KeptnEvent, Result, Status, TaskKind, format_time, task_type
+from tidegate.schemas.ids import derived_id
+from tidegate.schemas.keys import Key
+from tidegate.schemas.tidegate_events import tick_event
 
 from .core import decide, next_deadline
-from .events import tick_event
 from .model import KeyState, SequencerConfig
 from .outputs import AuditKind, AuditRecord, Emit, Ignored
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from schemas.shipyard import Shipyard, Task
+from tidegate.schemas.shipyard import Shipyard, Task
 
 
 class SequenceState(StrEnum):

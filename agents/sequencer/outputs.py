@@ -15,11 +15,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-import agents.outputs
-from schemas.events import KeptnEvent, format_time
-from streams.audit import transition_event, transition_fields, transition_record
-from streams.codec import KafkaRecord
-from streams.keys import Key
+from tidegate.agents import outputs as agent_outputs
+from tidegate.schemas.events import KeptnEvent, format_time
+from tidegate.schemas.keys import Key
+from tidegate.streams.audit import transition_event, transition_fields, transition_record
+from tidegate.streams.codec import KafkaRecord
 
 from .model import KeyState
 
@@ -121,7 +121,7 @@ class IgnoreReason(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Ignored(agents.outputs.Ignored[IgnoreReason]):
+class Ignored(agent_outputs.Ignored[IgnoreReason]):
     """The input changed nothing; `dead_letter` is True for IgnoreReason.INVALID."""
 
 

@@ -42,25 +42,25 @@ from functools import partial
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
-from agents.sequencer.core import decide, next_deadline
-from agents.sequencer.events import TICK_TYPE, tick_event
-from agents.sequencer.model import KeyState, SequencerConfig
-from agents.sequencer.outputs import AuditRecord, Emit, Ignored
-from schemas.events import KeptnEvent
-from streams.app import note_dead_letter
-from streams.codec import CE_PREFIX, DecodeError, KafkaRecord, decode, encode
-from streams.dlq import DeadLetter, DeadLetterCounter, dead_letter_record
-from streams.keys import Key, key_mismatch
-from streams.logging import bind_event, unbind
-from streams.metrics import (
+from tidegate.agents.sequencer.core import decide, next_deadline
+from tidegate.agents.sequencer.model import KeyState, SequencerConfig
+from tidegate.agents.sequencer.outputs import AuditRecord, Emit, Ignored
+from tidegate.schemas.events import KeptnEvent
+from tidegate.schemas.keys import Key, key_mismatch
+from tidegate.schemas.tidegate_events import TICK_TYPE, tick_event
+from tidegate.streams.app import note_dead_letter
+from tidegate.streams.codec import CE_PREFIX, DecodeError, KafkaRecord, decode, encode
+from tidegate.streams.dlq import DeadLetter, DeadLetterCounter, dead_letter_record
+from tidegate.streams.logging import bind_event, unbind
+from tidegate.streams.metrics import (
     observe_consumed,
     observe_ignored,
     observe_produced,
     set_sequence_load,
 )
-from streams.provision import provision_topics
-from streams.settings import Settings
-from streams.topics import COMPACTED, SEQUENCER_STATE, TopicRegistry, TopicSpec
+from tidegate.streams.provision import provision_topics
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import COMPACTED, SEQUENCER_STATE, TopicRegistry, TopicSpec
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from agents.merge import copy_value, merge
-from schemas.events import Result, Status
-from schemas.shipyard import REMEDIATION, Sequence, Shipyard, Stage, Task
+from tidegate.agents.merge import copy_value, merge
+from tidegate.schemas.events import Result, Status
+from tidegate.schemas.shipyard import REMEDIATION, Sequence, Shipyard, Stage, Task
 
 # The plain strings the replies carry: an enum's `.value` costs a descriptor call per use.
 _WARNING = Result.WARNING.value

@@ -15,15 +15,15 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 
-from agents.sequencer.model import SequencerConfig
-from agents.sequencer.processor import SequencerProcessor, run_in_thread
-from agents.shell import WorkerContext
-from schemas.durations import parse_duration
-from schemas.errors import DurationError
-from schemas.events import KeptnEvent
-from schemas.shipyard import Shipyard
-from streams.keys import Key
-from streams.metrics import add_lag_source
+from tidegate.agents.sequencer.model import SequencerConfig
+from tidegate.agents.sequencer.processor import SequencerProcessor, run_in_thread
+from tidegate.agents.shell import WorkerContext
+from tidegate.schemas.durations import parse_duration
+from tidegate.schemas.errors import DurationError
+from tidegate.schemas.events import KeptnEvent
+from tidegate.schemas.keys import Key
+from tidegate.schemas.shipyard import Shipyard
+from tidegate.streams.metrics import add_lag_source
 
 log = logging.getLogger(__name__)
 

@@ -4,9 +4,9 @@
     CommandConfig, from_job_config                the configuration model and the job-executor reader
 """
 
-from connectors.command.config import CONFIG_PATH, JOB_EXECUTOR_PATH, CommandConfig, from_job_config
-from connectors.command.connector import CommandConnector, ConfigProblem, parse_config
-from connectors.command.plan import PlanError, PlannedTask, matching_actions, plan_task, result_data
+from tidegate.connectors.command.config import CONFIG_PATH, JOB_EXECUTOR_PATH, CommandConfig, from_job_config
+from tidegate.connectors.command.connector import CommandConnector, ConfigProblem, parse_config
+from tidegate.connectors.command.plan import PlanError, PlannedTask, matching_actions, plan_task, result_data
 
 __all__ = [
     "CONFIG_PATH",

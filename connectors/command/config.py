@@ -31,7 +31,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from schemas.jobconfig import JobConfig, JobEvent, JobTask
+from tidegate.schemas.jobconfig import JobConfig, JobEvent, JobTask
 
 CONFIG_PATH = "command/config.yaml"
 JOB_EXECUTOR_PATH = "job/config.yaml"

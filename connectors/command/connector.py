@@ -22,8 +22,8 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from connectors.command.config import CONFIG_PATH, JOB_EXECUTOR_PATH, CommandConfig, from_job_config
-from connectors.command.plan import (
+from tidegate.connectors.command.config import CONFIG_PATH, JOB_EXECUTOR_PATH, CommandConfig, from_job_config
+from tidegate.connectors.command.plan import (
     PlanError,
     PlannedTask,
     is_result_line,
@@ -32,15 +32,15 @@ from connectors.command.plan import (
     plan_task,
     result_data,
 )
-from connectors.runtime import ProgramStartError, TaskContext, TaskOutcome
-from connectors.runtime.replies import task_name
-from schemas.errors import FileError
-from schemas.events import KeptnEvent
-from schemas.files import load_text
-from schemas.jobconfig import JobConfig
-from streams.keys import Key
-from streams.resources import Resource, ResourceStore
-from streams.topics import STANDARD_TASKS
+from tidegate.connectors.runtime import ProgramStartError, TaskContext, TaskOutcome
+from tidegate.connectors.runtime.replies import task_name
+from tidegate.schemas.errors import FileError
+from tidegate.schemas.events import KeptnEvent
+from tidegate.schemas.files import load_text
+from tidegate.schemas.jobconfig import JobConfig
+from tidegate.schemas.keys import Key
+from tidegate.streams.resources import Resource, ResourceStore
+from tidegate.streams.topics import STANDARD_TASKS
 
 log = logging.getLogger("tidegate.connector.command")
 

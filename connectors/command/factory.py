@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from connectors.command.connector import CommandConnector
-from connectors.runtime.catalog import BuildRequest
-from streams.topics import STANDARD_TASKS
+from tidegate.connectors.command.connector import CommandConnector
+from tidegate.connectors.runtime.catalog import BuildRequest
+from tidegate.streams.topics import STANDARD_TASKS
 
 
 def build(request: BuildRequest) -> CommandConnector:

@@ -18,11 +18,17 @@ from typing import Any
 import jsonpath
 from jsonpath.exceptions import JSONPathError
 
-from connectors.command.config import CommandAction, CommandConfig, CommandTask, EventSource, SecretSource
-from schemas.durations import parse_duration
-from schemas.errors import DurationError
-from schemas.events import KeptnEvent
-from schemas.jobconfig import JobEvent
+from tidegate.connectors.command.config import (
+    CommandAction,
+    CommandConfig,
+    CommandTask,
+    EventSource,
+    SecretSource,
+)
+from tidegate.schemas.durations import parse_duration
+from tidegate.schemas.errors import DurationError
+from tidegate.schemas.events import KeptnEvent
+from tidegate.schemas.jobconfig import JobEvent
 
 KEPTN_DIR = "/keptn/"
 

@@ -6,10 +6,10 @@
     charts                                    values merging, URIs, the generated blue/green chart
 """
 
-from connectors.helm.connector import HelmConnector, scaling_delta, strategy_of
-from connectors.helm.driver import HelmCli, HelmDriver, HelmError
-from connectors.helm.install import HELM_VERSION, ensure_helm, find_helm
-from connectors.helm.settings import HelmSettings
+from tidegate.connectors.helm.connector import HelmConnector, scaling_delta, strategy_of
+from tidegate.connectors.helm.driver import HelmCli, HelmDriver, HelmError
+from tidegate.connectors.helm.install import HELM_VERSION, ensure_helm, find_helm
+from tidegate.connectors.helm.settings import HelmSettings
 
 __all__ = [
     "HELM_VERSION",

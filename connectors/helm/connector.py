@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from connectors.helm.charts import (
+from tidegate.connectors.helm.charts import (
     CANARY_SUFFIX,
     ChartError,
     PublicHost,
@@ -29,11 +29,11 @@ from connectors.helm.charts import (
     scale_manifest,
     service_uris,
 )
-from connectors.helm.driver import HelmCli, HelmDriver, HelmError
-from connectors.helm.settings import HelmSettings
-from connectors.runtime import TaskContext, TaskOutcome
-from schemas.events import KeptnEvent, Result
-from streams.resources import Resource
+from tidegate.connectors.helm.driver import HelmCli, HelmDriver, HelmError
+from tidegate.connectors.helm.settings import HelmSettings
+from tidegate.connectors.runtime import TaskContext, TaskOutcome
+from tidegate.schemas.events import KeptnEvent, Result
+from tidegate.streams.resources import Resource
 
 TASKS = ("deployment", "release", "rollback", "action")
 SCALING = "scaling"
@@ -82,7 +82,7 @@ class HelmConnector:
 
     def _cli(self, ctx: TaskContext) -> HelmDriver:
         if self._binary is None:
-            from connectors.helm.install import ensure_helm
+            from tidegate.connectors.helm.install import ensure_helm
 
             self._binary = self.settings.binary or ensure_helm()
         s = self.settings

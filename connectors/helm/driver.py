@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from connectors.runtime.program import ProgramResult
+from tidegate.connectors.runtime.program import ProgramResult
 
 ProgramRunner = Callable[..., Awaitable[ProgramResult]]
 

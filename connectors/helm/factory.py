@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from connectors.helm.connector import HelmConnector
-from connectors.runtime.catalog import BuildRequest
+from tidegate.connectors.helm.connector import HelmConnector
+from tidegate.connectors.runtime.catalog import BuildRequest
 
 
 def build(request: BuildRequest) -> HelmConnector:

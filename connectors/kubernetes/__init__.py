@@ -4,7 +4,7 @@
     ScaleApi, KubernetesScaleApi, ScaleError
 """
 
-from connectors.kubernetes.api import KubernetesScaleApi, ScaleApi, ScaleError
-from connectors.kubernetes.connector import KubernetesConnector, KubernetesSettings
+from tidegate.connectors.kubernetes.api import KubernetesScaleApi, ScaleApi, ScaleError
+from tidegate.connectors.kubernetes.connector import KubernetesConnector, KubernetesSettings
 
 __all__ = ["KubernetesConnector", "KubernetesScaleApi", "KubernetesSettings", "ScaleApi", "ScaleError"]

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from connectors.helm.connector import SCALING, scaling_delta
-from connectors.kubernetes.api import KubernetesScaleApi, ScaleApi, ScaleError
-from connectors.runtime import TaskContext, TaskOutcome
-from schemas.events import KeptnEvent
+from tidegate.connectors.helm.connector import SCALING, scaling_delta
+from tidegate.connectors.kubernetes.api import KubernetesScaleApi, ScaleApi, ScaleError
+from tidegate.connectors.runtime import TaskContext, TaskOutcome
+from tidegate.schemas.events import KeptnEvent
 
 
 class KubernetesSettings(BaseSettings):

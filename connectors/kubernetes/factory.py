@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from connectors.kubernetes.connector import KubernetesConnector
-from connectors.runtime.catalog import BuildRequest
+from tidegate.connectors.kubernetes.connector import KubernetesConnector
+from tidegate.connectors.runtime.catalog import BuildRequest
 
 
 def build(request: BuildRequest) -> KubernetesConnector:

@@ -1,6 +1,6 @@
 """The Prometheus SLI provider: PromQL from Keptn's SLI files, answers from Prometheus, one value per indicator.
 
-    from connectors.prometheus import PrometheusClient, get_slis, finished_data, merge_indicators
+    from tidegate.connectors.prometheus import PrometheusClient, get_slis, finished_data, merge_indicators
 
     indicators = merge_indicators(project_sli, stage_sli, service_sli)
     async with PrometheusClient.from_env() as prometheus:
@@ -10,8 +10,8 @@ Modules: `sli` (pure: merging, placeholders, built-in queries, answer parsing, o
 `client` (httpx, auth from env, retries), `provider` (the two combined), `errors` (the error tree).
 """
 
-from connectors.prometheus.client import PrometheusClient, auth_from_env
-from connectors.prometheus.errors import (
+from tidegate.connectors.prometheus.client import PrometheusClient, auth_from_env
+from tidegate.connectors.prometheus.errors import (
     EmptyResult,
     InvalidTimeframe,
     NotANumber,
@@ -25,8 +25,14 @@ from connectors.prometheus.errors import (
     UnexpectedAnswer,
     UnknownIndicator,
 )
-from connectors.prometheus.provider import PROVIDER_NAME, InstantQueries, finished_data, get_slis, handles
-from connectors.prometheus.sli import (
+from tidegate.connectors.prometheus.provider import (
+    PROVIDER_NAME,
+    InstantQueries,
+    finished_data,
+    get_slis,
+    handles,
+)
+from tidegate.connectors.prometheus.sli import (
     BUILTIN_INDICATORS,
     QueryContext,
     build_query,

@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from agents.evaluator.criteria import CriteriaError, Criterion, parse_criteria
-from connectors.prometheus.errors import SliError
-from connectors.prometheus.sli import DEFAULT_DEPLOYMENT, QueryContext, build_query
-from schemas.slo import SLO
+from tidegate.connectors.prometheus.errors import SliError
+from tidegate.connectors.prometheus.sli import DEFAULT_DEPLOYMENT, QueryContext, build_query
+from tidegate.qualitygate.criteria import CriteriaError, Criterion, parse_criteria
+from tidegate.schemas.slo import SLO
 
 DEFAULT_SEVERITY = "webhook"
 DEFAULT_FOR = "1m"

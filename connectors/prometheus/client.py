@@ -33,7 +33,7 @@ from tenacity import (
 )
 from tenacity.wait import wait_base
 
-from connectors.prometheus.errors import PrometheusRefused, PrometheusUnavailable
+from tidegate.connectors.prometheus.errors import PrometheusRefused, PrometheusUnavailable
 
 URL_ENV = "PROMETHEUS_URL"
 TOKEN_ENV = "PROMETHEUS_TOKEN"

@@ -37,18 +37,18 @@ import httpx
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from connectors.prometheus.client import BearerToken, PrometheusClient, auth_from_env
-from connectors.prometheus.provider import PROVIDER_NAME, finished_data, get_slis, handles
-from connectors.prometheus.sli import merge_indicators
-from connectors.runtime.catalog import BuildRequest
-from connectors.runtime.context import TaskContext
-from connectors.runtime.outcome import TaskOutcome
-from schemas.errors import FileError
-from schemas.events import KeptnEvent
-from schemas.files import FileKind, load_text
-from schemas.payloads import GetSLITriggered
-from schemas.sli import SLI
-from streams.resources import SLI_PROMETHEUS, Resource
+from tidegate.connectors.prometheus.client import BearerToken, PrometheusClient, auth_from_env
+from tidegate.connectors.prometheus.provider import PROVIDER_NAME, finished_data, get_slis, handles
+from tidegate.connectors.prometheus.sli import merge_indicators
+from tidegate.connectors.runtime.catalog import BuildRequest
+from tidegate.connectors.runtime.context import TaskContext
+from tidegate.connectors.runtime.outcome import TaskOutcome
+from tidegate.schemas.errors import FileError
+from tidegate.schemas.events import KeptnEvent
+from tidegate.schemas.files import FileKind, load_text
+from tidegate.schemas.payloads import GetSLITriggered
+from tidegate.schemas.sli import SLI
+from tidegate.streams.resources import SLI_PROMETHEUS, Resource
 
 TASK = "get-sli"
 URL_ENV = "TIDEGATE_PROMETHEUS_URL"

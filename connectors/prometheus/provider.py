@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from connectors.prometheus.errors import PrometheusError, QueryNotAnswered, SliError
-from connectors.prometheus.sli import (
+from tidegate.connectors.prometheus.errors import PrometheusError, QueryNotAnswered, SliError
+from tidegate.connectors.prometheus.sli import (
     QueryContext,
     build_query,
     context_from_request,
@@ -25,9 +25,9 @@ from connectors.prometheus.sli import (
     parse_instant_answer,
     timeframe_error,
 )
-from schemas.events import Status
-from schemas.payloads import GetSLIFinished, GetSLITriggered, IndicatorValue
-from schemas.sli import SLI
+from tidegate.schemas.events import Status
+from tidegate.schemas.payloads import GetSLIFinished, GetSLITriggered, IndicatorValue
+from tidegate.schemas.sli import SLI
 
 PROVIDER_NAME = "prometheus"
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.prometheus.errors import (
+from tidegate.connectors.prometheus.errors import (
     EmptyResult,
     InvalidTimeframe,
     NotANumber,
@@ -34,9 +34,9 @@ from connectors.prometheus.errors import (
     UnexpectedAnswer,
     UnknownIndicator,
 )
-from schemas.events import Result
-from schemas.payloads import GetSLITriggered, IndicatorValue
-from schemas.sli import SLI
+from tidegate.schemas.events import Result
+from tidegate.schemas.payloads import GetSLITriggered, IndicatorValue
+from tidegate.schemas.sli import SLI
 
 THROUGHPUT = "throughput"
 ERROR_RATE = "error_rate"

@@ -21,24 +21,31 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from connectors.runtime.connector import Connector, ConnectorOptions
-from connectors.runtime.context import TaskContext
-from connectors.runtime.outcome import TaskOutcome
-from connectors.runtime.policy import TimeLimit, task_time_limit
-from connectors.runtime.program import ProgramResult, ProgramStartError, run_program
-from connectors.runtime.replies import finished_event, started_event
-from connectors.runtime.state import TaskMemory, TaskPhase, TaskRecord, Verdict, consumer_group, state_topic
+from tidegate.connectors.runtime.connector import Connector, ConnectorOptions
+from tidegate.connectors.runtime.context import TaskContext
+from tidegate.connectors.runtime.outcome import TaskOutcome
+from tidegate.connectors.runtime.policy import TimeLimit, task_time_limit
+from tidegate.connectors.runtime.program import ProgramResult, ProgramStartError, run_program
+from tidegate.connectors.runtime.replies import finished_event, started_event
+from tidegate.connectors.runtime.state import (
+    TaskMemory,
+    TaskPhase,
+    TaskRecord,
+    Verdict,
+    consumer_group,
+    state_topic,
+)
 
 if TYPE_CHECKING:
-    from connectors.runtime.runner import ConnectorHost, ConnectorRunner
+    from tidegate.connectors.runtime.runner import ConnectorHost, ConnectorRunner
 
-_LAZY = {"ConnectorHost": "connectors.runtime.runner", "ConnectorRunner": "connectors.runtime.runner"}
+_LAZY = {"ConnectorHost": "tidegate.connectors.runtime.runner", "ConnectorRunner": "tidegate.connectors.runtime.runner"}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'connectors.runtime' has no attribute {name!r}")
+    raise AttributeError(f"module 'tidegate.connectors.runtime' has no attribute {name!r}")
 
 
 __all__ = [

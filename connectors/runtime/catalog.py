@@ -7,11 +7,11 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from connectors.runtime.connector import Connector, ConnectorOptions
-from schemas.durations import parse_duration
-from schemas.errors import DurationError
-from streams.resources import ResourceStore
-from streams.settings import Settings
+from tidegate.connectors.runtime.connector import Connector, ConnectorOptions
+from tidegate.schemas.durations import parse_duration
+from tidegate.schemas.errors import DurationError
+from tidegate.streams.resources import ResourceStore
+from tidegate.streams.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,13 +27,13 @@ Factory = Callable[[BuildRequest], Connector]
 
 # name -> "module:function"; each function takes a BuildRequest and returns a Connector.
 CATALOG: dict[str, str] = {
-    "command": "connectors.command.factory:build",
-    "helm": "connectors.helm.factory:build",
-    "tests": "connectors.tests.factory:build",
-    "webhook": "connectors.webhook.factory:build",
-    "unleash": "connectors.unleash.factory:build",
-    "kubernetes": "connectors.kubernetes.factory:build",
-    "prometheus": "connectors.prometheus.connector:build",
+    "command": "tidegate.connectors.command.factory:build",
+    "helm": "tidegate.connectors.helm.factory:build",
+    "tests": "tidegate.connectors.tests.factory:build",
+    "webhook": "tidegate.connectors.webhook.factory:build",
+    "unleash": "tidegate.connectors.unleash.factory:build",
+    "kubernetes": "tidegate.connectors.kubernetes.factory:build",
+    "prometheus": "tidegate.connectors.prometheus.connector:build",
 }
 
 

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from connectors.runtime.context import TaskContext
-from connectors.runtime.outcome import TaskOutcome
-from schemas.events import KeptnEvent
-from streams.settings import Settings
+from tidegate.connectors.runtime.context import TaskContext
+from tidegate.connectors.runtime.outcome import TaskOutcome
+from tidegate.schemas.events import KeptnEvent
+from tidegate.streams.settings import Settings
 
 
 @runtime_checkable

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connectors.runtime.program import ProgramResult, run_program
-from schemas.events import KeptnEvent
-from streams.keys import Key
-from streams.resources import Resource, ResourceStore
-from streams.settings import Settings
+from tidegate.connectors.runtime.program import ProgramResult, run_program
+from tidegate.schemas.events import KeptnEvent
+from tidegate.schemas.keys import Key
+from tidegate.streams.resources import Resource, ResourceStore
+from tidegate.streams.settings import Settings
 
 ResourceWriter = Callable[[Resource], Awaitable[None]]
 

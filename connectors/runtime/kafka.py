@@ -11,8 +11,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from connectors.runtime.state import TaskMemory, TaskRecord, decode_record, encode_record
-from streams.settings import Settings
+from tidegate.connectors.runtime.state import TaskMemory, TaskRecord, decode_record, encode_record
+from tidegate.streams.settings import Settings
 
 log = logging.getLogger("tidegate.connector.runtime")
 

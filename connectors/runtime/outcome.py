@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.events import Result, Status
+from tidegate.schemas.events import Result, Status
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.runtime.outcome import TaskOutcome
-from schemas.durations import parse_duration
-from schemas.errors import DurationError
+from tidegate.connectors.runtime.outcome import TaskOutcome
+from tidegate.schemas.durations import parse_duration
+from tidegate.schemas.errors import DurationError
 
 TIMEOUT_PROPERTY = "timeout"
 ABORTED_MESSAGE = "cancelled because the sequence was aborted"

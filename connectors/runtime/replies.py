@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from connectors.runtime.outcome import TaskOutcome
-from schemas.events import KeptnEvent, Status, TaskKind, now_utc, task_type
-from streams.ids import derived_id
+from tidegate.connectors.runtime.outcome import TaskOutcome
+from tidegate.schemas.events import KeptnEvent, Status, TaskKind, now_utc, task_type
+from tidegate.schemas.ids import derived_id
 
 _COMMON = ("project", "stage", "service", "labels")
 

@@ -40,23 +40,29 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
-from agents.sequencer.events import TASK_CANCELLED_TYPE
-from connectors.runtime.connector import Connector, ConnectorOptions, EventFollower
-from connectors.runtime.context import TaskContext
-from connectors.runtime.kafka import STATE_TOPIC_CONFIG, StateLog, ensure_topics
-from connectors.runtime.outcome import TaskOutcome
-from connectors.runtime.policy import TimeLimit, cancelled, crashed, lost, task_time_limit, timed_out
-from connectors.runtime.replies import finished_event, started_event
-from connectors.runtime.state import TaskPhase, TaskRecord, Verdict, consumer_group, state_topic
-from schemas.events import KeptnEvent, TaskKind, format_time
-from streams.codec import DecodeError, KafkaRecord, decode, encode
-from streams.dlq import DeadLetter, dead_letter_record
-from streams.keys import Key
-from streams.logging import bind_event
-from streams.metrics import metrics_port, observe_consumed, observe_dead_letter, observe_produced, serve
-from streams.resources import Resource, ResourceStore, ResourceView
-from streams.settings import Settings
-from streams.topics import TopicRegistry
+from tidegate.connectors.runtime.connector import Connector, ConnectorOptions, EventFollower
+from tidegate.connectors.runtime.context import TaskContext
+from tidegate.connectors.runtime.kafka import STATE_TOPIC_CONFIG, StateLog, ensure_topics
+from tidegate.connectors.runtime.outcome import TaskOutcome
+from tidegate.connectors.runtime.policy import TimeLimit, cancelled, crashed, lost, task_time_limit, timed_out
+from tidegate.connectors.runtime.replies import finished_event, started_event
+from tidegate.connectors.runtime.state import TaskPhase, TaskRecord, Verdict, consumer_group, state_topic
+from tidegate.schemas.events import KeptnEvent, TaskKind, format_time
+from tidegate.schemas.keys import Key
+from tidegate.schemas.tidegate_events import TASK_CANCELLED_TYPE
+from tidegate.streams.codec import DecodeError, KafkaRecord, decode, encode
+from tidegate.streams.dlq import DeadLetter, dead_letter_record
+from tidegate.streams.logging import bind_event
+from tidegate.streams.metrics import (
+    metrics_port,
+    observe_consumed,
+    observe_dead_letter,
+    observe_produced,
+    serve,
+)
+from tidegate.streams.resources import Resource, ResourceStore, ResourceView
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry
 
 log = logging.getLogger("tidegate.connector.runtime")
 

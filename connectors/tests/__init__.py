@@ -4,8 +4,8 @@
     LocustLimits, locust_stats, judge_locust, jmeter_stats, judge_jmeter   verdicts from result files
 """
 
-from connectors.tests.connector import TestsConnector, locust_argv, target_url
-from connectors.tests.verdicts import (
+from tidegate.connectors.tests.connector import TestsConnector, locust_argv, target_url
+from tidegate.connectors.tests.verdicts import (
     LoadStats,
     LocustLimits,
     ResultFileError,

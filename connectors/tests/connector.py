@@ -27,8 +27,8 @@ from urllib.parse import urlparse
 import httpx
 from pydantic import ValidationError
 
-from connectors.runtime import ProgramStartError, TaskContext, TaskOutcome
-from connectors.tests.verdicts import (
+from tidegate.connectors.runtime import ProgramStartError, TaskContext, TaskOutcome
+from tidegate.connectors.tests.verdicts import (
     LoadStats,
     LocustLimits,
     ResultFileError,
@@ -37,10 +37,10 @@ from connectors.tests.verdicts import (
     judge_locust,
     locust_stats,
 )
-from schemas.errors import FileError
-from schemas.events import KeptnEvent, format_time
-from schemas.files import load_text
-from schemas.testconfigs import (
+from tidegate.schemas.errors import FileError
+from tidegate.schemas.events import KeptnEvent, format_time
+from tidegate.schemas.files import load_text
+from tidegate.schemas.testconfigs import (
     DEFAULT_LOCUST_RUN_TIME,
     DEFAULT_LOCUST_SCRIPT,
     DEFAULT_LOCUST_USERS,

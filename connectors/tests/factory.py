@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from connectors.runtime.catalog import BuildRequest
-from connectors.tests.connector import TestsConnector
+from tidegate.connectors.runtime.catalog import BuildRequest
+from tidegate.connectors.tests.connector import TestsConnector
 
 
 def build(request: BuildRequest) -> TestsConnector:

@@ -4,8 +4,8 @@
     UnleashApi, UnleashHttp, UnleashError
 """
 
-from connectors.unleash.api import UnleashApi, UnleashError, UnleashHttp
-from connectors.unleash.connector import TOGGLE_FEATURE, UnleashConnector, UnleashSettings, toggles
+from tidegate.connectors.unleash.api import UnleashApi, UnleashError, UnleashHttp
+from tidegate.connectors.unleash.connector import TOGGLE_FEATURE, UnleashConnector, UnleashSettings, toggles
 
 __all__ = ["TOGGLE_FEATURE", "UnleashApi", "UnleashConnector", "UnleashError", "UnleashHttp", "UnleashSettings",
            "toggles"]

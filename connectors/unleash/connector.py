@@ -15,9 +15,9 @@ from typing import Any
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from connectors.runtime import TaskContext, TaskOutcome
-from connectors.unleash.api import UnleashApi, UnleashError, UnleashHttp
-from schemas.events import KeptnEvent
+from tidegate.connectors.runtime import TaskContext, TaskOutcome
+from tidegate.connectors.unleash.api import UnleashApi, UnleashError, UnleashHttp
+from tidegate.schemas.events import KeptnEvent
 
 TOGGLE_FEATURE = "toggle-feature"
 _STATES = {"on": True, "true": True, "enabled": True, "off": False, "false": False, "disabled": False}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from connectors.runtime.catalog import BuildRequest
-from connectors.unleash.connector import UnleashConnector
+from tidegate.connectors.runtime.catalog import BuildRequest
+from tidegate.connectors.unleash.connector import UnleashConnector
 
 
 def build(request: BuildRequest) -> UnleashConnector:

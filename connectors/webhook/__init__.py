@@ -6,7 +6,7 @@
     HttpSender                            httpx with retries and backoff
 """
 
-from connectors.webhook.calls import (
+from tidegate.connectors.webhook.calls import (
     CONFIG_PATH,
     PlannedCall,
     WebhookFilter,
@@ -16,9 +16,9 @@ from connectors.webhook.calls import (
     plan_calls,
     secret_variable,
 )
-from connectors.webhook.connector import WebhookConnector, WebhookSettings
-from connectors.webhook.sender import CallResult, HttpSender, WebhookCallError
-from connectors.webhook.templates import TemplateProblem, render, to_jinja
+from tidegate.connectors.webhook.connector import WebhookConnector, WebhookSettings
+from tidegate.connectors.webhook.sender import CallResult, HttpSender, WebhookCallError
+from tidegate.connectors.webhook.templates import TemplateProblem, render, to_jinja
 
 __all__ = [
     "CONFIG_PATH",

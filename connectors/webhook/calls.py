@@ -26,9 +26,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.webhook.templates import TemplateProblem, render
-from schemas.events import KeptnEvent
-from schemas.webhook import Webhook, WebhookConfig, WebhookRequest
+from tidegate.connectors.webhook.templates import TemplateProblem, render
+from tidegate.schemas.events import KeptnEvent
+from tidegate.schemas.webhook import Webhook, WebhookConfig, WebhookRequest
 
 CONFIG_PATH = "webhook/webhook.yaml"
 SECRET_PREFIX = "TIDEGATE_SECRET_"

@@ -27,18 +27,18 @@ from aiokafka import AIOKafkaConsumer
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from connectors.runtime import TaskContext, TaskOutcome
-from connectors.webhook.calls import CONFIG_PATH, WebhookProblem, matching, plan_calls
-from connectors.webhook.sender import HttpSender, WebhookCallError
-from schemas.errors import FileError
-from schemas.events import KeptnEvent
-from schemas.files import load_text
-from schemas.webhook import Webhook, WebhookConfig
-from streams.codec import DecodeError, decode
-from streams.keys import Key
-from streams.resources import ResourceStore
-from streams.settings import Settings
-from streams.topics import TopicRegistry
+from tidegate.connectors.runtime import TaskContext, TaskOutcome
+from tidegate.connectors.webhook.calls import CONFIG_PATH, WebhookProblem, matching, plan_calls
+from tidegate.connectors.webhook.sender import HttpSender, WebhookCallError
+from tidegate.schemas.errors import FileError
+from tidegate.schemas.events import KeptnEvent
+from tidegate.schemas.files import load_text
+from tidegate.schemas.keys import Key
+from tidegate.schemas.webhook import Webhook, WebhookConfig
+from tidegate.streams.codec import DecodeError, decode
+from tidegate.streams.resources import ResourceStore
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry
 
 log = logging.getLogger("tidegate.connector.webhook")
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from connectors.runtime.catalog import BuildRequest
-from connectors.webhook.connector import WebhookConnector
+from tidegate.connectors.runtime.catalog import BuildRequest
+from tidegate.connectors.webhook.connector import WebhookConnector
 
 
 def build(request: BuildRequest) -> WebhookConnector:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from connectors.webhook.calls import PlannedCall
+from tidegate.connectors.webhook.calls import PlannedCall
 
 
 class RetryableResponse(Exception):

@@ -33,7 +33,7 @@ class Tidegate:
     """Runs `tidegate ARGS...` with the demo's environment (gateway endpoint, Kafka, topic prefix)."""
 
     def __init__(self, env: Mapping[str, str | None]) -> None:
-        from connectors.cli.main import _register, app
+        from tidegate.cli.main import _register, app
 
         _register()
         self._app = app

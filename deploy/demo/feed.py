@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.cli.client import Api, CliError, Connection
+from tidegate.cli.client import Api, CliError, Connection
 
 PAGE_SIZE = 500
 

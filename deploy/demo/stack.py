@@ -108,11 +108,11 @@ class Stack:
         return {**inherited, **self.settings_env(), "PATH": path, "PYTHONUNBUFFERED": "1", **extra}
 
     def _tidegate(self, *args: str) -> list[str]:
-        # The installed console script; `python -m connectors.cli.main` would build a second, empty app.
+        # The installed console script; `python -m tidegate.cli.main` would build a second, empty app.
         script = Path(sys.executable).with_name("tidegate")
         if script.exists():
             return [str(script), *args]
-        return [sys.executable, "-c", "from connectors.cli.main import main; main()", *args]
+        return [sys.executable, "-c", "from tidegate.cli.main import main; main()", *args]
 
     # -- up --------------------------------------------------------------------------------------------
 
@@ -166,14 +166,14 @@ class Stack:
         return before not in (local_kafka.BrokerState.RUNNING, local_kafka.BrokerState.EXTERNAL)
 
     def _streams_settings(self) -> Any:
-        from streams.settings import Settings
+        from tidegate.streams.settings import Settings
 
         return Settings(kafka_bootstrap=self.config.bootstrap, topic_prefix=self.config.prefix,
                         partitions=self.config.partitions)
 
     def _topics(self, say: Say) -> None:
-        from streams.provision import delete_topics, describe_topics, provision_topics
-        from streams.topics import TopicRegistry
+        from tidegate.streams.provision import delete_topics, describe_topics, provision_topics
+        from tidegate.streams.topics import TopicRegistry
 
         settings = self._streams_settings()
         old = delete_topics(settings, settings.topic_prefix)
@@ -205,7 +205,11 @@ class Stack:
         launcher.chmod(0o755)
 
     def _monitoring(self, say: Say) -> None:
-        from connectors.prometheus.alerting import AlertmanagerRouting, BridgeAuth, alertmanager_config
+        from tidegate.connectors.prometheus.alerting import (
+            AlertmanagerRouting,
+            BridgeAuth,
+            alertmanager_config,
+        )
 
         config = self.config
         home = DeployHome(config.deployments_home)
@@ -278,7 +282,7 @@ class Stack:
     # -- the production load -----------------------------------------------------------------------------
 
     def start_shoppers(self) -> None:
-        from connectors.tests.connector import locust_executable
+        from tidegate.connectors.tests.connector import locust_executable
 
         config = self.config
         users = str(config.shoppers)
@@ -323,8 +327,8 @@ class Stack:
     def _delete_topics(self, record: RunRecord) -> list[str]:
         from confluent_kafka.admin import AdminClient
 
-        from streams.provision import delete_topics
-        from streams.settings import Settings
+        from tidegate.streams.provision import delete_topics
+        from tidegate.streams.settings import Settings
 
         # A broker that is gone (stopped by hand) would make the admin calls wait their full timeout.
         admin = AdminClient({"bootstrap.servers": record.bootstrap, "log_level": 0})

@@ -26,9 +26,6 @@ from typing import Any
 import httpx
 import yaml
 
-from agents.evaluator import Criterion, parse_criteria
-from connectors.cli.client import Api, CliError, Connection
-from connectors.prometheus.alerting import failing_condition
 from deploy.demo.cli import Tidegate
 from deploy.demo.config import EXAMPLE, REPO_ROOT, STAGES, DemoConfig
 from deploy.demo.facts import (
@@ -42,6 +39,9 @@ from deploy.demo.feed import Feed
 from deploy.demo.narrate import ESCALATED, PROBLEM, Line, Narrator, describe, split_type, state_line
 from deploy.demo.stack import TIDEGATE_PROCESSES, Stack
 from examples.sockshop.deploy import DeployHome
+from tidegate.cli.client import Api, CliError, Connection
+from tidegate.connectors.prometheus.alerting import failing_condition
+from tidegate.qualitygate import Criterion, parse_criteria
 
 FINAL_STATES = frozenset({"finished", "aborted", "timedOut"})
 LOAD_REPORT_SECONDS = 5.0

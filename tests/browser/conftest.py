@@ -3,7 +3,7 @@
 What runs (once per module, torn down at the end):
 - Kafka (the session's broker from tests/conftest.py) with a fresh topic prefix;
 - `tidegate gateway` in a subprocess on a free 127.0.0.1 port, with an API token;
-- the worker (`faust -A agents.main:app worker`: sequencer, approver, evaluator, remediator);
+- the worker (`faust -A tidegate.agents.main:app worker`: sequencer, approver, evaluator, remediator);
 - the Sock Shop example project (examples/sockshop) created through the gateway's API;
 - scripted executors playing helm, the load tests, Prometheus (get-sli) and the action provider; the
   label `scenario` of a trigger steers them (`slow`: the SLIs break the quality gate; `hang`: the
@@ -37,16 +37,16 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.bridge.records import mapping
-from schemas.events import KeptnEvent, Status, format_time, task_type
-from streams.app import worker_command
-from streams.ids import derived_id
-from streams.keys import Key
-from streams.provision import delete_topics, provision_topics
-from streams.settings import Settings
-from streams.topics import TopicRegistry
 from tests.browser.browser import Browser
 from tests.support.responder import TaskResponder
+from tidegate.bridge.records import mapping
+from tidegate.schemas.events import KeptnEvent, Status, format_time, task_type
+from tidegate.schemas.ids import derived_id
+from tidegate.schemas.keys import Key
+from tidegate.streams.app import worker_command
+from tidegate.streams.provision import delete_topics, provision_topics
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "sockshop"
@@ -228,7 +228,7 @@ def dump_audit(settings: Settings, path: Path, timeout: float = 20.0) -> None:
     says which event arrived, which answer went out and which agent transition happened, in order."""
     from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-    from streams.codec import DecodeError, decode
+    from tidegate.streams.codec import DecodeError, decode
 
     topic = TopicRegistry.from_settings(settings).audit
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"dump-{uuid.uuid4().hex}",
@@ -351,13 +351,13 @@ def bridge_env(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -
     try:
         with open(gateway_log, "wb") as log:
             processes.append(subprocess.Popen(
-                [sys.executable, "-c", "from connectors.cli.main import main; main()", "gateway", "--port", str(port),
+                [sys.executable, "-c", "from tidegate.cli.main import main; main()", "gateway", "--port", str(port),
                  "--history-url", f"sqlite:///{tmp / 'history.db'}", "--log-level", "warning"],
                 cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             ))
         with open(worker_log, "wb") as log:
             processes.append(subprocess.Popen(
-                worker_command("agents.main:app", settings), cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+                worker_command("tidegate.agents.main:app", settings), cwd=REPO, env=env, stdin=subprocess.DEVNULL,
                 stdout=log, stderr=subprocess.STDOUT,
             ))
         _wait_ready(api, processes[0], gateway_log)

@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.runtime import Connector, ConnectorOptions, TaskContext, TaskOutcome
-from connectors.runtime.runner import ConnectorHost
-from schemas.events import KeptnEvent, TaskKind, task_type
-from streams.producer import AsyncEventPublisher
-from streams.resources import ResourceStore
-from streams.settings import Settings
-from streams.topics import TopicRegistry
+from tidegate.connectors.runtime import Connector, ConnectorOptions, TaskContext, TaskOutcome
+from tidegate.connectors.runtime.runner import ConnectorHost
+from tidegate.schemas.events import KeptnEvent, TaskKind, task_type
+from tidegate.streams.producer import AsyncEventPublisher
+from tidegate.streams.resources import ResourceStore
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry
 
 PYTHON = sys.executable
 
@@ -84,8 +84,8 @@ async def publish_tasks(settings: Settings, *events: KeptnEvent) -> None:
 
 
 def cancellation(triggered_event: KeptnEvent, reason: str = "aborted") -> KeptnEvent:
-    """The sequencer's cancellation of a task (agents/sequencer/events.py TASK_CANCELLED_TYPE)."""
-    from agents.sequencer.events import TASK_CANCELLED_TYPE
+    """The sequencer's cancellation of a task (schemas/tidegate_events.py TASK_CANCELLED_TYPE)."""
+    from tidegate.schemas.tidegate_events import TASK_CANCELLED_TYPE
 
     task = triggered_event.parsed_type.task
     return KeptnEvent(

@@ -25,25 +25,30 @@ import pytest
 import uvicorn
 import yaml
 
-from connectors.alertmanager import (
+from deploy.local._process import free_port
+from deploy.local.alertmanager import ensure_alertmanager, stop_alertmanager
+from deploy.local.prometheus import ensure_prometheus, stop_prometheus
+from examples.sockshop.service.behaviour import behaviour_for
+from examples.sockshop.service.server import DemoService
+from tests.integration.test_remediation_loop import REMEDIATION, SHIPYARD, Providers, worker_log_on_failure
+from tests.support.kafka import EventCollector, publish_files
+from tidegate.connectors.prometheus.alerting import (
+    AlertmanagerRouting,
+    BridgeAuth,
+    alert_rules,
+    alertmanager_config,
+)
+from tidegate.gateway.alertmanager import (
     AlertmanagerBridge,
     BridgeSettings,
     KafkaSink,
     alert_context,
     create_bridge_app,
 )
-from connectors.prometheus.alerting import AlertmanagerRouting, BridgeAuth, alert_rules, alertmanager_config
-from deploy.local._process import free_port
-from deploy.local.alertmanager import ensure_alertmanager, stop_alertmanager
-from deploy.local.prometheus import ensure_prometheus, stop_prometheus
-from examples.sockshop.service.behaviour import behaviour_for
-from examples.sockshop.service.server import DemoService
-from schemas.events import PROBLEM_TYPE, KeptnEvent, sequence_type, task_type
-from schemas.files import load_file
-from streams.settings import Settings
-from streams.topics import TopicRegistry
-from tests.integration.test_remediation_loop import REMEDIATION, SHIPYARD, Providers, worker_log_on_failure
-from tests.support.kafka import EventCollector, publish_files
+from tidegate.schemas.events import PROBLEM_TYPE, KeptnEvent, sequence_type, task_type
+from tidegate.schemas.files import load_file
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry
 
 pytestmark = pytest.mark.integration
 
@@ -118,7 +123,7 @@ def worker(tidegate_settings: Settings, faust_worker, monkeypatch: pytest.Monkey
     publish_files(tidegate_settings, "sockshop", {"shipyard.yaml": SHIPYARD, "remediation.yaml": REMEDIATION})
     monkeypatch.setenv("TIDEGATE_AGENTS", "sequencer,remediator")
     monkeypatch.setenv("TIDEGATE_REMEDIATION_COOLDOWN", "0s")
-    started = faust_worker("agents.main:app", tidegate_settings)
+    started = faust_worker("tidegate.agents.main:app", tidegate_settings)
     yield started
     started.assert_running()
 

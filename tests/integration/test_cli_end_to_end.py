@@ -20,15 +20,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from streams.settings import Settings
 from tests.support.responder import TaskResponder
+from tidegate.streams.settings import Settings
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 SOCKSHOP = REPO / "examples" / "sockshop"
 TOKEN = "cli-e2e-token"
-TIDEGATE = [sys.executable, "-c", "from connectors.cli.main import main; main()"]
+TIDEGATE = [sys.executable, "-c", "from tidegate.cli.main import main; main()"]
 STEP_TIMEOUT = 120.0
 
 
@@ -68,7 +68,7 @@ class Cli:
 def stack(tidegate_settings: Settings, faust_worker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:  # type: ignore[no-untyped-def]
     """Worker (sequencer + approver) and gateway running; a Cli whose environment points at them."""
     monkeypatch.setenv("TIDEGATE_AGENTS", "sequencer,approver")
-    worker = faust_worker("agents.main:app", tidegate_settings)
+    worker = faust_worker("tidegate.agents.main:app", tidegate_settings)
     port = _free_port()
     base_env = {**os.environ, **tidegate_settings.as_env(), "TIDEGATE_HOME": str(tmp_path / "home"),
                 "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}

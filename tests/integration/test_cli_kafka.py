@@ -8,11 +8,11 @@ from collections.abc import Callable
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
-from connectors.cli.client import CliError, publish_to_kafka
-from connectors.cli.events_build import delivery_trigger
-from streams.codec import decode_record
-from streams.settings import Settings
-from streams.topics import TopicRegistry
+from tidegate.cli.client import CliError, publish_to_kafka
+from tidegate.cli.events_build import delivery_trigger
+from tidegate.streams.codec import decode_record
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry
 
 pytestmark = pytest.mark.integration
 

@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from connectors.kubernetes import KubernetesConnector, KubernetesSettings
-from connectors.runtime import TaskContext, TaskOutcome
-from connectors.unleash import UnleashConnector, UnleashSettings
-from schemas.events import KeptnEvent
-from streams.resources import ResourceStore
-from streams.settings import Settings
 from tests.fakes.kubernetes import FakeKubernetes
 from tests.fakes.unleash import FakeUnleash
+from tidegate.connectors.kubernetes import KubernetesConnector, KubernetesSettings
+from tidegate.connectors.runtime import TaskContext, TaskOutcome
+from tidegate.connectors.unleash import UnleashConnector, UnleashSettings
+from tidegate.schemas.events import KeptnEvent
+from tidegate.streams.resources import ResourceStore
+from tidegate.streams.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 import yaml
 
-from connectors.helm import HelmConnector, HelmSettings, ensure_helm
-from connectors.helm.charts import Chart, read_chart, write_chart
-from connectors.runtime import TaskContext
-from schemas.events import KeptnEvent
-from streams.resources import Resource, ResourceStore
-from streams.settings import Settings
 from tests.fakes.kubernetes import FakeKubernetes
+from tidegate.connectors.helm import HelmConnector, HelmSettings, ensure_helm
+from tidegate.connectors.helm.charts import Chart, read_chart, write_chart
+from tidegate.connectors.runtime import TaskContext
+from tidegate.schemas.events import KeptnEvent
+from tidegate.streams.resources import Resource, ResourceStore
+from tidegate.streams.settings import Settings
 
 pytestmark = pytest.mark.integration
 

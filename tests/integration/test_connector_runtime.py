@@ -14,14 +14,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from connectors.runtime import ConnectorOptions, TaskContext, TaskOutcome, state_topic
-from connectors.runtime.replies import reply_id
-from schemas.events import KeptnEvent, TaskKind
-from streams.codec import KafkaRecord
-from streams.dlq import read_dead_letter
-from streams.producer import AsyncEventPublisher
-from streams.settings import Settings
-from streams.topics import TopicRegistry
 from tests.fakes.connectors import (
     PYTHON,
     ScriptedConnector,
@@ -32,6 +24,14 @@ from tests.fakes.connectors import (
     triggered,
 )
 from tests.support.kafka import EventCollector, publish_files
+from tidegate.connectors.runtime import ConnectorOptions, TaskContext, TaskOutcome, state_topic
+from tidegate.connectors.runtime.replies import reply_id
+from tidegate.schemas.events import KeptnEvent, TaskKind
+from tidegate.streams.codec import KafkaRecord
+from tidegate.streams.dlq import read_dead_letter
+from tidegate.streams.producer import AsyncEventPublisher
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry
 
 pytestmark = pytest.mark.integration
 
@@ -265,7 +265,7 @@ def start_connector(settings: Settings, log_file: Path) -> subprocess.Popen[byte
     env = {**os.environ, **settings.as_env(), "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
     with open(log_file, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-c", "from connectors.cli.main import main; main()", "connector", "command",
+            [sys.executable, "-c", "from tidegate.cli.main import main; main()", "connector", "command",
              "--task", "deployment"],
             cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
         )

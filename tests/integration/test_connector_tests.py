@@ -8,12 +8,12 @@ from datetime import datetime
 import pytest
 import yaml
 
-from connectors.runtime import TaskContext
-from connectors.tests import TestsConnector
-from schemas.events import KeptnEvent
-from streams.resources import Resource, ResourceStore
-from streams.settings import Settings
 from tests.fakes.http_service import SlowService
+from tidegate.connectors.runtime import TaskContext
+from tidegate.connectors.tests import TestsConnector
+from tidegate.schemas.events import KeptnEvent
+from tidegate.streams.resources import Resource, ResourceStore
+from tidegate.streams.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -8,16 +8,16 @@ import asyncio
 import pytest
 import yaml
 
-from connectors.runtime import ConnectorOptions
-from connectors.webhook import HttpSender, WebhookConnector
-from schemas.events import KeptnEvent
-from streams.producer import AsyncEventPublisher
-from streams.resources import ResourceStore
-from streams.settings import Settings
-from streams.topics import TopicRegistry
 from tests.fakes.connectors import hosted, publish_tasks, triggered
 from tests.fakes.receiver import Receiver
 from tests.support.kafka import EventCollector, publish_files
+from tidegate.connectors.runtime import ConnectorOptions
+from tidegate.connectors.webhook import HttpSender, WebhookConnector
+from tidegate.schemas.events import KeptnEvent
+from tidegate.streams.producer import AsyncEventPublisher
+from tidegate.streams.resources import ResourceStore
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry
 
 pytestmark = pytest.mark.integration
 

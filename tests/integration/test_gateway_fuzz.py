@@ -19,7 +19,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
-from connectors.gateway import (
+from tidegate.bridge import install as install_bridge
+from tidegate.gateway import (
     Catalog,
     Gateway,
     MemoryEventSink,
@@ -27,7 +28,7 @@ from connectors.gateway import (
     VersionedResourceStore,
     create_app,
 )
-from connectors.history import HistoryStore
+from tidegate.readside.history import HistoryStore
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +44,7 @@ def _app():  # type: ignore[no-untyped-def]
     store = VersionedResourceStore()
     gateway = Gateway(catalog=Catalog(store), events=MemoryEventSink(), resources=MemoryResourceSink(store),
                       history=HistoryStore(f"sqlite:///{history}"))
-    app = create_app(gateway, api_token=TOKEN, max_body=256 * 1024)
+    app = create_app(gateway, extensions=(install_bridge,), api_token=TOKEN, max_body=256 * 1024)
     from fastapi.testclient import TestClient
 
     # A project and a service exist, so that some generated requests get past the 404s.

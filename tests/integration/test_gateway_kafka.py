@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from connectors.gateway.kafka import create_kafka_app
-from connectors.gateway.settings import GatewaySettings
-from streams.codec import decode_record
-from streams.ids import context_from_text
-from streams.settings import Settings
-from streams.topics import TopicRegistry
+from tidegate.gateway.kafka import create_kafka_app
+from tidegate.gateway.settings import GatewaySettings
+from tidegate.schemas.ids import context_from_text
+from tidegate.streams.codec import decode_record
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry
 
 pytestmark = pytest.mark.integration
 
@@ -129,8 +129,8 @@ def test_configuration_survives_a_gateway_restart(
 def test_sequence_control_goes_to_every_key_the_context_touched(
     tidegate_settings: Settings, start_gateway: GatewayClient, kafka_reader: Callable[..., list]
 ) -> None:
-    from connectors.history import SeenEvent
-    from schemas.events import KeptnEvent
+    from tidegate.readside.history import SeenEvent
+    from tidegate.schemas.events import KeptnEvent
 
     client = start_gateway()
     assert client.post("/api/controlPlane/v1/project", json={"name": "sockshop", "shipyard": b64(SHIPYARD)}).status_code == 201

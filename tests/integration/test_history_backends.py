@@ -17,15 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from agents.sequencer.outputs import AuditKind, AuditRecord
-from connectors.history import EventFilter, HistoryStore
-from connectors.history.consumer import AuditFollower, rebuild
-from schemas.events import KeptnEvent
-from streams.codec import KafkaRecord
-from streams.keys import Key
-from streams.producer import EventPublisher
-from streams.settings import Settings
-from streams.topics import TopicRegistry
+from tidegate.agents.sequencer.outputs import AuditKind, AuditRecord
+from tidegate.readside.history import EventFilter, HistoryStore
+from tidegate.readside.history.consumer import AuditFollower, rebuild
+from tidegate.schemas.events import KeptnEvent
+from tidegate.schemas.keys import Key
+from tidegate.streams.codec import KafkaRecord
+from tidegate.streams.producer import EventPublisher
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry
 
 pytestmark = pytest.mark.integration
 

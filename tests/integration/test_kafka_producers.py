@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
-from schemas.events import KeptnEvent
-from streams.codec import decode_record, encode
-from streams.producer import AsyncEventPublisher, Delivery, EventPublisher
-from streams.settings import Settings
-from streams.topics import TopicRegistry
 from tests.conftest import ReadRecords
+from tidegate.schemas.events import KeptnEvent
+from tidegate.streams.codec import decode_record, encode
+from tidegate.streams.producer import AsyncEventPublisher, Delivery, EventPublisher
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry
 
 SERVICES = ["carts", "catalogue", "orders", "payment", "shipping", "user", "front-end", "queue-master"]
 

@@ -6,11 +6,11 @@ import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 from typer.testing import CliRunner
 
-from connectors.cli import topics as topics_command
-from connectors.cli.main import app
-from streams.provision import provision_topics
-from streams.settings import Settings
-from streams.topics import STANDARD_TASKS, TopicRegistry
+from tidegate.cli import topics as topics_command
+from tidegate.cli.main import app
+from tidegate.streams.provision import provision_topics
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import STANDARD_TASKS, TopicRegistry
 
 
 def broker_view(bootstrap: str, names: list[str]) -> dict[str, tuple[int, str]]:

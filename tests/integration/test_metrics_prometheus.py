@@ -25,10 +25,14 @@ import uvicorn
 from confluent_kafka import Producer
 from typer.testing import CliRunner
 
-from connectors.alertmanager import BridgeSettings, translate_alert
-from connectors.cli.main import _register
-from connectors.cli.main import app as cli
-from connectors.gateway import (
+from deploy.local._process import free_port
+from tests.integration.prometheus_fixtures import LocalPrometheus, local_prometheus  # noqa: F401
+from tests.support.kafka import EventCollector, publish_files
+from tests.support.responder import TaskResponder
+from tidegate.bridge import install as install_bridge
+from tidegate.cli.main import _register
+from tidegate.cli.main import app as cli
+from tidegate.gateway import (
     Catalog,
     Gateway,
     MemoryEventSink,
@@ -36,16 +40,13 @@ from connectors.gateway import (
     VersionedResourceStore,
     create_app,
 )
-from connectors.history import HistoryStore, entry_of_event
-from deploy.local._process import free_port
-from schemas.events import KeptnEvent, sequence_type
-from streams.keys import Key
-from streams.producer import AsyncEventPublisher
-from streams.settings import Settings
-from streams.topics import TopicRegistry
-from tests.integration.prometheus_fixtures import LocalPrometheus, local_prometheus  # noqa: F401
-from tests.support.kafka import EventCollector, publish_files
-from tests.support.responder import TaskResponder
+from tidegate.gateway.alertmanager import BridgeSettings, translate_alert
+from tidegate.readside.history import HistoryStore, entry_of_event
+from tidegate.schemas.events import KeptnEvent, sequence_type
+from tidegate.schemas.keys import Key
+from tidegate.streams.producer import AsyncEventPublisher
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry
 
 pytestmark = pytest.mark.integration
 
@@ -99,7 +100,7 @@ class ServedGateway:
                                history=self.history)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(self.gateway, api_token="test-token"), host="127.0.0.1", port=self.port,
+        config = uvicorn.Config(create_app(self.gateway, extensions=(install_bridge,), api_token="test-token"), host="127.0.0.1", port=self.port,
                                 log_level="warning", lifespan="off")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -136,7 +137,7 @@ def worker(tidegate_settings: Settings, faust_worker, monkeypatch: pytest.Monkey
     port = free_port()
     monkeypatch.setenv("TIDEGATE_METRICS_PORT", str(port))
     monkeypatch.setenv("TIDEGATE_LOG_FORMAT", "json")
-    started = faust_worker("agents.main:app", tidegate_settings)
+    started = faust_worker("tidegate.agents.main:app", tidegate_settings)
     started.metrics_address = f"127.0.0.1:{port}"
     yield started
     started.assert_running()

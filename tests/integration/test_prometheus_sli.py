@@ -10,17 +10,17 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from connectors.prometheus.client import PrometheusClient
-from connectors.prometheus.provider import finished_data, get_slis
 from deploy.local._process import free_port
-from schemas.events import Result
-from schemas.payloads import GetSLITriggered
 from tests.integration.prometheus_fixtures import (  # noqa: F401
     DemoServices,
     LocalPrometheus,
     demo_services,
     local_prometheus,
 )
+from tidegate.connectors.prometheus.client import PrometheusClient
+from tidegate.connectors.prometheus.provider import finished_data, get_slis
+from tidegate.schemas.events import Result
+from tidegate.schemas.payloads import GetSLITriggered
 
 pytestmark = pytest.mark.integration
 

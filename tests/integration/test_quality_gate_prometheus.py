@@ -22,12 +22,6 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.prometheus.connector import URL_ENV, PrometheusSLIConnector
-from connectors.runtime.runner import ConnectorHost
-from schemas.events import KeptnEvent, format_time, sequence_type
-from streams.producer import AsyncEventPublisher
-from streams.settings import Settings
-from streams.topics import TopicRegistry
 from tests.conftest import StartWorker
 from tests.integration.prometheus_fixtures import (  # noqa: F401
     DemoProcess,
@@ -37,6 +31,12 @@ from tests.integration.prometheus_fixtures import (  # noqa: F401
     local_prometheus,
 )
 from tests.support.kafka import EventCollector, publish_files
+from tidegate.connectors.prometheus.connector import URL_ENV, PrometheusSLIConnector
+from tidegate.connectors.runtime.runner import ConnectorHost
+from tidegate.schemas.events import KeptnEvent, format_time, sequence_type
+from tidegate.streams.producer import AsyncEventPublisher
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry
 
 pytestmark = pytest.mark.integration
 
@@ -139,7 +139,7 @@ async def test_the_fast_release_passes_and_the_slow_one_fails_the_same_slo(
         "slo.yaml": SLO,
     })
     monkeypatch.setenv("TIDEGATE_AGENTS", "sequencer,evaluator")
-    worker = faust_worker("agents.main:app", tidegate_settings)  # boots while the load runs
+    worker = faust_worker("tidegate.agents.main:app", tidegate_settings)  # boots while the load runs
 
     fast, slow = demo_services.start("0.11.1"), demo_services.start("0.11.2")
     jobs = {"dev": f"{SERVICE}-{project}-dev", "staging": f"{SERVICE}-{project}-staging"}

@@ -20,16 +20,15 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from agents.remediator.events import ESCALATED_TYPE, QUOTA_GRANTED_TYPE
-from agents.sequencer.events import CONTROL_TYPE
-from connectors.alertmanager import BridgeSettings, translate_alert
-from schemas.events import KeptnEvent, Status, sequence_type, task_type
-from streams.ids import derived_id
-from streams.keys import Key
-from streams.producer import AsyncEventPublisher
-from streams.settings import Settings
-from streams.topics import TopicRegistry
 from tests.support.kafka import EventCollector, publish_files
+from tidegate.gateway.alertmanager import BridgeSettings, translate_alert
+from tidegate.schemas.events import KeptnEvent, Status, sequence_type, task_type
+from tidegate.schemas.ids import derived_id
+from tidegate.schemas.keys import Key
+from tidegate.schemas.tidegate_events import CONTROL_TYPE, ESCALATED_TYPE, QUOTA_GRANTED_TYPE
+from tidegate.streams.producer import AsyncEventPublisher
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry
 
 pytestmark = pytest.mark.integration
 
@@ -115,7 +114,7 @@ class Providers:
         await self._publisher.stop()
 
     async def _run(self) -> None:
-        from streams.codec import decode
+        from tidegate.streams.codec import decode
 
         consumer = AIOKafkaConsumer(
             self.registry.task("action"), self.registry.task("evaluation"),
@@ -172,7 +171,7 @@ def worker(tidegate_settings: Settings, faust_worker, monkeypatch: pytest.Monkey
     monkeypatch.setenv("TIDEGATE_AGENTS", "sequencer,remediator")
     monkeypatch.setenv("TIDEGATE_REMEDIATION_COOLDOWN", "3s")
     monkeypatch.setenv("TIDEGATE_REMEDIATION_MAX_ACTIONS_PER_HOUR", "20")
-    started = faust_worker("agents.main:app", tidegate_settings)
+    started = faust_worker("tidegate.agents.main:app", tidegate_settings)
     yield started
     started.assert_running()
 

@@ -23,12 +23,12 @@ from datetime import UTC, datetime
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from schemas.events import KeptnEvent, sequence_type
-from streams.producer import AsyncEventPublisher
-from streams.settings import Settings
-from streams.topics import TopicRegistry
 from tests.support.kafka import EventCollector, publish_files
 from tests.support.responder import TaskResponder
+from tidegate.schemas.events import KeptnEvent, sequence_type
+from tidegate.streams.producer import AsyncEventPublisher
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -146,7 +146,7 @@ async def test_a_killed_worker_loses_no_sequence_and_triggers_no_task_twice(
     expected = {e.shkeptncontext: (DELAYED_TASKS, "dev", "delayed") for e in delayed}
     expected |= {e.shkeptncontext: (DELIVERY_TASKS, "staging", "delivery") for e in deliveries}
 
-    first = faust_worker("agents.main:app", settings)
+    first = faust_worker("tidegate.agents.main:app", settings)
     collectors = [EventCollector(settings, registry.task(task)) for task in TASK_TOPICS]
     async with EventCollector(settings, registry.events) as events, EventCollector(
         settings, registry.audit
@@ -181,7 +181,7 @@ async def test_a_killed_worker_loses_no_sequence_and_triggers_no_task_twice(
             assert len(finished_before_kill) < DELIVERIES // 2, "the kill came too late to interrupt anything"
             assert pending_timers, "no triggeredAfter timer was pending when the worker was killed"
 
-            second = faust_worker("agents.main:app", settings)
+            second = faust_worker("tidegate.agents.main:app", settings)
 
             def all_finished(evs: list[KeptnEvent]) -> bool:
                 second.assert_running()

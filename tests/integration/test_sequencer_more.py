@@ -24,18 +24,18 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from agents.sequencer import TASK_CANCELLED_TYPE, ControlState, control_event
-from connectors.cli.client import CLI_SOURCE, publish_to_kafka
-from connectors.cli.events_build import approval_finished
-from schemas.events import KeptnEvent, sequence_type, task_type
-from streams.codec import encode
-from streams.dlq import read_dead_letter
-from streams.keys import Key
-from streams.producer import AsyncEventPublisher
-from streams.settings import Settings
-from streams.topics import TopicRegistry
 from tests.support.kafka import EventCollector, publish_files
 from tests.support.responder import TaskResponder
+from tidegate.agents.sequencer import TASK_CANCELLED_TYPE, ControlState, control_event
+from tidegate.cli.client import CLI_SOURCE, publish_to_kafka
+from tidegate.cli.events_build import approval_finished
+from tidegate.schemas.events import KeptnEvent, sequence_type, task_type
+from tidegate.schemas.keys import Key
+from tidegate.streams.codec import encode
+from tidegate.streams.dlq import read_dead_letter
+from tidegate.streams.producer import AsyncEventPublisher
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -67,7 +67,7 @@ def start_worker(settings: Settings, faust_worker, monkeypatch: pytest.MonkeyPat
         monkeypatch.setenv("TIDEGATE_TASK_STARTED_WAIT_DURATION", started_wait)
     publish_files(settings, "sockshop", {"shipyard.yaml": SOCKSHOP_SHIPYARD})
     publish_files(settings, "timers", {"shipyard.yaml": TIMERS_SHIPYARD})
-    return faust_worker("agents.main:app", settings)
+    return faust_worker("tidegate.agents.main:app", settings)
 
 
 @pytest.fixture

@@ -23,13 +23,13 @@ from pathlib import Path
 
 import pytest
 
-from schemas.events import KeptnEvent, sequence_type
-from streams.producer import AsyncEventPublisher
-from streams.settings import Settings
-from streams.topics import TopicRegistry
 from tests.conftest import FaustWorker, StartWorker
 from tests.support.kafka import EventCollector, publish_files
 from tests.support.responder import TaskResponder
+from tidegate.schemas.events import KeptnEvent, sequence_type
+from tidegate.streams.producer import AsyncEventPublisher
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
@@ -113,7 +113,7 @@ async def test_a_second_worker_takes_over_partitions_and_the_first_leaves_withou
     triggers = [trigger(f"svc-{n:02d}") for n in range(SEQUENCES)]
     expected = {e.shkeptncontext for e in triggers}
 
-    first = faust_worker("agents.main:app", settings)
+    first = faust_worker("tidegate.agents.main:app", settings)
     second: FaustWorker | None = None
     collectors = [EventCollector(settings, registry.task(task)) for task in TASK_TOPICS]
     async with EventCollector(settings, registry.events) as events, TaskResponder(
@@ -140,7 +140,7 @@ async def test_a_second_worker_takes_over_partitions_and_the_first_leaves_withou
             await wait_until(lambda: len(dispatched()) >= SEQUENCES // 4, PROGRESS_TIMEOUT,
                              "a quarter of the sequences to dispatch a task", first)
             # B gets its own data directory: two workers of one app on one host.
-            second = faust_worker("agents.main:app", settings.model_copy(update={"data_dir": tmp_path / "faust-b"}))
+            second = faust_worker("tidegate.agents.main:app", settings.model_copy(update={"data_dir": tmp_path / "faust-b"}))
             # A is stopped only once B owns partitions (the handover under test) and half are done.
             await wait_until(lambda: bool(owned(second.log_file)), PROGRESS_TIMEOUT,
                              "worker B to be assigned partitions of events", first, second)

@@ -7,12 +7,12 @@ from collections import Counter
 
 import pytest
 
-from schemas.events import KeptnEvent, sequence_type
-from streams.producer import AsyncEventPublisher
-from streams.settings import Settings
-from streams.topics import TopicRegistry
 from tests.support.kafka import EventCollector, publish_files
 from tests.support.responder import TaskResponder
+from tidegate.schemas.events import KeptnEvent, sequence_type
+from tidegate.streams.producer import AsyncEventPublisher
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +77,7 @@ def finished_of(events: list[KeptnEvent], context: str, stage: str, sequence: st
 def worker(tidegate_settings: Settings, faust_worker):  # type: ignore[no-untyped-def]
     publish_files(tidegate_settings, "sockshop", {"shipyard.yaml": SHIPYARD})
     settings = tidegate_settings.model_copy(update={})
-    started = faust_worker("agents.main:app", settings)
+    started = faust_worker("tidegate.agents.main:app", settings)
     yield started
     started.assert_running()
 

@@ -12,14 +12,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from schemas.events import KeptnEvent
-from streams.app import create_app, decode_or_dlq, send_event
-from streams.codec import KafkaRecord, decode_record, encode
-from streams.dlq import read_dead_letter
-from streams.producer import EventPublisher
-from streams.settings import Settings
-from streams.topics import TopicRegistry
 from tests.conftest import ReadRecords, StartWorker
+from tidegate.schemas.events import KeptnEvent
+from tidegate.streams.app import create_app, decode_or_dlq, send_event
+from tidegate.streams.codec import KafkaRecord, decode_record, encode
+from tidegate.streams.dlq import read_dead_letter
+from tidegate.streams.producer import EventPublisher
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry
 
 app = create_app(Settings(), "echo")
 

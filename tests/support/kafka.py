@@ -10,12 +10,12 @@ from collections.abc import Callable, Mapping
 
 from aiokafka import AIOKafkaConsumer
 
-from schemas.events import KeptnEvent
-from streams.codec import DecodeError, KafkaRecord, decode
-from streams.producer import EventPublisher
-from streams.resources import Resource
-from streams.settings import Settings
-from streams.topics import TopicRegistry
+from tidegate.schemas.events import KeptnEvent
+from tidegate.streams.codec import DecodeError, KafkaRecord, decode
+from tidegate.streams.producer import EventPublisher
+from tidegate.streams.resources import Resource
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry
 
 
 def publish_files(settings: Settings, project: str, files: Mapping[str, bytes | str], stage: str = "", service: str = "") -> list[Resource]:

@@ -15,14 +15,14 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from agents.sequencer.driver import Reply, Responders, RespondRule
-from schemas.events import EventType, KeptnEvent, Status, task_type
-from streams.codec import DecodeError, decode
-from streams.ids import derived_id
-from streams.keys import Key
-from streams.producer import AsyncEventPublisher
-from streams.settings import Settings
-from streams.topics import TopicRegistry
+from tidegate.agents.sequencer.driver import Reply, Responders, RespondRule
+from tidegate.schemas.events import EventType, KeptnEvent, Status, task_type
+from tidegate.schemas.ids import derived_id
+from tidegate.schemas.keys import Key
+from tidegate.streams.codec import DecodeError, decode
+from tidegate.streams.producer import AsyncEventPublisher
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry
 
 
 class TaskResponder:

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from connectors.cli.main import _register, app
-from connectors.cli.monitoring import load_project_folder
+from tidegate.cli.main import _register, app
+from tidegate.cli.monitoring import load_project_folder
 
 REPO = Path(__file__).resolve().parents[2]
 SOCKSHOP = REPO / "examples" / "sockshop"

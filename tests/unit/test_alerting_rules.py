@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from connectors.prometheus.alerting import (
+from tidegate.connectors.prometheus.alerting import (
     AlertingError,
     AlertmanagerRouting,
     BridgeAuth,
@@ -17,7 +17,7 @@ from connectors.prometheus.alerting import (
     build_alert_rules,
     merge_rule_files,
 )
-from schemas.slo import SLO
+from tidegate.schemas.slo import SLO
 
 QUERIES = {
     "response_time_p95": 'histogram_quantile(0.95, sum by(le) (rate(x_bucket{job="$SERVICE-$PROJECT-$STAGE"}[$DURATION_SECONDS])))',

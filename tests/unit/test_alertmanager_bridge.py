@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from connectors.alertmanager import (
+from tidegate.gateway.alertmanager import (
     AlertmanagerBridge,
     AuthConfigError,
     BridgeSettings,
@@ -22,13 +22,13 @@ from connectors.alertmanager import (
     create_bridge_app,
     translate,
 )
-from schemas.events import KeptnEvent
-from schemas.payloads import Problem
-from streams.codec import KafkaRecord
-from streams.dlq import read_dead_letter
-from streams.ids import derived_id
-from streams.keys import Key
-from streams.topics import TopicRegistry
+from tidegate.schemas.events import KeptnEvent
+from tidegate.schemas.ids import derived_id
+from tidegate.schemas.keys import Key
+from tidegate.schemas.payloads import Problem
+from tidegate.streams.codec import KafkaRecord
+from tidegate.streams.dlq import read_dead_letter
+from tidegate.streams.topics import TopicRegistry
 
 TOKEN = "t0ken-for-tests"
 SETTINGS = BridgeSettings(token=TOKEN)  # type: ignore[arg-type]

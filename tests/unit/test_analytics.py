@@ -31,10 +31,10 @@ from typing import Any
 
 import pytest
 
-from connectors.analytics import Analytics, ReportOptions, analytics_from_store, parse_since
-from connectors.analytics.window import WindowError, parse_until
-from connectors.history import HistoryStore, entry_of_event
-from schemas.events import KeptnEvent, sequence_type, task_type
+from tidegate.readside.analytics import Analytics, ReportOptions, analytics_from_store, parse_since
+from tidegate.readside.analytics.window import WindowError, parse_until
+from tidegate.readside.history import HistoryStore, entry_of_event
+from tidegate.schemas.events import KeptnEvent, sequence_type, task_type
 
 PROJECT = "shop"
 SINCE = datetime(2026, 1, 1, tzinfo=UTC)

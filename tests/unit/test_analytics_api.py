@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from connectors.gateway import (
+from tests.unit.test_analytics import PROJECT, recorded_stream
+from tests.unit.test_whatif import LOOSER
+from tests.unit.test_whatif import history as evaluation_history
+from tidegate.bridge import install as install_bridge
+from tidegate.gateway import (
     Catalog,
     Gateway,
     MemoryEventSink,
@@ -18,10 +22,7 @@ from connectors.gateway import (
     VersionedResourceStore,
     create_app,
 )
-from connectors.history import HistoryStore, entry_of_event
-from tests.unit.test_analytics import PROJECT, recorded_stream
-from tests.unit.test_whatif import LOOSER
-from tests.unit.test_whatif import history as evaluation_history
+from tidegate.readside.history import HistoryStore, entry_of_event
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPYARD = (REPO / "examples" / "sockshop" / "shipyard.yaml").read_bytes()
@@ -36,7 +37,7 @@ class Env:
         self.history = HistoryStore(f"sqlite:///{tmp_path / 'h.db'}")
         self.gateway = Gateway(catalog=Catalog(self.store), events=MemoryEventSink(),
                                resources=MemoryResourceSink(self.store), history=self.history, clock=lambda: NOW)
-        self.client = TestClient(create_app(self.gateway, api_token=TOKEN), headers={"x-token": TOKEN})
+        self.client = TestClient(create_app(self.gateway, extensions=(install_bridge,), api_token=TOKEN), headers={"x-token": TOKEN})
 
     def create_project(self, name: str) -> None:
         shipyard = base64.b64encode(SHIPYARD).decode()

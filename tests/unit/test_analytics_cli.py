@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from connectors.cli.main import _register, app
-from connectors.history import HistoryStore, entry_of_event
 from tests.unit.test_analytics import PROJECT, recorded_stream
 from tests.unit.test_whatif import ERROR_RATE_KEY_SLI
 from tests.unit.test_whatif import history as evaluation_history
+from tidegate.cli.main import _register, app
+from tidegate.readside.history import HistoryStore, entry_of_event
 
 runner = CliRunner()
 WINDOW = ["--since", "10d", "--until", "2026-01-11T00:00:00Z"]

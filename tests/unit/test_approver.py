@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from agents.approver import APPROVAL_FINISHED, APPROVAL_STARTED, decide_approval
-from schemas.events import KeptnEvent
+from tidegate.agents.approver import APPROVAL_FINISHED, APPROVAL_STARTED, decide_approval
+from tidegate.schemas.events import KeptnEvent
 
 
 def approval(result: str | None, settings: dict[str, Any] | None, **data: Any) -> KeptnEvent:

@@ -8,15 +8,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from connectors.bridge.evaluations import (
+from tidegate.bridge.evaluations import (
     heatmap,
     invalidation_event,
     read_evaluation,
     score_chart,
     slo_summary,
 )
-from connectors.gateway.rules import check_event
-from schemas.events import KeptnEvent
+from tidegate.gateway.rules import check_event
+from tidegate.schemas.events import KeptnEvent
 
 REPO = Path(__file__).resolve().parents[2]
 SLO = (REPO / "examples" / "sockshop" / "slo.yaml").read_bytes()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors.bridge.evaluations import read_evaluation
-from connectors.bridge.forms import (
+from tidegate.bridge.evaluations import read_evaluation
+from tidegate.bridge.forms import (
     EvaluationTrigger,
     FormProblem,
     SequenceTrigger,
@@ -17,7 +17,7 @@ from connectors.bridge.forms import (
     parse_reason,
     parse_trigger,
 )
-from connectors.bridge.overview import (
+from tidegate.bridge.overview import (
     ProjectInfo,
     SequenceQuery,
     StageInfo,
@@ -26,11 +26,11 @@ from connectors.bridge.overview import (
     pending_approvals,
     project_tile,
 )
-from connectors.bridge.records import EventRecord
-from connectors.bridge.remediations import remediation_run
-from connectors.gateway.rules import check_event
-from connectors.history.sequences import SequenceView, StageState
-from schemas.events import KeptnEvent
+from tidegate.bridge.records import EventRecord
+from tidegate.bridge.remediations import remediation_run
+from tidegate.gateway.rules import check_event
+from tidegate.readside.history.sequences import SequenceView, StageState
+from tidegate.schemas.events import KeptnEvent
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 PROJECT = ProjectInfo(

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from connectors.bridge.auth import SESSION_COOKIE
-from connectors.gateway import (
+from tidegate.bridge import install as install_bridge
+from tidegate.bridge.auth import SESSION_COOKIE
+from tidegate.gateway import (
     Catalog,
     Gateway,
     MemoryEventSink,
@@ -23,8 +24,8 @@ from connectors.gateway import (
     VersionedResourceStore,
     create_app,
 )
-from connectors.history import HistoryStore, SeenEvent
-from schemas.events import KeptnEvent
+from tidegate.readside.history import HistoryStore, SeenEvent
+from tidegate.schemas.events import KeptnEvent
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPYARD = (REPO / "examples" / "sockshop" / "shipyard.yaml").read_bytes()
@@ -41,7 +42,7 @@ class Env:
         self.history = HistoryStore(f"sqlite:///{tmp_path / 'h.db'}")
         self.gateway = Gateway(catalog=Catalog(self.store), events=self.events, resources=MemoryResourceSink(self.store),
                                history=self.history, clock=lambda: NOW)
-        self.app = create_app(self.gateway, api_token=token)
+        self.app = create_app(self.gateway, extensions=(install_bridge,), api_token=token)
         headers = {"x-token": token} if token else {}
         api = TestClient(self.app, base_url=BASE, headers=headers)
         shipyard = base64.b64encode(SHIPYARD).decode()
@@ -288,7 +289,7 @@ class _Page:
 
 
 async def test_the_live_channel_sends_the_version_then_a_change(env: Env) -> None:
-    from connectors.bridge import routes
+    from tidegate.bridge import routes
 
     messages = routes._changes(env.gateway, _Page(polls=1), "sockshop", None)  # type: ignore[arg-type]
     first = await anext(messages)
@@ -309,8 +310,8 @@ def test_the_live_channel_needs_a_session(env: Env) -> None:
 
 
 def test_a_paused_sequence_offers_resume_instead_of_pause(env: Env) -> None:
-    from connectors.history import Transition
-    from streams.keys import Key
+    from tidegate.readside.history import Transition
+    from tidegate.schemas.keys import Key
 
     env.log_in()
     context = str(uuid.uuid4())

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors.bridge.records import EventRecord, TimelineItem, TransitionRecord, timeline_items
-from connectors.bridge.states import duration_text, label, tone
-from connectors.bridge.timeline import build_timeline, failed_tasks
-from connectors.history.audit import SeenEvent
-from connectors.history.sequences import SequenceView, apply
-from schemas.events import KeptnEvent
+from tidegate.bridge.records import EventRecord, TimelineItem, TransitionRecord, timeline_items
+from tidegate.bridge.states import duration_text, label, tone
+from tidegate.bridge.timeline import build_timeline, failed_tasks
+from tidegate.readside.history.audit import SeenEvent
+from tidegate.readside.history.sequences import SequenceView, apply
+from tidegate.schemas.events import KeptnEvent
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 CONTEXT = "6b1f3c52-0000-4000-8000-000000000001"
@@ -150,8 +150,8 @@ def test_an_open_run_takes_its_state_from_the_sequence_view() -> None:
     items = timeline_items([*raw, (99, waiting)])
     view = run.view()
     assert view is not None
-    from connectors.history.audit import Transition
-    from streams.keys import Key
+    from tidegate.readside.history.audit import Transition
+    from tidegate.schemas.keys import Key
 
     view = apply(view, Transition(id="w1", agent="sequencer", kind="waiting_for_approval", time=run.clock,
                                   keptn_context=CONTEXT, key=Key("sockshop", "production", "carts"),

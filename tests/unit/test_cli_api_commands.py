@@ -14,12 +14,13 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from connectors.cli import client as cli_client
-from connectors.cli.client import Connection, key_values, nested, read_config, write_config
-from connectors.cli.events_build import approval_finished, delivery_trigger, image_reference
-from connectors.cli.main import _register, app
-from connectors.cli.watch_cmd import _verdict, parse_sse
-from connectors.gateway import (
+from tidegate.bridge import install as install_bridge
+from tidegate.cli import client as cli_client
+from tidegate.cli.client import Connection, key_values, nested, read_config, write_config
+from tidegate.cli.events_build import approval_finished, delivery_trigger, image_reference
+from tidegate.cli.main import _register, app
+from tidegate.cli.watch_cmd import _verdict, parse_sse
+from tidegate.gateway import (
     Catalog,
     Gateway,
     MemoryEventSink,
@@ -27,7 +28,7 @@ from connectors.gateway import (
     VersionedResourceStore,
     create_app,
 )
-from connectors.history import HistoryStore
+from tidegate.readside.history import HistoryStore
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "cli-token"
@@ -91,7 +92,7 @@ class Harness:
         self.history = HistoryStore(f"sqlite:///{tmp_path / 'h.db'}")
         gateway = Gateway(catalog=Catalog(self.store), events=self.events, resources=MemoryResourceSink(self.store),
                           history=self.history)
-        self.app = create_app(gateway, api_token=TOKEN)
+        self.app = create_app(gateway, extensions=(install_bridge,), api_token=TOKEN)
         self.runner = CliRunner()
 
     def invoke(self, *args: str) -> tuple[int, str, str]:
@@ -188,8 +189,8 @@ def test_cli_does_not_leak_the_environment_token_into_output(harness: Harness) -
 
 
 def test_pause_resume_abort_reach_every_key_of_the_run(harness: Harness) -> None:
-    from connectors.history import SeenEvent
-    from schemas.events import KeptnEvent
+    from tidegate.readside.history import SeenEvent
+    from tidegate.schemas.events import KeptnEvent
 
     harness.invoke("create", "project", "sockshop", "--shipyard", str(REPO / "examples" / "sockshop" / "shipyard.yaml"))
     context = "6f1c1f7e-3d0b-4a77-9a3e-0d8a2c1b5e10"

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from schemas.events import KeptnEvent
-from streams.codec import (
+from tidegate.schemas.events import KeptnEvent
+from tidegate.schemas.keys import Key
+from tidegate.streams.codec import (
     DecodeError,
     KafkaRecord,
     decode,
@@ -16,7 +17,7 @@ from streams.codec import (
     encode,
     encode_structured,
 )
-from streams.dlq import (
+from tidegate.streams.dlq import (
     AGENT_HEADER,
     REASON_HEADER,
     SOURCE_TOPIC_HEADER,
@@ -25,7 +26,6 @@ from streams.dlq import (
     dead_letter_record,
     read_dead_letter,
 )
-from streams.keys import Key
 
 # Keptn writes event times with millisecond precision; a time that already has it survives every mode.
 EVENT_TIME = datetime(2024, 5, 17, 9, 30, 12, 345000, tzinfo=UTC)

@@ -25,11 +25,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from schemas.events import KeptnEvent, format_time
-from streams import codec
-from streams.codec import DecodeError, KafkaRecord, decode, encode, event_key
-from streams.ids import derived_id
-from streams.keys import Key
+from tidegate.schemas.events import KeptnEvent, format_time
+from tidegate.schemas.ids import derived_id
+from tidegate.schemas.keys import Key
+from tidegate.streams import codec
+from tidegate.streams.codec import DecodeError, KafkaRecord, decode, encode, event_key
 
 # --- the reference: streams/codec.py before the fast paths ---------------------------------------------
 

@@ -5,10 +5,16 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from connectors.runtime import Connector, ConnectorOptions
-from connectors.runtime.catalog import CATALOG, BuildRequest, UnknownConnectorError, build, options_for
-from streams.resources import ResourceStore
-from streams.settings import Settings
+from tidegate.connectors.runtime import Connector, ConnectorOptions
+from tidegate.connectors.runtime.catalog import (
+    CATALOG,
+    BuildRequest,
+    UnknownConnectorError,
+    build,
+    options_for,
+)
+from tidegate.streams.resources import ResourceStore
+from tidegate.streams.settings import Settings
 
 
 @pytest.mark.parametrize("name", sorted(CATALOG))
@@ -36,7 +42,7 @@ def test_options_can_differ_per_connector() -> None:
 
 
 def test_the_command_refuses_an_unknown_connector_with_exit_code_2() -> None:
-    from connectors.cli.main import _register, app
+    from tidegate.cli.main import _register, app
 
     _register()
     result = CliRunner().invoke(app, ["connector", "jenkins"])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from connectors.command import (
+from tidegate.connectors.command import (
     CommandConnector,
     ConfigProblem,
     PlanError,
@@ -17,10 +17,10 @@ from connectors.command import (
     parse_config,
     plan_task,
 )
-from connectors.runtime import TaskContext
-from schemas.events import KeptnEvent
-from streams.resources import Resource, ResourceStore
-from streams.settings import Settings
+from tidegate.connectors.runtime import TaskContext
+from tidegate.schemas.events import KeptnEvent
+from tidegate.streams.resources import Resource, ResourceStore
+from tidegate.streams.settings import Settings
 
 PY = sys.executable
 
@@ -180,7 +180,7 @@ async def test_a_program_timeout_is_errored() -> None:
 
 
 def test_result_lines_must_be_json_objects() -> None:
-    from connectors.command import result_data
+    from tidegate.connectors.command import result_data
 
     data, problems = result_data(['{"tidegate": {"a": {"b": 1}}}', '{"tidegate": {"a": {"c": 2}}}',
                                   '{"tidegate": [1]}', '{"tidegate": nope'])

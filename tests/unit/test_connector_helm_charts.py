@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from connectors.helm import scaling_delta, strategy_of
-from connectors.helm.charts import (
+from tidegate.connectors.helm import scaling_delta, strategy_of
+from tidegate.connectors.helm.charts import (
     Chart,
     ChartError,
     PublicHost,

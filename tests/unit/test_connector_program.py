@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.runtime import ProgramStartError, run_program
+from tidegate.connectors.runtime import ProgramStartError, run_program
 
 PY = sys.executable
 

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.runtime import TaskMemory, TaskOutcome, TaskPhase, TaskRecord, Verdict, task_time_limit
-from connectors.runtime.policy import cancelled, lost, timed_out
-from connectors.runtime.replies import finished_event, started_event
-from connectors.runtime.state import decode_record, encode_record
-from schemas.events import KeptnEvent
-from streams.ids import derived_id
+from tidegate.connectors.runtime import (
+    TaskMemory,
+    TaskOutcome,
+    TaskPhase,
+    TaskRecord,
+    Verdict,
+    task_time_limit,
+)
+from tidegate.connectors.runtime.policy import cancelled, lost, timed_out
+from tidegate.connectors.runtime.replies import finished_event, started_event
+from tidegate.connectors.runtime.state import decode_record, encode_record
+from tidegate.schemas.events import KeptnEvent
+from tidegate.schemas.ids import derived_id
 
 TRIGGERED = KeptnEvent(
     id="0b3c2f7e-1111-4a5b-9c8d-000000000001",

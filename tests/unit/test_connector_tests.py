@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.runtime import TaskContext
-from connectors.tests import (
+from tidegate.connectors.runtime import TaskContext
+from tidegate.connectors.tests import (
     LoadStats,
     LocustLimits,
     TestsConnector,
@@ -18,9 +18,9 @@ from connectors.tests import (
     locust_stats,
     target_url,
 )
-from schemas.events import KeptnEvent
-from streams.resources import Resource, ResourceStore
-from streams.settings import Settings
+from tidegate.schemas.events import KeptnEvent
+from tidegate.streams.resources import Resource, ResourceStore
+from tidegate.streams.settings import Settings
 
 STATS = """Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%
 GET,/carts,95,5,12,14.5,3,80,12,31.6,1.6,12,14,15,16,20,30,50,70,80,80,80

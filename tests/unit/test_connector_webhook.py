@@ -6,7 +6,7 @@ import httpx
 import pytest
 import yaml
 
-from connectors.webhook import (
+from tidegate.connectors.webhook import (
     HttpSender,
     PlannedCall,
     TemplateProblem,
@@ -19,8 +19,8 @@ from connectors.webhook import (
     secret_variable,
     to_jinja,
 )
-from schemas.events import KeptnEvent
-from schemas.webhook import WebhookConfig
+from tidegate.schemas.events import KeptnEvent
+from tidegate.schemas.webhook import WebhookConfig
 
 EVENT = KeptnEvent(id="e1", type="sh.keptn.event.evaluation.finished", shkeptncontext="ctx-1", data={
     "project": "sockshop", "stage": "production", "service": "carts", "result": "fail",

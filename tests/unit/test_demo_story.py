@@ -159,12 +159,12 @@ def test_a_run_record_survives_its_json() -> None:
 
 def test_productions_files_make_one_alert_on_orders_latency(tmp_path: Path) -> None:
     """The rule `tidegate configure monitoring prometheus` builds from the demo's production files."""
-    from connectors.prometheus.alerting import build_alert_rules
     from deploy.demo.config import EXAMPLE
     from deploy.demo.story import production_alert
-    from schemas.files import load_file
-    from schemas.sli import SLI
-    from schemas.slo import SLO
+    from tidegate.connectors.prometheus.alerting import build_alert_rules
+    from tidegate.schemas.files import load_file
+    from tidegate.schemas.sli import SLI
+    from tidegate.schemas.slo import SLO
 
     slo = load_file(EXAMPLE / "production" / "slo.yaml").expect(SLO)
     queries = load_file(EXAMPLE / "production" / "prometheus" / "sli.yaml").expect(SLI).indicators

@@ -25,6 +25,8 @@ import pytest
 import yaml
 from typer.main import get_command
 
+from tests.support.layout import installed_homes
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 CHART = REPO_ROOT / "deploy" / "helm" / "tidegate"
@@ -44,7 +46,7 @@ def tool(name: str) -> str:
 
 @cache
 def tidegate_cli() -> Any:
-    from connectors.cli.main import _register, app
+    from tidegate.cli.main import _register, app
 
     _register()
     return get_command(app)
@@ -168,12 +170,10 @@ def test_the_image_installs_the_product_packages_and_runs_as_a_user() -> None:
     final = lines[lines.index(stages[-1]):]
     assert any(re.fullmatch(r"USER 10001(:10001)?", line) for line in final)
     assert 'ENTRYPOINT ["tidegate"]' in final
-    packages = {line.split()[1] for line in lines if line.startswith("COPY ") and line.split()[1] in
-                {"schemas", "streams", "agents", "connectors"}}
-    pyproject = (REPO_ROOT / "pyproject.toml").read_text()
-    include = re.search(r"include = \[([^\]]*)\]", pyproject)
-    assert include is not None
-    assert packages == {name.strip().strip('"').rstrip("*") for name in include.group(1).split(",")}
+    homes = installed_homes()
+    copied = {line.split()[1] for line in lines if line.startswith("COPY ") and line.split()[1] in homes}
+    assert copied == set(homes)
+    assert "COPY pyproject.toml setup.py README.md ./" in lines
     ignored = set((REPO_ROOT / ".dockerignore").read_text().split())
     assert {".venv", ".cache", ".git", "tests"} <= ignored
 

@@ -10,8 +10,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from connectors.cli.evaluate import evaluate_command
-from connectors.cli.main import app
+from tidegate.cli.evaluate import evaluate_command
+from tidegate.cli.main import app
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "evaluate"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agents.evaluator.baseline import aggregate, baseline_of, select_previous, successful_values
-from agents.evaluator.inputs import PreviousEvaluation, PreviousIndicator
+from tidegate.qualitygate.baseline import aggregate, baseline_of, select_previous, successful_values
+from tidegate.qualitygate.inputs import PreviousEvaluation, PreviousIndicator
 
 
 def _previous(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.evaluator.criteria import (
+from tidegate.qualitygate.criteria import (
     INVALID_CRITERIA,
     UNPARSABLE_TARGET,
     CriteriaError,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from agents.evaluator import (
+from tidegate.qualitygate import (
     EvaluationResult,
     IndicatorResult,
     IndicatorStatus,
@@ -20,8 +20,8 @@ from agents.evaluator import (
     SLIValue,
     evaluate,
 )
-from schemas.events import Result, Status
-from schemas.slo import SLO
+from tidegate.schemas.events import Result, Status
+from tidegate.schemas.slo import SLO
 
 EXAMPLE_A = """
 comparison: {compare_with: single_result, include_result_with_score: pass}

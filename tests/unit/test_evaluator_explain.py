@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import yaml
 
-from agents.evaluator import PreviousEvaluation, PreviousIndicator, SLIValue, evaluate, explain
-from agents.evaluator.explain import show
-from agents.evaluator.gonum import format_float, parse_float
-from schemas.slo import SLO
+from tidegate.qualitygate import PreviousEvaluation, PreviousIndicator, SLIValue, evaluate, explain
+from tidegate.qualitygate.explain import show
+from tidegate.qualitygate.gonum import format_float, parse_float
+from tidegate.schemas.slo import SLO
 
 SLO_TEXT = """
 comparison: {compare_with: single_result, include_result_with_score: pass}

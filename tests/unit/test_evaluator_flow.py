@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from agents.evaluator.flow import (
+from tidegate.agents.evaluator.flow import (
     MAX_PENDING,
     EvaluatorConfig,
     EvaluatorState,
@@ -27,8 +27,8 @@ from agents.evaluator.flow import (
     decide,
     evaluation_window,
 )
-from schemas.events import KeptnEvent, task_type
-from streams.keys import Key
+from tidegate.schemas.events import KeptnEvent, task_type
+from tidegate.schemas.keys import Key
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 PROJECT, STAGE, SERVICE = "sockshop", "staging", "carts"

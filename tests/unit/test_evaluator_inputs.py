@@ -6,7 +6,13 @@ from typing import Any
 
 import pytest
 
-from agents.evaluator import InputError, PreviousIndicator, SLIValue, previous_from_json, sli_values_from_json
+from tidegate.qualitygate import (
+    InputError,
+    PreviousIndicator,
+    SLIValue,
+    previous_from_json,
+    sli_values_from_json,
+)
 
 
 def test_sli_values_with_keptns_defaults() -> None:

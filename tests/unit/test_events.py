@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from schemas.events import EventType, KeptnEvent, format_time, sequence_type, task_type
-from schemas.payloads import GetSLITriggered, Problem, ProblemEvent
+from tidegate.schemas.events import EventType, KeptnEvent, format_time, sequence_type, task_type
+from tidegate.schemas.payloads import GetSLITriggered, Problem, ProblemEvent
 
 
 @pytest.mark.parametrize(
@@ -34,7 +34,7 @@ def test_type_grammar(raw: str, category: str, fields: dict[str, str]) -> None:
 
 
 def test_remembered_types_are_bounded() -> None:
-    from schemas import events
+    from tidegate.schemas import events
 
     for number in range(events._PARSED_TYPES_MAX + 100):
         assert EventType.parse(f"sh.keptn.event.t{number}.started").task == f"t{number}"

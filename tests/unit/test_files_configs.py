@@ -6,12 +6,12 @@ from textwrap import dedent
 
 import pytest
 
-from schemas.errors import FileValidationError
-from schemas.files import FileKind, load_text
-from schemas.jobconfig import JobConfig
-from schemas.sli import SLI
-from schemas.testconfigs import DEFAULT_JMETER_WORKLOADS, JMeterConfig, LocustConfig
-from schemas.webhook import WebhookConfig, WebhookRequest
+from tidegate.schemas.errors import FileValidationError
+from tidegate.schemas.files import FileKind, load_text
+from tidegate.schemas.jobconfig import JobConfig
+from tidegate.schemas.sli import SLI
+from tidegate.schemas.testconfigs import DEFAULT_JMETER_WORKLOADS, JMeterConfig, LocustConfig
+from tidegate.schemas.webhook import WebhookConfig, WebhookRequest
 
 
 def errors_of(text: str, path: str, kind: str | None = None) -> list[str]:

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from schemas.durations import parse_duration
-from schemas.errors import DurationError, SchemaError
+from tidegate.schemas.durations import parse_duration
+from tidegate.schemas.errors import DurationError, SchemaError
 
 
 @pytest.mark.parametrize(("text", "expected"), [

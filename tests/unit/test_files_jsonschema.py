@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from schemas.export import JSON_SCHEMA_DIR, json_schemas, render, write_json_schemas
-from schemas.files import FileKind
+from tidegate.schemas.export import JSON_SCHEMA_DIR, json_schemas, render, write_json_schemas
+from tidegate.schemas.files import FileKind
 
 
 def test_there_is_one_schema_per_file_kind_including_the_four_keptn_specs() -> None:

@@ -7,7 +7,7 @@ from textwrap import dedent
 
 import pytest
 
-from schemas.errors import (
+from tidegate.schemas.errors import (
     FileProblem,
     FileReadError,
     FileValidationError,
@@ -15,10 +15,10 @@ from schemas.errors import (
     UnknownKindError,
     YamlSyntaxError,
 )
-from schemas.files import FileKind, detect_kind, load_file, load_text
-from schemas.shipyard import Shipyard
-from schemas.sli import SLI
-from schemas.slo import SLO
+from tidegate.schemas.files import FileKind, detect_kind, load_file, load_text
+from tidegate.schemas.shipyard import Shipyard
+from tidegate.schemas.sli import SLI
+from tidegate.schemas.slo import SLO
 
 SLI_TEXT = "spec_version: '1.0'\nindicators:\n  throughput: sum(rate(x[1m]))\n"
 

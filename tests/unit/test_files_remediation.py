@@ -6,9 +6,9 @@ from textwrap import dedent
 
 import pytest
 
-from schemas.errors import FileValidationError
-from schemas.files import FileKind, load_text
-from schemas.remediation import Remediation, convert_legacy_remediation
+from tidegate.schemas.errors import FileValidationError
+from tidegate.schemas.files import FileKind, load_text
+from tidegate.schemas.remediation import Remediation, convert_legacy_remediation
 
 REMEDIATION = dedent("""\
     apiVersion: spec.keptn.sh/0.1.4

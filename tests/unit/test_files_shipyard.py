@@ -8,9 +8,9 @@ from textwrap import dedent
 import pytest
 from pydantic import ValidationError
 
-from schemas.errors import FileValidationError, Severity
-from schemas.files import FileKind, load_text
-from schemas.shipyard import (
+from tidegate.schemas.errors import FileValidationError, Severity
+from tidegate.schemas.files import FileKind, load_text
+from tidegate.schemas.shipyard import (
     BUILTIN_EVALUATION,
     LegacyShipyard,
     Shipyard,

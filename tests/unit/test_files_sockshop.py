@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from agents.evaluator import QualityGate
-from schemas.files import FileKind, load_file
-from schemas.remediation import Remediation
-from schemas.shipyard import Shipyard
-from schemas.sli import SLI
-from schemas.slo import SLO
-from schemas.testconfigs import LocustConfig
+from tidegate.qualitygate import QualityGate
+from tidegate.schemas.files import FileKind, load_file
+from tidegate.schemas.remediation import Remediation
+from tidegate.schemas.shipyard import Shipyard
+from tidegate.schemas.sli import SLI
+from tidegate.schemas.slo import SLO
+from tidegate.schemas.testconfigs import LocustConfig
 
 PROJECT = Path(__file__).resolve().parents[2] / "examples" / "sockshop"
 

@@ -6,9 +6,9 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from connectors.gateway.kafka import create_kafka_app
-from connectors.gateway.settings import GatewaySettings
-from streams.settings import Settings
+from tidegate.gateway.kafka import create_kafka_app
+from tidegate.gateway.settings import GatewaySettings
+from tidegate.streams.settings import Settings
 
 
 def _app() -> TestClient:

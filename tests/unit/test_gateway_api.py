@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from agents.sequencer.events import CONTROL_TYPE
-from connectors.gateway import (
+from tidegate.bridge import install as install_bridge
+from tidegate.gateway import (
     Catalog,
     Gateway,
     MemoryEventSink,
@@ -20,9 +20,10 @@ from connectors.gateway import (
     VersionedResourceStore,
     create_app,
 )
-from connectors.history import HistoryStore, SeenEvent
-from schemas.events import KeptnEvent
-from streams.ids import context_from_text
+from tidegate.readside.history import HistoryStore, SeenEvent
+from tidegate.schemas.events import KeptnEvent
+from tidegate.schemas.ids import context_from_text
+from tidegate.schemas.tidegate_events import CONTROL_TYPE
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPYARD = (REPO / "examples" / "sockshop" / "shipyard.yaml").read_bytes()
@@ -46,7 +47,7 @@ class Env:
             history=self.history,
             clock=lambda: NOW,
         )
-        self.client = TestClient(create_app(self.gateway, api_token=TOKEN, max_body=64 * 1024),
+        self.client = TestClient(create_app(self.gateway, extensions=(install_bridge,), api_token=TOKEN, max_body=64 * 1024),
                                  headers={"x-token": TOKEN})
 
     def create_project(self, name: str = "sockshop") -> None:
@@ -81,7 +82,7 @@ def test_api_needs_the_token(env: Env) -> None:
 
 def test_local_mode_without_token(tmp_path: Path) -> None:
     local = Env(tmp_path)
-    client = TestClient(create_app(local.gateway, api_token=None))
+    client = TestClient(create_app(local.gateway, extensions=(install_bridge,), api_token=None))
     assert client.post("/api/v1/auth").status_code == 200
     local.history.close()
 

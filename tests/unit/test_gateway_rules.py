@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.gateway.rules import (
+from tidegate.gateway.rules import (
     EvaluationWindow,
     Problem,
     check_event,
@@ -18,7 +18,7 @@ from connectors.gateway.rules import (
     parse_filter,
     parse_time,
 )
-from streams.ids import context_from_text
+from tidegate.schemas.ids import context_from_text
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 SCOPE = {"project": "sockshop", "stage": "dev", "service": "carts"}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from connectors.gateway import (
+from tidegate.gateway import (
     Catalog,
     Gateway,
     GatewaySettings,
@@ -17,9 +17,9 @@ from connectors.gateway import (
     MemoryResourceSink,
     VersionedResourceStore,
 )
-from connectors.gateway.routes.stream import _messages, parse_cursor
-from connectors.history import HistoryStore, SeenEvent
-from schemas.events import KeptnEvent
+from tidegate.gateway.routes.stream import _messages, parse_cursor
+from tidegate.readside.history import HistoryStore, SeenEvent
+from tidegate.schemas.events import KeptnEvent
 
 CONTEXT = "2d6c5b5e-1f7a-4a43-b0a4-8b2f6f0c9a11"
 DATA = {"project": "sockshop", "stage": "dev", "service": "carts"}

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agents.sequencer.outputs import AuditKind, AuditRecord
-from connectors.history.audit import AuditFormatError, SeenEvent, Transition, entry_of_record
-from connectors.history.sequences import apply
-from schemas.events import KeptnEvent
-from streams.codec import KafkaRecord, encode, encode_structured
-from streams.keys import Key
+from tidegate.agents.sequencer.outputs import AuditKind, AuditRecord
+from tidegate.readside.history.audit import AuditFormatError, SeenEvent, Transition, entry_of_record
+from tidegate.readside.history.sequences import apply
+from tidegate.schemas.events import KeptnEvent
+from tidegate.schemas.keys import Key
+from tidegate.streams.codec import KafkaRecord, encode, encode_structured
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 KEY = Key("sockshop", "dev", "carts")

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from connectors.history import EventFilter, HistoryStore, SeenEvent, SequenceFilter, Transition
-from connectors.history.audit import entry_of_event
-from schemas.events import KeptnEvent
-from streams.audit import transition_event
-from streams.keys import Key
+from tidegate.readside.history import EventFilter, HistoryStore, SeenEvent, SequenceFilter, Transition
+from tidegate.readside.history.audit import entry_of_event
+from tidegate.schemas.events import KeptnEvent
+from tidegate.schemas.keys import Key
+from tidegate.streams.audit import transition_event
 
 CONTEXT = "0b8e3a8e-6a4b-4c55-9d3c-7f1c2b9a0d11"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -200,7 +200,7 @@ def test_evaluations_and_invalidation(store: HistoryStore) -> None:
 
 
 def test_a_bad_page_key_is_explained(store: HistoryStore) -> None:
-    from connectors.history import QueryError
+    from tidegate.readside.history import QueryError
 
     with pytest.raises(QueryError, match="nextPageKey"):
         store.events(EventFilter(), next_page_key="abc")

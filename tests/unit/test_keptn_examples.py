@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from schemas.errors import FileError, Severity
-from schemas.files import FileKind, load_file
-from schemas.remediation import Remediation
-from schemas.shipyard import Shipyard
+from tidegate.schemas.errors import FileError, Severity
+from tidegate.schemas.files import FileKind, load_file
+from tidegate.schemas.remediation import Remediation
+from tidegate.schemas.shipyard import Shipyard
 
 CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "keptn-examples"
 INDEX: list[dict[str, Any]] = json.loads((CORPUS / "index.json").read_text(encoding="utf-8"))

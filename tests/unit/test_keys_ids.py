@@ -6,10 +6,10 @@ import uuid
 
 import pytest
 
-from schemas.events import KeptnEvent
-from streams.codec import event_key
-from streams.ids import NAMESPACE, context_from_text, derived_id
-from streams.keys import Key, key_mismatch
+from tidegate.schemas.events import KeptnEvent
+from tidegate.schemas.ids import NAMESPACE, context_from_text, derived_id
+from tidegate.schemas.keys import Key, key_mismatch
+from tidegate.streams.codec import event_key
 
 
 class TestKey:

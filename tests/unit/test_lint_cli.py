@@ -10,8 +10,8 @@ from textwrap import dedent
 
 from typer.testing import CliRunner
 
-import connectors.cli.commands  # noqa: F401  (registers every command, as `tidegate` does)
-from connectors.cli.main import app
+import tidegate.cli.commands  # noqa: F401  (registers every command, as `tidegate` does)
+from tidegate.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[2]
 SOCKSHOP = ROOT / "examples" / "sockshop"

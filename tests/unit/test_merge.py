@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from agents.merge import merge, merge_all
+from tidegate.agents.merge import merge, merge_all
 
 
 @pytest.mark.parametrize(

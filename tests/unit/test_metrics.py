@@ -11,9 +11,9 @@ import pytest
 from faust.types import TP
 from prometheus_client import CollectorRegistry, generate_latest
 
-from schemas.events import KeptnEvent, sequence_type, task_type
-from streams.dlq import DeadLetter
-from streams.metrics import (
+from tidegate.schemas.events import KeptnEvent, sequence_type, task_type
+from tidegate.streams.dlq import DeadLetter
+from tidegate.streams.metrics import (
     ConsumerLagCollector,
     SharedCollectors,
     TidegateMetrics,
@@ -178,7 +178,7 @@ def test_the_lag_collector_reads_the_faust_monitor_at_scrape_time() -> None:
 
 
 def test_the_lag_collector_also_reports_added_sources_and_skips_a_failing_one() -> None:
-    import streams.metrics as metrics_module
+    import tidegate.streams.metrics as metrics_module
 
     monitor = SimpleNamespace(tp_end_offsets={}, tp_committed_offsets={}, tp_read_offsets={})
     app: Any = SimpleNamespace(monitor=monitor, conf=SimpleNamespace(id="tidegate.worker"))

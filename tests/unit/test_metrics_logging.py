@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from schemas.events import KeptnEvent
-from streams.logging import (
+from tidegate.schemas.events import KeptnEvent
+from tidegate.streams.logging import (
     TidegateJsonFormatter,
     bind_event,
     configure,

@@ -10,8 +10,8 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from connectors.prometheus.client import PrometheusClient, auth_from_env, redact
-from connectors.prometheus.errors import PrometheusRefused, PrometheusUnavailable
+from tidegate.connectors.prometheus.client import PrometheusClient, auth_from_env, redact
+from tidegate.connectors.prometheus.errors import PrometheusRefused, PrometheusUnavailable
 
 AT = datetime(2021, 5, 10, 10, 21, tzinfo=UTC)
 SUCCESS = {"status": "success", "data": {"resultType": "vector", "result": []}}

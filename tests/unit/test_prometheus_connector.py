@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from connectors.prometheus.connector import (
+from tidegate.connectors.prometheus.connector import (
     URL_ENV,
     ConfigProblem,
     PrometheusSLIConnector,
@@ -19,11 +19,11 @@ from connectors.prometheus.connector import (
     parse_target_file,
     target_for,
 )
-from connectors.runtime import Connector, TaskContext
-from connectors.runtime.catalog import BuildRequest, build
-from schemas.events import KeptnEvent, Result, Status, task_type
-from streams.resources import Resource, ResourceStore
-from streams.settings import Settings
+from tidegate.connectors.runtime import Connector, TaskContext
+from tidegate.connectors.runtime.catalog import BuildRequest, build
+from tidegate.schemas.events import KeptnEvent, Result, Status, task_type
+from tidegate.streams.resources import Resource, ResourceStore
+from tidegate.streams.settings import Settings
 
 PROJECT, STAGE, SERVICE = "sockshop", "staging", "carts"
 SECRET = "s3cr3t-token-value"

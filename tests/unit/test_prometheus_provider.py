@@ -7,10 +7,10 @@ from urllib.parse import parse_qs
 
 import httpx
 
-from connectors.prometheus.client import PrometheusClient
-from connectors.prometheus.provider import finished_data, get_slis, handles
-from schemas.events import Result, Status
-from schemas.payloads import GetSLITriggered
+from tidegate.connectors.prometheus.client import PrometheusClient
+from tidegate.connectors.prometheus.provider import finished_data, get_slis, handles
+from tidegate.schemas.events import Result, Status
+from tidegate.schemas.payloads import GetSLITriggered
 
 
 def request(indicators: list[str], **get_sli: Any) -> GetSLITriggered:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from connectors.prometheus.errors import (
+from tidegate.connectors.prometheus.errors import (
     EmptyResult,
     NotANumber,
     QueryRejected,
@@ -16,7 +16,7 @@ from connectors.prometheus.errors import (
     UnexpectedAnswer,
     UnknownIndicator,
 )
-from connectors.prometheus.sli import (
+from tidegate.connectors.prometheus.sli import (
     QueryContext,
     build_query,
     builtin_query,
@@ -29,9 +29,9 @@ from connectors.prometheus.sli import (
     parse_timestamp,
     substitute_placeholders,
 )
-from schemas.events import Result
-from schemas.payloads import GetSLITriggered, IndicatorValue
-from schemas.sli import SLI
+from tidegate.schemas.events import Result
+from tidegate.schemas.payloads import GetSLITriggered, IndicatorValue
+from tidegate.schemas.sli import SLI
 
 START = datetime(2021, 5, 10, 9, 51, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from agents.remediator import (
+from tidegate.agents.remediator import (
     ESCALATED_TYPE,
     QUOTA_DENIED_TYPE,
     QUOTA_GRANTED_TYPE,
@@ -26,11 +26,11 @@ from agents.remediator import (
     next_deadline,
     remediation_tick,
 )
-from agents.sequencer.events import CONTROL_TYPE
-from schemas.events import KeptnEvent, sequence_type
-from schemas.remediation import Remediation, convert_legacy_remediation
-from streams.ids import derived_id
-from streams.keys import Key
+from tidegate.schemas.events import KeptnEvent, sequence_type
+from tidegate.schemas.ids import derived_id
+from tidegate.schemas.keys import Key
+from tidegate.schemas.remediation import Remediation, convert_legacy_remediation
+from tidegate.schemas.tidegate_events import CONTROL_TYPE
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 KEY = Key("sockshop", "production", "carts")

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.remediator.shell import RemediationFiles
-from agents.shell import WorkerContext
-from schemas.remediation import Remediation
-from streams.keys import Key
-from streams.resources import REMEDIATION, Resource, ResourceStore
+from tidegate.agents.remediator.shell import RemediationFiles
+from tidegate.agents.shell import WorkerContext
+from tidegate.schemas.keys import Key
+from tidegate.schemas.remediation import Remediation
+from tidegate.streams.resources import REMEDIATION, Resource, ResourceStore
 
 REMEDIATION_YAML = b"""
 apiVersion: spec.keptn.sh/0.1.4

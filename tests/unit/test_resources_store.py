@@ -1,6 +1,6 @@
 """The resources store: versioned records, tombstones, and Keptn's service -> stage -> project resolution."""
 
-from streams.resources import Resource, ResourceStore, content_version
+from tidegate.streams.resources import Resource, ResourceStore, content_version
 
 
 def _put(store: ResourceStore, content: bytes, stage: str = "", service: str = "", path: str = "slo.yaml") -> Resource:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agents.sequencer import Driver, Reply, Responders, RespondRule, SimulationLimitError
-from schemas.events import KeptnEvent, sequence_type
 from tests.unit.test_sequencer_helpers import PROJECT, SERVICE, config_for, load_shipyard
+from tidegate.agents.sequencer import Driver, Reply, Responders, RespondRule, SimulationLimitError
+from tidegate.schemas.events import KeptnEvent, sequence_type
 
 SHIPYARD = """
 apiVersion: spec.keptn.sh/0.2.2

@@ -4,17 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from agents.sequencer import (
-    CONTROL_TYPE,
-    TASK_CANCELLED_TYPE,
-    AuditKind,
-    ControlState,
-    IgnoreReason,
-    SequenceState,
-    control_event,
-    next_deadline,
-)
-from schemas.events import KeptnEvent
 from tests.unit.test_sequencer_helpers import (
     MINUTE,
     T0,
@@ -29,6 +18,17 @@ from tests.unit.test_sequencer_helpers import (
     tasks_of,
     trigger,
 )
+from tidegate.agents.sequencer import (
+    CONTROL_TYPE,
+    TASK_CANCELLED_TYPE,
+    AuditKind,
+    ControlState,
+    IgnoreReason,
+    SequenceState,
+    control_event,
+    next_deadline,
+)
+from tidegate.schemas.events import KeptnEvent
 
 SHIPYARD = load_shipyard("""
 apiVersion: spec.keptn.sh/0.2.2

@@ -6,15 +6,6 @@ import json
 
 import pytest
 
-from agents.sequencer import (
-    AuditKind,
-    IgnoreReason,
-    KeyState,
-    SequenceState,
-    decide,
-)
-from agents.sequencer.rules import aggregate
-from schemas.events import KeptnEvent
 from tests.unit.test_sequencer_helpers import (
     MINUTE,
     T0,
@@ -29,6 +20,15 @@ from tests.unit.test_sequencer_helpers import (
     tasks_of,
     trigger,
 )
+from tidegate.agents.sequencer import (
+    AuditKind,
+    IgnoreReason,
+    KeyState,
+    SequenceState,
+    decide,
+)
+from tidegate.agents.sequencer.rules import aggregate
+from tidegate.schemas.events import KeptnEvent
 
 SHIPYARD = load_shipyard("""
 apiVersion: spec.keptn.sh/0.2.2

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from agents.sequencer import (
+from tests.unit.test_sequencer_helpers import MINUTE, T0, config_for, key, load_shipyard, trigger
+from tidegate.agents.sequencer import (
     ApprovalPolicy,
     ControlState,
     Driver,
@@ -17,7 +18,6 @@ from agents.sequencer import (
     SimulationLimitError,
     control_event,
 )
-from tests.unit.test_sequencer_helpers import MINUTE, T0, config_for, key, load_shipyard, trigger
 
 SHIPYARD = load_shipyard("""
 apiVersion: spec.keptn.sh/0.2.2

@@ -24,8 +24,17 @@ from typing import Any
 
 import pytest
 
-from agents.merge import copy_value, merge
-from agents.sequencer import (
+from tests.unit.test_sequencer_helpers import (
+    T0,
+    config_for,
+    key,
+    load_shipyard,
+    reply,
+    tasks_of,
+    trigger,
+)
+from tidegate.agents.merge import copy_value, merge
+from tidegate.agents.sequencer import (
     AuditKind,
     ControlState,
     Decision,
@@ -37,19 +46,10 @@ from agents.sequencer import (
     rules,
     tick_event,
 )
-from schemas.events import EventType, KeptnEvent, Result, Status, TaskKind, format_time, task_type
-from schemas.shipyard import REMEDIATION, builtin_remediation
-from streams.ids import NAMESPACE, derived_id
-from streams.keys import Key
-from tests.unit.test_sequencer_helpers import (
-    T0,
-    config_for,
-    key,
-    load_shipyard,
-    reply,
-    tasks_of,
-    trigger,
-)
+from tidegate.schemas.events import EventType, KeptnEvent, Result, Status, TaskKind, format_time, task_type
+from tidegate.schemas.ids import NAMESPACE, derived_id
+from tidegate.schemas.keys import Key
+from tidegate.schemas.shipyard import REMEDIATION, builtin_remediation
 
 SHIPYARD = load_shipyard("""
 apiVersion: spec.keptn.sh/0.2.2

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from agents.sequencer import (
+from tidegate.agents.sequencer import (
     AuditKind,
     Decision,
     Emit,
@@ -21,9 +21,9 @@ from agents.sequencer import (
     next_deadline,
     tick_event,
 )
-from schemas.events import KeptnEvent, sequence_type, task_type
-from schemas.shipyard import Shipyard
-from streams.keys import Key
+from tidegate.schemas.events import KeptnEvent, sequence_type, task_type
+from tidegate.schemas.keys import Key
+from tidegate.schemas.shipyard import Shipyard
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 PROJECT = "sockshop"

@@ -16,16 +16,16 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from agents.sequencer.model import SequencerConfig
-from agents.sequencer.processor import SequencerProcessor
-from schemas.events import KeptnEvent, sequence_type, task_type
-from schemas.files import FileKind, load_text
-from schemas.shipyard import Shipyard
-from streams.codec import decode, encode
-from streams.keys import Key
-from streams.metrics import default_metrics
-from streams.settings import Settings
-from streams.topics import TopicRegistry
+from tidegate.agents.sequencer.model import SequencerConfig
+from tidegate.agents.sequencer.processor import SequencerProcessor
+from tidegate.schemas.events import KeptnEvent, sequence_type, task_type
+from tidegate.schemas.files import FileKind, load_text
+from tidegate.schemas.keys import Key
+from tidegate.schemas.shipyard import Shipyard
+from tidegate.streams.codec import decode, encode
+from tidegate.streams.metrics import default_metrics
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry
 
 SHIPYARD = """
 apiVersion: spec.keptn.sh/0.2.2

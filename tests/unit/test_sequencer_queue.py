@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from agents.sequencer import AuditKind, ControlState, Decision, SequenceState, control_event
-from schemas.events import KeptnEvent
 from tests.unit.test_sequencer_helpers import (
     T0,
     Bus,
@@ -17,6 +15,8 @@ from tests.unit.test_sequencer_helpers import (
     tasks_of,
     trigger,
 )
+from tidegate.agents.sequencer import AuditKind, ControlState, Decision, SequenceState, control_event
+from tidegate.schemas.events import KeptnEvent
 
 SHIPYARD = load_shipyard("""
 apiVersion: spec.keptn.sh/0.2.2

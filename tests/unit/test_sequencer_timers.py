@@ -6,15 +6,6 @@ from datetime import timedelta
 
 import pytest
 
-from agents.sequencer import (
-    TASK_CANCELLED_TYPE,
-    AuditKind,
-    IgnoreReason,
-    KeyState,
-    decide,
-    next_deadline,
-    tick_event,
-)
 from tests.unit.test_sequencer_helpers import (
     MINUTE,
     T0,
@@ -28,6 +19,15 @@ from tests.unit.test_sequencer_helpers import (
     reply,
     tasks_of,
     trigger,
+)
+from tidegate.agents.sequencer import (
+    TASK_CANCELLED_TYPE,
+    AuditKind,
+    IgnoreReason,
+    KeyState,
+    decide,
+    next_deadline,
+    tick_event,
 )
 
 SHIPYARD = load_shipyard("""

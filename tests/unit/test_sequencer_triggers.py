@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from agents.sequencer.rules import FollowUp, follow_ups
 from tests.unit.test_sequencer_helpers import (
     Bus,
     config_for,
@@ -15,6 +14,7 @@ from tests.unit.test_sequencer_helpers import (
     reply,
     trigger,
 )
+from tidegate.agents.sequencer.rules import FollowUp, follow_ups
 
 SHIPYARD = load_shipyard("""
 apiVersion: spec.keptn.sh/0.2.2

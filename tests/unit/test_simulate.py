@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import connectors.cli.commands  # noqa: F401  (registers every command, as `tidegate` does)
-from connectors.cli.main import app
+import tidegate.cli.commands  # noqa: F401  (registers every command, as `tidegate` does)
+from tidegate.cli.main import app
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "simulate"
 SHIPYARD = FIXTURES / "shipyard.yaml"

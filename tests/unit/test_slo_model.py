@@ -10,7 +10,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from schemas.slo import SLO
+from tidegate.schemas.slo import SLO
 
 EXAMPLES = Path("/work/shared/keptn-examples")
 

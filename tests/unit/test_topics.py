@@ -8,10 +8,10 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 from pydantic import ValidationError
 
-from streams.app import TidegateApp, create_app, worker_command
-from streams.provision import TopicState, plan_topics
-from streams.settings import Settings
-from streams.topics import STANDARD_TASKS, TopicRegistry, TopicSpec
+from tidegate.streams.app import TidegateApp, create_app, worker_command
+from tidegate.streams.provision import TopicState, plan_topics
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import STANDARD_TASKS, TopicRegistry, TopicSpec
 
 
 class TestRegistry:
@@ -200,9 +200,9 @@ class TestFaustApp:
             app.agent(app.channels.events, concurrency=4)
 
     def test_worker_command_carries_the_web_choice(self, tmp_path: Path) -> None:
-        off = worker_command("agents.main:app", Settings(data_dir=tmp_path))
+        off = worker_command("tidegate.agents.main:app", Settings(data_dir=tmp_path))
         assert off[-1] == "--without-web"
-        on = worker_command("agents.main:app", Settings(data_dir=tmp_path, web_enabled=True, web_port=6071))
+        on = worker_command("tidegate.agents.main:app", Settings(data_dir=tmp_path, web_enabled=True, web_port=6071))
         assert on[on.index("--web-bind") + 1] == "127.0.0.1"
         assert on[on.index("--web-port") + 1] == "6071"
 

@@ -16,14 +16,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.remediator import outputs as remediator
-from agents.remediator.shell import audit_event
-from agents.sequencer.outputs import AuditKind, AuditRecord
-from streams import codec
-from streams.audit import transition_record
-from streams.codec import KafkaRecord, decode, encode
-from streams.keys import Key
 from tests.unit.test_codec_fastpath import CASES, json_values, outcome, texts, times
+from tidegate.agents.remediator import outputs as remediator
+from tidegate.agents.remediator.shell import audit_event
+from tidegate.agents.sequencer.outputs import AuditKind, AuditRecord
+from tidegate.schemas.keys import Key
+from tidegate.streams import codec
+from tidegate.streams.audit import transition_record
+from tidegate.streams.codec import KafkaRecord, decode, encode
 
 odd_texts = st.one_of(texts, st.sampled_from(["a/b", "", " ", "\x00", "\u00fc\u00df", "\U0001f680/\u65e5"]))
 optional_texts = st.one_of(st.none(), odd_texts)

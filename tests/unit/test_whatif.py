@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
-from agents.evaluator import QualityGate
-from connectors.analytics.text import render_whatif
-from connectors.analytics.whatif import WhatIfReport, replay, stored_evaluations
-from schemas.events import KeptnEvent, task_type
-from schemas.slo import SLO
+from tidegate.cli.analytics_text import render_whatif
+from tidegate.qualitygate import QualityGate
+from tidegate.readside.analytics.whatif import WhatIfReport, replay, stored_evaluations
+from tidegate.schemas.events import KeptnEvent, task_type
+from tidegate.schemas.slo import SLO
 
 COMMON = {"project": "shop", "stage": "staging", "service": "carts"}
 

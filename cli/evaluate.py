@@ -1,0 +1,164 @@
+"""`tidegate evaluate`: a Keptn-compatible quality gate for CI, with no control plane at all.
+
+    tidegate evaluate --slo slo.yaml --sli values.json [--previous previous.json] [--output json|text]
+    tidegate evaluate --replay --project P --stage S --service V --slo NEW_SLO.yaml [--since 30d]  (what-if)
+
+VALUES.json is a list of indicator values as in `get-sli.finished` (`metric`, `value`, `success`,
+`message`); PREVIOUS.json a list of earlier `evaluation.finished` data objects, newest first.
+Exit code 0 for pass or warning, 1 for fail, 2 for unusable input (unreadable files, an SLO with
+no objectives, an invalid criterion or total score); the verdict is still printed when there is one.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from pydantic import ValidationError
+
+from tidegate.cli.analytics_cmd import replay_evaluations
+from tidegate.cli.client import EndpointOption, TokenOption
+from tidegate.cli.main import app
+from tidegate.qualitygate import (
+    EvaluationResult,
+    InputError,
+    QualityGate,
+    explain,
+    previous_from_json,
+    sli_values_from_json,
+)
+from tidegate.qualitygate.results import Reason
+from tidegate.schemas.events import Status
+from tidegate.schemas.slo import SLO
+
+EXIT_GATE_PASSED = 0
+EXIT_GATE_FAILED = 1
+EXIT_UNUSABLE_INPUT = 2
+
+
+class OutputFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class _Unusable(Exception):
+    """Input the gate cannot use; the message is shown to the user as is."""
+
+
+@app.command("evaluate")
+def evaluate_command(
+    slo: Annotated[
+        Path, typer.Option("--slo", help="The SLO file (slo.yaml) with objectives and total_score.")
+    ],
+    sli: Annotated[
+        Path | None,
+        typer.Option("--sli", help="JSON list of indicator values: [{metric, value, success, message}]."),
+    ] = None,
+    previous: Annotated[
+        Path | None,
+        typer.Option(
+            "--previous",
+            help="JSON list of earlier evaluation.finished data objects, newest first (for relative criteria).",
+        ),
+    ] = None,
+    output: Annotated[
+        OutputFormat,
+        typer.Option("--output", help="text: a readable report; json: the evaluation.finished data."),
+    ] = OutputFormat.TEXT,
+    replay: Annotated[bool, typer.Option("--replay", help="re-score a service's stored evaluations with --slo "
+                                         "and show the verdicts that would change (readside/analytics)")] = False,
+    project: Annotated[str | None, typer.Option("--project", help="--replay: the project")] = None,
+    stage: Annotated[str | None, typer.Option("--stage", help="--replay: the stage")] = None,
+    service: Annotated[str | None, typer.Option("--service", help="--replay: the service")] = None,
+    since: Annotated[str, typer.Option("--since", help="--replay: how far back (30d, 2w, 12h)")] = "30d",
+    until: Annotated[str | None, typer.Option("--until", help="--replay: end of the window, ISO 8601")] = None,
+    store: Annotated[str | None, typer.Option("--store", help="--replay: a history store URL instead of the gateway")] = None,
+    endpoint: EndpointOption = None,
+    api_token: TokenOption = None,
+) -> None:
+    """Score SLI values against an SLO as Keptn's lighthouse did; exit 0 pass/warning, 1 fail, 2 unusable input."""
+    if replay:
+        raise typer.Exit(replay_evaluations(project=project, stage=stage, service=service, slo=slo, since=since,
+                                            until=until, json_output=output is OutputFormat.JSON, store=store,
+                                            endpoint=endpoint, api_token=api_token))
+    if sli is None:
+        typer.echo("error: --sli is required: the JSON file of indicator values to score (or use --replay)", err=True)
+        raise typer.Exit(EXIT_UNUSABLE_INPUT)
+    try:
+        gate = QualityGate(_load_slo(slo))
+        values = sli_values_from_json(_load_json(sli, "SLI values"), source=f"SLI values file {str(sli)!r}")
+        history = (
+            previous_from_json(
+                _load_json(previous, "previous evaluations"),
+                source=f"previous evaluations file {str(previous)!r}",
+            )
+            if previous is not None
+            else []
+        )
+    except (_Unusable, InputError) as problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(EXIT_UNUSABLE_INPUT) from None
+    verdict = gate.evaluate(values, history)
+    if output is OutputFormat.JSON:
+        typer.echo(json.dumps(verdict.to_event_data(), indent=2))
+    else:
+        typer.echo("\n".join(explain(verdict)))
+    raise typer.Exit(exit_code(verdict))
+
+
+def exit_code(verdict: EvaluationResult) -> int:
+    """0 when the gate lets the change through, 1 when it fails it, 2 when the SLO itself is unusable."""
+    if verdict.status is Status.ERRORED or verdict.reason in (Reason.INVALID_CRITERIA, Reason.NO_OBJECTIVES):
+        return EXIT_UNUSABLE_INPUT
+    return EXIT_GATE_PASSED if verdict.passed_gate else EXIT_GATE_FAILED
+
+
+def _read(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise _Unusable(f"{what} file {str(path)!r} does not exist") from None
+    except IsADirectoryError:
+        raise _Unusable(f"{what} file {str(path)!r} is a directory; give the path of a file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise _Unusable(f"cannot read {what} file {str(path)!r}: {error}") from None
+
+
+def _load_slo(path: Path) -> SLO:
+    text = _read(path, "SLO")
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise _Unusable(f"SLO file {str(path)!r} is not valid YAML{where}: {problem}") from None
+    try:
+        return SLO.model_validate(document)
+    except ValidationError as error:
+        raise _Unusable(f"SLO file {str(path)!r} is not a valid SLO: {_describe(error)}") from None
+
+
+def _load_json(path: Path, what: str) -> Any:
+    text = _read(path, what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise _Unusable(
+            f"{what} file {str(path)!r} is not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
+        ) from None
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in item["loc"]).lstrip(
+            "."
+        )
+        message = str(item["msg"]).removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)

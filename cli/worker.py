@@ -1,0 +1,23 @@
+"""`tidegate worker`: run the agents (sequencer, approver, evaluator, remediator) in one Faust worker."""
+
+from __future__ import annotations
+
+import typer
+
+from tidegate.cli.main import app
+
+
+@app.command("worker")
+def worker(
+    agents: str = typer.Option("", help="Comma-separated agents to run (default: all)."),
+    loglevel: str = typer.Option("info", help="Log level."),
+) -> None:
+    """Run Tidegate's agents on Kafka until stopped (Ctrl-C or SIGTERM)."""
+    from faust import Worker
+
+    from tidegate.agents.worker import build_worker
+    from tidegate.streams.settings import Settings
+
+    chosen = [name.strip() for name in agents.split(",") if name.strip()] or None
+    faust_app = build_worker(Settings(), chosen)
+    Worker(faust_app, loglevel=loglevel).execute_from_commandline()
