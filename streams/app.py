@@ -23,7 +23,6 @@ concurrency 1 (higher concurrency can commit past an in-flight message, faust-st
 from __future__ import annotations
 
 import logging
-import ssl
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -38,6 +37,7 @@ from tidegate.schemas.events import KeptnEvent
 from tidegate.schemas.keys import Key
 from tidegate.streams.codec import DecodeError, KafkaRecord, decode, encode
 from tidegate.streams.dlq import DeadLetter, DeadLetterCounter, dead_letter_record
+from tidegate.streams.kafka import faust_credentials
 from tidegate.streams.logging import bind_event, faust_logging_options, unbind
 from tidegate.streams.metrics import observe_consumed, observe_dead_letter, observe_produced
 from tidegate.streams.settings import Settings
@@ -99,20 +99,6 @@ class TidegateApp(faust.App):
         return super().agent(channel, concurrency=1, **kwargs)
 
 
-def _credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:
-    uses_tls = settings.kafka_security_protocol in ("SSL", "SASL_SSL")
-    context = ssl.create_default_context() if uses_tls else None
-    if settings.kafka_sasl_mechanism:
-        password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
-        return faust.SASLCredentials(
-            username=settings.kafka_sasl_username,
-            password=password,
-            mechanism=settings.kafka_sasl_mechanism,
-            ssl_context=context,
-        )
-    return faust.SSLCredentials(context) if context is not None else None
-
-
 def create_app(settings: Settings, name: str, **options: Any) -> TidegateApp:
     """A Faust app for one agent (or a test), with its id and consumer group prefixed like its topics.
 
@@ -135,7 +121,7 @@ def create_app(settings: Settings, name: str, **options: Any) -> TidegateApp:
         raise ValueError(f"create_app does not let {', '.join(overridden)} change: Tidegate relies on them")
     config: dict[str, Any] = {
         "broker": settings.faust_broker,
-        "broker_credentials": _credentials(settings),
+        "broker_credentials": faust_credentials(settings),
         "store": settings.store,
         "datadir": str(settings.data_dir / app_id),
         "topic_partitions": settings.partitions,

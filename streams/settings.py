@@ -10,10 +10,14 @@ are `SecretStr`: they never show in a repr, a log line or an error message.
 | TIDEGATE_TOPIC_PREFIX | `tidegate.` |
 | TIDEGATE_PARTITIONS | 12 (events, task topics, audit and changelogs: fixed up front, see ARCHITECTURE) |
 | TIDEGATE_REPLICATION_FACTOR | 1 |
-| TIDEGATE_STORE | `rocksdb://` (`memory://` for tests) |
+| TIDEGATE_STORE | `memory://` (`rocksdb://` is opt-in, see the field) |
 | TIDEGATE_DATA_DIR | `$TIDEGATE_HOME/faust` (TIDEGATE_HOME defaults to `.cache`) |
 | TIDEGATE_WEB_ENABLED / _WEB_BIND / _WEB_PORT | off / 127.0.0.1 / 6066 |
 | TIDEGATE_KAFKA_SECURITY_PROTOCOL, _SASL_MECHANISM, _SASL_USERNAME, _SASL_PASSWORD | PLAINTEXT, none |
+| TIDEGATE_KAFKA_SSL_CAFILE | none: the system's CAs (a PEM file of extra CAs for SSL / SASL_SSL) |
+
+Each client library's configuration is built from these in one place, `tidegate.streams.kafka`
+(`confluent_config`, `aiokafka_config`, `faust_credentials`).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ class Settings(BaseSettings):
     kafka_sasl_mechanism: SaslMechanism | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
 
     topic_prefix: str = "tidegate."
     partitions: int = Field(default=12, ge=1)
@@ -117,27 +122,13 @@ class Settings(BaseSettings):
         return env
 
     def confluent_config(self) -> dict[str, Any]:
-        """Connection settings for confluent-kafka clients (producer, admin, consumer)."""
-        config: dict[str, Any] = {
-            "bootstrap.servers": self.kafka_bootstrap,
-            "security.protocol": self.kafka_security_protocol,
-        }
-        if self.kafka_sasl_mechanism:
-            config["sasl.mechanism"] = self.kafka_sasl_mechanism
-            config["sasl.username"] = self.kafka_sasl_username
-            config["sasl.password"] = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else ""
-        return config
+        """Same as `tidegate.streams.kafka.confluent_config(self)` (kept for callers not yet moved)."""
+        from tidegate.streams.kafka import confluent_config
+
+        return confluent_config(self)
 
     def aiokafka_config(self) -> dict[str, Any]:
-        """Connection keyword arguments for aiokafka clients."""
-        config: dict[str, Any] = {
-            "bootstrap_servers": self.kafka_bootstrap,
-            "security_protocol": self.kafka_security_protocol,
-        }
-        if self.kafka_sasl_mechanism:
-            config["sasl_mechanism"] = self.kafka_sasl_mechanism
-            config["sasl_plain_username"] = self.kafka_sasl_username
-            config["sasl_plain_password"] = (
-                self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else ""
-            )
-        return config
+        """Same as `tidegate.streams.kafka.aiokafka_config(self)` (kept for callers not yet moved)."""
+        from tidegate.streams.kafka import aiokafka_config
+
+        return aiokafka_config(self)
