@@ -25,6 +25,7 @@ from tidegate.schemas.errors import (
     SchemaError,
     Severity,
     UnknownKindError,
+    YamlLimitError,
     YamlSyntaxError,
 )
 from tidegate.schemas.events import (
@@ -36,7 +37,7 @@ from tidegate.schemas.events import (
     sequence_type,
     task_type,
 )
-from tidegate.schemas.files import KINDS, FileKind, LoadedFile, detect_kind, load_file, load_text
+from tidegate.schemas.files import KINDS, FileKind, LoadedFile, detect_kind, load_file, load_text, load_yaml
 from tidegate.schemas.jobconfig import JobConfig
 from tidegate.schemas.remediation import Action as RemediationAction
 from tidegate.schemas.remediation import Remediation, convert_legacy_remediation
@@ -91,6 +92,7 @@ __all__ = [
     "Trigger",
     "UnknownKindError",
     "WebhookConfig",
+    "YamlLimitError",
     "YamlSyntaxError",
     "convert_legacy_remediation",
     "convert_legacy_shipyard",
@@ -98,6 +100,7 @@ __all__ = [
     "format_time",
     "load_file",
     "load_text",
+    "load_yaml",
     "parse_duration",
     "sequence_type",
     "task_type",

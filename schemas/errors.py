@@ -5,6 +5,7 @@
      └── FileError                       a configuration file cannot be used; `.problems` says where and why
           ├── FileReadError              the file could not be read (missing, a directory, not UTF-8 text)
           ├── YamlSyntaxError            the text is not valid YAML
+          ├── YamlLimitError             the text is larger, nests deeper or expands (aliases) further than allowed
           ├── UnknownKindError           what kind of file it is could not be told from its content or name
           └── FileValidationError        valid YAML, but the content breaks the rules of its kind
 
@@ -89,6 +90,10 @@ class FileReadError(FileError):
 
 class YamlSyntaxError(FileError):
     """The text is not valid YAML; the problem names the line and column where parsing stopped."""
+
+
+class YamlLimitError(FileError):
+    """The text passes a limit of the YAML reader (size, nesting, alias expansion): refused unread."""
 
 
 class UnknownKindError(FileError):

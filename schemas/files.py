@@ -19,6 +19,11 @@ How YAML is read
 - Numbers where text is wanted (`value: 1`, `spec_version: 1.0`) are read as their text.
 - Only the first document of a file is used, as Keptn did; a leading `---`, an indented document and
   empty (null) sections are fine.
+- Every file is read in bounded time and memory: at most `MAX_FILE_BYTES`, nested at most
+  `MAX_DEPTH` levels, and at most `MAX_NODES` values once aliases are expanded (a 400-byte "billion
+  laughs" document of nested `*alias` lists would otherwise grow x8 per level). The expanded size is
+  counted while the node tree is composed, before anything walks it; over a limit is a `YamlLimitError`
+  naming the line.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from tidegate.schemas.errors import (
     Location,
     Severity,
     UnknownKindError,
+    YamlLimitError,
     YamlSyntaxError,
 )
 from tidegate.schemas.jobconfig import JobConfig
@@ -97,8 +103,65 @@ class LoadedFile:
 # -- reading YAML -----------------------------------------------------------------------------------
 
 
+MAX_FILE_BYTES = 2 * 1024 * 1024
+"""Largest file read (UTF-8 bytes); Keptn's files are a few kB."""
+MAX_DEPTH = 64
+"""Deepest nesting of mappings and lists."""
+MAX_NODES = 100_000
+"""Most values (scalars, lists, mappings) a document may have once its aliases are expanded."""
+
+
 class _Yaml12Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 core-schema scalars (see the module docstring for why)."""
+    """SafeLoader with YAML 1.2 core-schema scalars (see the module docstring for why) and limits.
+
+    `compose_node` counts, for every node, how many values it stands for once aliases are expanded,
+    and the running total of the document; an alias adds the whole size of the node it repeats.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._expanded: dict[int, int] = {}  # id(node) -> values it stands for; nodes live as long as the loader
+        self._total = 0
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            node: yaml.Node = super().compose_node(parent, index)
+            size = self._expanded.get(id(node))
+            if size is None:
+                raise _LimitPassed(mark, "an alias refers to the list or mapping that contains it; "
+                                         "repeat the values instead")
+            self._add(size, mark)
+            return node
+        mark = self.peek_event().start_mark
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _LimitPassed(mark, f"the document nests deeper than {MAX_DEPTH} levels")
+        node = super().compose_node(parent, index)
+        self._depth -= 1
+        if isinstance(node, yaml.MappingNode):
+            size = 1 + sum(self._expanded[id(k)] + self._expanded[id(v)] for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            size = 1 + sum(self._expanded[id(item)] for item in node.value)
+        else:
+            size = 1
+        self._expanded[id(node)] = size
+        self._add(1, mark)
+        return node
+
+    def _add(self, size: int, mark: yaml.Mark) -> None:
+        self._total += size
+        if self._total > MAX_NODES:
+            raise _LimitPassed(mark, f"the document has more than {MAX_NODES} values once its aliases (*name) "
+                                     "are expanded; write fewer or shallower aliases")
+
+
+class _LimitPassed(Exception):
+    def __init__(self, mark: yaml.Mark, message: str) -> None:
+        super().__init__(message)
+        self.mark = mark
+        self.message = message
 
 
 _Yaml12Loader.yaml_implicit_resolvers = {}
@@ -176,6 +239,8 @@ def _field_path(parts: list[str | int]) -> str:
 
 
 def _parse_yaml(text: str, path: str) -> _Document:
+    if len(text.encode("utf-8")) > MAX_FILE_BYTES:
+        raise _too_large(path)
     loader = _Yaml12Loader(text)
     try:
         root = loader.get_node() if loader.check_node() else None
@@ -186,6 +251,10 @@ def _parse_yaml(text: str, path: str) -> _Document:
         while loader.check_node():
             if loader.get_node() is not None:
                 extra_documents += 1
+    except _LimitPassed as passed:
+        raise YamlLimitError(path, [FileProblem(
+            path, passed.mark.line + 1, passed.mark.column + 1, "", passed.message,
+        )]) from None
     except yaml.MarkedYAMLError as error:
         raise YamlSyntaxError(path, [_syntax_problem(error, path)]) from None
     except yaml.YAMLError as error:
@@ -201,6 +270,13 @@ def _parse_yaml(text: str, path: str) -> _Document:
         ))
     _scan_nodes(document, root, (), path)
     return document
+
+
+def _too_large(path: str) -> YamlLimitError:
+    return YamlLimitError(path, [FileProblem(
+        path, None, None, "", f"the file is larger than {MAX_FILE_BYTES} bytes, the most Tidegate reads; "
+        "split it or remove what is not needed",
+    )])
 
 
 _SYNTAX_HINTS = {
@@ -400,6 +476,8 @@ def load_file(path: str | Path, kind: FileKind | str | None = None) -> LoadedFil
     """Read, parse and validate a file; raises a FileError subclass listing every problem."""
     where = str(path)
     try:
+        if Path(path).stat().st_size > MAX_FILE_BYTES:
+            raise _too_large(where)
         text = Path(path).read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise FileReadError(where, [FileProblem(where, None, None, "", "no such file")]) from None
@@ -412,6 +490,12 @@ def load_file(path: str | Path, kind: FileKind | str | None = None) -> LoadedFil
     except OSError as error:
         raise FileReadError(where, [FileProblem(where, None, None, "", f"cannot read the file: {error.strerror}")]) from None
     return load_text(text, path, kind)
+
+
+def load_yaml(text: str, path: str | Path = "<text>") -> Any:
+    """The data of the first YAML document, read as `load_text` reads it (YAML 1.2 scalars, the same
+    size, nesting and alias limits), for files that are not of a Keptn kind. Raises a FileError."""
+    return _parse_yaml(text, str(path)).data
 
 
 def load_text(text: str, path: str | Path = "<text>", kind: FileKind | str | None = None) -> LoadedFile:
