@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, status
 from tidegate.readside.history.store import QueryError, SequenceFilter
 from tidegate.schemas.errors import FileError
 from tidegate.schemas.events import sequence_type
-from tidegate.schemas.files import load_text
+from tidegate.schemas.files import FileKind
 from tidegate.schemas.keys import Key
 from tidegate.schemas.shipyard import Shipyard
 from tidegate.schemas.tidegate_events import ControlState, control_event
@@ -23,6 +23,7 @@ from ..auth import require_token
 from ..catalog import service_record
 from ..context import Gateway, gateway
 from ..errors import ApiError, conflict, invalid, not_found
+from ..files import check_file
 from ..ingest import accept_event
 from ..models import (
     CreateProject,
@@ -68,14 +69,14 @@ def decode_base64(field: str, value: str) -> bytes:
         raise invalid([Problem(field, "is not valid base64; encode the file's bytes with base64")]) from None
 
 
-def validated_shipyard(content: bytes, field: str = "shipyard") -> Shipyard:
+async def validated_shipyard(content: bytes, field: str = "shipyard") -> Shipyard:
     """The shipyard in `content`, or a 400 naming each problem's line and field."""
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise invalid([Problem(field, "is not UTF-8 text; save the shipyard as UTF-8")]) from None
     try:
-        return load_text(text, SHIPYARD, kind="shipyard").expect(Shipyard)
+        return (await check_file(text, SHIPYARD, FileKind.SHIPYARD)).expect(Shipyard)
     except FileError as error:
         raise invalid([Problem(field, str(problem)) for problem in error.problems], "the shipyard") from None
 
@@ -174,7 +175,7 @@ async def create_project(body: CreateProject, gw: Gw) -> Message:
     if problem is not None:
         raise invalid([problem])
     content = decode_base64("shipyard", body.shipyard)
-    validated_shipyard(content)
+    await validated_shipyard(content)
     if gw.catalog.shipyard(body.name) is not None:
         raise conflict(f"project {body.name!r} already exists; update its shipyard with PUT /api/controlPlane/v1/project")
     await gw.resources.write([Resource.new(body.name, SHIPYARD, content)])
@@ -187,7 +188,7 @@ async def update_project(body: UpdateProject, gw: Gw) -> Message:
     if body.shipyard is None:
         return Message(message=f"project {body.name} unchanged (no shipyard given)")
     content = decode_base64("shipyard", body.shipyard)
-    validated_shipyard(content)
+    await validated_shipyard(content)
     await gw.resources.write([Resource.new(body.name, SHIPYARD, content)])
     return Message(message=f"project {body.name} updated")
 

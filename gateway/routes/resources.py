@@ -18,13 +18,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, status
 
 from tidegate.schemas.errors import FileError
-from tidegate.schemas.files import FileKind, load_text
+from tidegate.schemas.files import FileKind
 from tidegate.streams.resources import SHIPYARD, Resource
 
 from ..auth import require_token
 from ..catalog import INTERNAL_PREFIX
 from ..context import Gateway, gateway
 from ..errors import invalid, not_found
+from ..files import check_file
 from ..models import CommitOut, ResourceContentIn, ResourceMetadata, ResourceOut, Resources, ResourcesIn
 from ..rules import Problem
 from .control_plane import require_service, require_shipyard, require_stage
@@ -70,7 +71,7 @@ def _content(field: str, encoded: str) -> bytes:
         raise invalid([Problem(field, "is not valid base64; encode the file's bytes with base64")]) from None
 
 
-def _validate(field: str, path: str, content: bytes, *, project_level: bool) -> None:
+async def _validate(field: str, path: str, content: bytes, *, project_level: bool) -> None:
     kind = kind_of(path)
     if kind is None:
         return
@@ -81,7 +82,7 @@ def _validate(field: str, path: str, content: bytes, *, project_level: bool) -> 
     except UnicodeDecodeError:
         raise invalid([Problem(field, f"{path} is not UTF-8 text; save it as UTF-8")]) from None
     try:
-        load_text(text, path, kind=kind)
+        await check_file(text, path, kind)
     except FileError as error:
         raise invalid([Problem(field, str(problem)) for problem in error.problems], f"the file {path}") from None
 
@@ -98,7 +99,7 @@ async def _write(
     for field, uri, encoded in items:
         path = clean_uri(f"{field}.resourceURI", uri)
         content = _content(f"{field}.resourceContent", encoded)
-        _validate(field, path, content, project_level=not stage and not service)
+        await _validate(field, path, content, project_level=not stage and not service)
         resources.append(Resource.new(project, path, content, stage=stage, service=service))
     await gw.resources.write(resources)
     last = resources[-1]
