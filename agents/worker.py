@@ -1,4 +1,8 @@
-"""The Tidegate worker: one Faust app hosting every agent, plus the resources view they read.
+"""The Tidegate worker: one Faust app hosting the agents, plus the resources view they read.
+
+The approver, evaluator and remediator are Faust agents of this app (group `<prefix>worker`); the
+sequencer is a confluent-kafka loop in a thread that a task of this app starts and stops (group
+`<prefix>sequencer`, see agents.sequencer.processor).
 
     tidegate worker            # all agents
     tidegate worker --agents sequencer,approver

@@ -1,17 +1,19 @@
 """The Faust app factory, Tidegate's topics as Faust channels, and the agent-side receive/send helpers.
 
-An agent shell reads like this (the codec, not Faust, decodes: topics carry raw bytes):
+The worker's Faust agents (approver, evaluator, remediator) are written on it; the sequencer is not a
+Faust agent but a confluent-kafka loop in a thread of the worker (agents.sequencer.processor). A Faust
+agent shell reads like this (the codec, not Faust, decodes: topics carry raw bytes):
 
-    app = create_app(Settings(), "sequencer")
+    app = create_app(Settings(), "worker")
 
-    @app.agent(app.channels.events)
-    async def sequencer(stream):
+    @app.agent(app.channels.task("approval"), name="approver")
+    async def approver(stream):
         async for record in stream.events():
             event = await decode_or_dlq(record)
             if event is None:
                 continue  # it is in the DLQ with its reason; the agent goes on
             ...
-            await send_event(app, app.topic_registry.task("deployment"), triggered)
+            await send_event(app, app.topic_registry.events, reply)
 
 Settings the runtime notes ask for, fixed here so no agent can forget them: web bound to 127.0.0.1
 or disabled, auto offset reset `earliest` (a new group starts at the beginning, nothing is skipped),

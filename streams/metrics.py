@@ -18,10 +18,11 @@ Where they come from: `streams.app` reports every event an agent decodes (`obser
 sends (`observe_produced`) or dead-letters (`observe_dead_letter`); the durations and the
 remediation results are derived from those same events (a `.finished` is matched to the
 `.triggered` it answers, by id, in a bounded memory; a worker that restarts does not time the runs
-it did not see start). The sequencer's table feeds the sequence gauges (`set_sequence_load`), and
-the consumer lag is read from Faust's monitor when Prometheus scrapes. Durations are measured
-between the events' own times, so they are what the events say, not when a worker happened to
-read them.
+it did not see start). The sequencer processor's in-memory state feeds the sequence gauges
+(`set_sequence_load`); the consumer lag is read from Faust's monitor (group `<prefix>worker`) and from
+the processor's snapshot (group `<prefix>sequencer`, `add_lag_source`) when Prometheus scrapes.
+Durations are measured between the events' own times, so they are what the events say, not when a
+worker happened to read them.
 
 A worker serves everything on `127.0.0.1:$TIDEGATE_METRICS_PORT` (`expose_worker_metrics`);
 the gateway adds the same collectors to its own `/metrics`. Metrics never break event

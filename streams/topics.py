@@ -7,11 +7,12 @@
 | `<prefix>audit` | N | |
 | `<prefix>resources` | resources_partitions (1 by default) | compacted |
 | `<prefix>dlq` | dlq_partitions (few) | |
-| `<app id>-<table>-changelog` (Faust) | N | compacted |
+| `<app id>-<table>-changelog` (Faust tables; the sequencer processor's state topic) | N | compacted |
 
 `events`, the task topics, `audit` and the agents' changelogs share the partition count N: Faust gives
 partition n of every same-sized topic to the same worker, and a table's changelog entry goes to the
-partition of the event being processed, so a different count would put state on the wrong worker.
+partition of the event being processed (the sequencer processor writes its state records to that
+partition number too), so a different count would put state on the wrong worker.
 Pure: no I/O.
 """
 
@@ -41,7 +42,7 @@ STANDARD_TASKS: tuple[str, ...] = (
 SEQUENCER_STATE: tuple[str, str] = ("sequencer", "sequences")
 
 COMPACTED: Mapping[str, str] = {"cleanup.policy": "compact"}
-_NAME_PART = re.compile(r"^[A-Za-z0-9_-]+$")
+_NAME_PART = re.compile(r"[A-Za-z0-9_-]+")  # fullmatch: `$` would let a final newline in
 TASKS_INFIX = "tasks."
 
 
@@ -60,7 +61,7 @@ class TopicSpec:
 
 def _checked_part(what: str, value: str) -> str:
     # Dots separate the parts of a topic name; a dot inside a task name would make `tasks.a.b` ambiguous.
-    if not _NAME_PART.match(value):
+    if not _NAME_PART.fullmatch(value):
         raise ValueError(f"{what} {value!r} may contain only letters, digits, '_' and '-'")
     return value
 
@@ -113,7 +114,7 @@ class TopicRegistry:
     def task_of(self, topic: str) -> str | None:
         """The task a task topic carries, or None if `topic` is not one of this prefix's task topics."""
         head = f"{self.prefix}{TASKS_INFIX}"
-        if topic.startswith(head) and _NAME_PART.match(topic[len(head) :]):
+        if topic.startswith(head) and _NAME_PART.fullmatch(topic[len(head) :]):
             return topic[len(head) :]
         return None
 
@@ -122,7 +123,8 @@ class TopicRegistry:
         return f"{self.prefix}{_checked_part('app name', name)}"
 
     def changelog(self, app_name: str, table: str) -> str:
-        """The changelog topic Faust writes for `table` of the app `app_name` (Faust's own naming)."""
+        """The changelog topic of `table` of the app `app_name`, in Faust's own naming (the sequencer
+        processor names its state topic the same way: `changelog(*SEQUENCER_STATE)`)."""
         return f"{self.app_id(app_name)}-{table}-changelog"
 
     # --- specs ---

@@ -1,4 +1,5 @@
-"""The sequencer agent (Keptn's shipyard-controller): pure core, in-memory driver; the Faust shell sits apart.
+"""The sequencer agent (Keptn's shipyard-controller): pure core, in-memory driver; the shell sits apart
+(`processor.py`, a confluent-kafka loop in a thread of the worker, and `shell.py`, which starts it).
 
 Core API (pure, no I/O):
     decide(state, event, config, now) -> Decision(state, outputs)   one key's state, one event
