@@ -5,16 +5,19 @@ its tasks; its state log (see state.py); one idempotent producer for replies, re
 dead letters. Per `.triggered` event the connector wants, in this order:
 
 1. ask the memory (state.py `verdict`): run, skip, or report a task lost in a crash;
-2. write `started` to the state topic and wait for the acknowledgement;
-3. send `<task>.started`;
-4. start the work as an asyncio task (bounded by a semaphore and a time limit);
-   (steps 2-4 are done for the tasks of a fetched batch together, in order, before anything else)
-5. commit the consumer offset, never past a task that has not finished: the committed offset of a
-   partition is its oldest running task's offset (or the next record when none runs). So after a
-   crash every unfinished task is delivered again and the memory reports it lost, while the finished
-   ones around it are skipped; nothing depends on the same instance coming back.
+2. send `<task>.started` (for the tasks of a fetched batch together) and queue the work as an
+   asyncio task;
+3. when the work gets its concurrency slot: write `started` to the state topic, wait for the
+   acknowledgement, then run the program (bounded by a time limit);
+4. commit the consumer offset, never past a task that has not finished: the committed offset of a
+   partition is its oldest accepted task's offset (or the next record when none waits or runs). So
+   after a crash every unfinished task is delivered again: one whose program had started is
+   reported lost (the memory has its `started`), one still waiting for a slot runs now (the memory
+   has nothing of it), the finished ones around them are skipped; nothing depends on the same
+   instance coming back. On a stop or a rebalance, work still waiting for a slot is dropped without
+   a reply and left uncommitted for the next owner.
 
-Known limit: if a partition moves to another instance while a task of it still runs on the old one
+Known limit: if a partition moves to another instance while a program of it still runs on the old one
 (scaling out during work), the new instance reports that task lost. Both replies have the same id
 (derived from the triggered id), so a consumer that drops repeated ids keeps whichever came first;
 the work itself still ran. Scale connectors while they are idle.
@@ -52,6 +55,7 @@ from tidegate.schemas.keys import Key
 from tidegate.schemas.tidegate_events import TASK_CANCELLED_TYPE
 from tidegate.streams.codec import DecodeError, KafkaRecord, decode, encode
 from tidegate.streams.dlq import DeadLetter, dead_letter_record
+from tidegate.streams.kafka import KafkaWait, async_consumer, async_producer, wait_for_kafka
 from tidegate.streams.logging import bind_event
 from tidegate.streams.metrics import (
     metrics_port,
@@ -80,6 +84,12 @@ class _Running:
     cancel_reason: str | None = None
     cancel_message: str | None = None
     stopping: bool = False
+    # Set once the work has its slot: from then on its `started` record may exist.
+    begun: bool = False
+    # Set when its partition was revoked: if it has not begun, it leaves quietly (the next owner runs it).
+    revoked: bool = False
+    # Set once its `started` record is acknowledged (or failed): a revocation waits for it.
+    recorded: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass
@@ -100,7 +110,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         self.runner = runner
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        self.runner.forget_partitions(revoked)
+        await self.runner.release_partitions(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         # Another instance may have written `started` for events of these partitions: read them first.
@@ -151,8 +161,8 @@ class ConnectorRunner:
             return
         counts = await ensure_topics(self.settings, [(self.state.topic, 1, STATE_TOPIC_CONFIG)])
         await self.state.start(counts.get(self.state.topic, 1))
-        consumer = AIOKafkaConsumer(
-            **self.settings.aiokafka_config(),
+        consumer = async_consumer(
+            self.settings,
             group_id=self.group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -206,6 +216,28 @@ class ConnectorRunner:
             return
         self._committed.update(points)
 
+    async def release_partitions(self, revoked: list[TopicPartition], timeout: float = 30.0) -> None:
+        """Partitions taken away in a rebalance: work of theirs still waiting for a slot is dropped
+        (the next owner runs it), a `started` record being written is waited for (so the next owner,
+        which reads the state topic when it gets the partitions, sees it), and their offsets are the
+        next owner's business."""
+        gone = set(revoked)
+        recording: list[asyncio.Event] = []
+        for running in self._running.values():
+            if running.partition not in gone:
+                continue
+            running.revoked = True
+            if not running.begun:
+                running.work.cancel()
+            elif not running.recorded.is_set():
+                recording.append(running.recorded)
+        if recording:
+            waits = [asyncio.create_task(event.wait()) for event in recording]
+            await asyncio.wait(waits, timeout=timeout)
+            for wait in waits:
+                wait.cancel()
+        self.forget_partitions(revoked)
+
     def forget_partitions(self, revoked: list[TopicPartition]) -> None:
         """Partitions taken away in a rebalance: their offsets are the next owner's business."""
         for tp in revoked:
@@ -217,7 +249,12 @@ class ConnectorRunner:
         self._stopping.set()
 
     async def _drain(self) -> None:
-        """Give running work `stop_grace` seconds, then cancel it (it is then reported lost)."""
+        """Drop work still waiting for a slot (left uncommitted: the next instance runs it); give running
+        work `stop_grace` seconds, then cancel it (it is then reported lost)."""
+        for running in list(self._running.values()):
+            if not running.begun:
+                running.stopping = True
+                running.work.cancel()
         works = [running.work for running in self._running.values()]
         if not works:
             return
@@ -277,19 +314,13 @@ class ConnectorRunner:
                      "finished" if verdict is Verdict.SKIP_FINISHED else "running")
 
     async def _flush(self) -> None:
-        """Start the tasks accepted so far: all `started` records acknowledged, then all `.started`
-        replies, then the work. Consecutive tasks share the round trips instead of paying them one by one."""
+        """Queue the tasks accepted so far: all `.started` replies (they share the round trip), then
+        the work, which records `started` in the state topic once it has its slot (`_begin`)."""
         pending, self._pending = self._pending, []
         if not pending:
             return
-        await asyncio.gather(*(
-            self.state.write(event.id, TaskRecord(state=TaskPhase.STARTED, task=task, key=str(Key.of_data(event.data)),
-                                                  started_at=_now()))
-            for event, task, _, _ in pending
-        ))
         await asyncio.gather(*(self._publish(started_event(event, self.name)) for event, _, _, _ in pending))
         for event, task, tp, offset in pending:
-            self.stats.started += 1
             limit = task_time_limit(event.data, task, self.options.timeout)
             work = asyncio.create_task(self._work(event, task, limit), name=f"{self.name}:{event.id}")
             self._running[event.id] = _Running(event, task, work, tp, offset)
@@ -304,9 +335,21 @@ class ConnectorRunner:
             ctx.log.warning("%s; using %s", limit.problem, limit.source)
         try:
             async with self._slots:
-                outcome = await self._run_bounded(ctx, limit)
+                try:
+                    begun = await self._begin(event, task)
+                except KafkaError as error:  # not recorded, so not run: report it errored
+                    log.exception("connector %s could not record %s as started", self.name, event.id)
+                    outcome = crashed(self.name, error)
+                else:
+                    if not begun:
+                        self._running.pop(event.id, None)  # not begun: its offset stays uncommitted
+                        return
+                    outcome = await self._run_bounded(ctx, limit)
         except asyncio.CancelledError:
             running = self._running.get(event.id)
+            if running is not None and not running.begun and (running.stopping or running.revoked):
+                self._running.pop(event.id, None)  # never begun: the next owner (or instance) runs it
+                return
             if running is not None and running.cancel_reason is not None and not running.stopping:
                 outcome = cancelled(running.cancel_reason, running.cancel_message)
                 self.stats.cancelled += 1
@@ -321,6 +364,22 @@ class ConnectorRunner:
             # Unreported, the offset stays uncommitted: after a restart the task is reported lost.
             if done is not None and reported:
                 self._inflight.get(done.partition, set()).discard(done.offset)
+
+    async def _begin(self, event: KeptnEvent, task: str) -> bool:
+        """With the slot held: record `started` (acknowledged) so that a crash from here on reports the
+        task lost instead of running it twice. False if the work must not start here any more (the
+        runner stops, or the partition went to another instance)."""
+        running = self._running.get(event.id)
+        if running is None or running.revoked or self._stopping.is_set():
+            return False
+        running.begun = True
+        try:
+            await self.state.write(event.id, TaskRecord(
+                state=TaskPhase.STARTED, task=task, key=str(Key.of_data(event.data)), started_at=_now()))
+        finally:
+            running.recorded.set()
+        self.stats.started += 1
+        return True
 
     async def _run_bounded(self, ctx: TaskContext, limit: TimeLimit) -> TaskOutcome:
         try:
@@ -419,6 +478,9 @@ class ConnectorHost:
         # Connectors that read configuration in `wants` are built with this same store.
         self.resources = resources or ResourceStore()
         self.runners: list[ConnectorRunner] = []
+        self.names = names
+        # Waited for at start (not an exit): `kafka.reason()` says why the host is not ready meanwhile.
+        self.kafka = KafkaWait(self.settings.kafka_bootstrap)
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -431,9 +493,10 @@ class ConnectorHost:
         if port is not None:
             serve(port)  # 127.0.0.1:$TIDEGATE_METRICS_PORT/metrics (streams.metrics)
         topics = TopicRegistry.from_settings(self.settings)
-        producer = AIOKafkaProducer(**self.settings.aiokafka_config(), enable_idempotence=True)
+        await wait_for_kafka(self.settings, state=self.kafka, what=f"connector {', '.join(self.names)}")
+        producer = async_producer(self.settings)
         await producer.start()
-        view = ResourceView(self.settings.kafka_bootstrap, topics.resources, self.resources)
+        view = ResourceView(self.settings, topics.resources, self.resources)
         try:
             await view.start()
             try:

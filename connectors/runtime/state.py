@@ -5,16 +5,17 @@ Topic `<prefix>connector-<name>.state`, key = the task's `triggeredid`, value (J
     {"state": "started" | "finished", "task": "deployment", "key": "project/stage/service",
      "started_at": "<RFC 3339>", "finished_at": "<RFC 3339, once finished>"}
 
-The runtime writes `started` (and waits for the broker's acknowledgement) before it runs the work
-and before it commits the consumer offset, and `finished` after the `.finished` reply went out. A
-connector only needs Kafka, so this memory travels with it to any cluster. On a redelivered
-`.triggered` event the memory decides (`verdict`):
+The runtime writes `started` (and waits for the broker's acknowledgement) when the program gets its
+concurrency slot, right before it runs, and `finished` after the `.finished` reply went out. A task
+accepted but still waiting for a slot has no record: its offset stays uncommitted, so after a crash
+it is delivered again and runs then. A connector only needs Kafka, so this memory travels with it
+to any cluster. On a redelivered `.triggered` event the memory decides (`verdict`):
 
 - finished: skip (the reply was sent already);
-- started, not running in this process: the connector stopped while running it; report the task
-  lost (errored), never run it again, because side effects like a deployment are not idempotent;
-- started and running here: skip (a redelivery after a rebalance back to this process);
-- unknown: run it.
+- accepted or running in this process: skip (a duplicate, or a redelivery after a rebalance back);
+- started, not in this process: the connector stopped while running it; report the task lost
+  (errored), never run it again, because side effects like a deployment are not idempotent;
+- unknown: run it (new, or accepted but never started before a crash).
 """
 
 from __future__ import annotations
@@ -95,11 +96,12 @@ class TaskMemory:
         return len(self._records)
 
     def verdict(self, triggered_id: str, running: Container[str]) -> Verdict:
+        """`running`: the tasks this process accepted (queued for a slot or running)."""
         record = self._records.get(triggered_id)
-        if record is None:
-            return Verdict.RUN
-        if record.state is TaskPhase.FINISHED:
+        if record is not None and record.state is TaskPhase.FINISHED:
             return Verdict.SKIP_FINISHED
         if triggered_id in running:
             return Verdict.SKIP_RUNNING
+        if record is None:
+            return Verdict.RUN
         return Verdict.REPORT_LOST
