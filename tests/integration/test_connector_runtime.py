@@ -261,12 +261,12 @@ def command_config(program: Path, marker: Path, seconds: float) -> str:
     }]})
 
 
-def start_connector(settings: Settings, log_file: Path) -> subprocess.Popen[bytes]:
+def start_connector(settings: Settings, log_file: Path, *options: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, **settings.as_env(), "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
     with open(log_file, "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-c", "from tidegate.cli.main import main; main()", "connector", "command",
-             "--task", "deployment"],
+             "--task", "deployment", *options],
             cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
         )
 
@@ -319,5 +319,86 @@ async def test_a_task_running_when_the_connector_is_killed_is_reported_lost_once
         process.wait(30)
         lines = marker.read_text().splitlines() if marker.exists() else []
         for pid in program_pids + [int(line.split()[0]) for line in lines]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+# A program that records its run, then blocks until the test creates the release file.
+BLOCKING_PROGRAM = """
+import os, pathlib, sys, time
+with open(sys.argv[1], "a") as runs:
+    runs.write(f"{os.getpid()} {os.environ['TIDEGATE_TRIGGERED_ID']}\\n")
+release = pathlib.Path(sys.argv[2])
+while not release.exists():
+    time.sleep(0.05)
+"""
+
+
+def read_runs(marker: Path) -> list[tuple[int, str]]:
+    lines = marker.read_text().splitlines() if marker.exists() else []
+    return [(int(pid), triggered_id) for pid, triggered_id in (line.split() for line in lines if line.strip())]
+
+
+async def until(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    """Wait until `condition()` holds (polling a file the programs write), failing after `timeout`."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def test_a_killed_connector_reports_only_its_running_programs_lost_and_runs_the_queued_ones_after_a_restart(
+    tidegate_settings: Settings, tmp_path: Path
+) -> None:
+    marker, release = tmp_path / "runs", tmp_path / "release"
+    program = tmp_path / "blocking.py"
+    program.write_text(BLOCKING_PROGRAM)
+    config = yaml.safe_dump({"actions": [{
+        "name": "blocking deployment",
+        "events": [{"name": "sh.keptn.event.deployment.triggered"}],
+        "tasks": [{"name": "deploy", "cmd": [sys.executable, str(program), str(marker), str(release)]}],
+    }]})
+    publish_files(tidegate_settings, "sockshop", {"command/config.yaml": config})
+    events = [triggered("deployment") for _ in range(10)]
+    ids = {event.id for event in events}
+    topics = TopicRegistry.from_settings(tidegate_settings)
+    log_file = tmp_path / "connector.log"
+    process = start_connector(tidegate_settings, log_file, "--concurrency", "2")
+    try:
+        async with EventCollector(tidegate_settings, topics.events) as replies:
+            await publish_tasks(tidegate_settings, *events)
+            # All ten accepted (their `.started` went out), two programs running, eight waiting for a slot.
+            await replies.wait_for(lambda evs: {e.triggeredid for e in evs if e.type.endswith(".started")} >= ids,
+                                   WAIT, "ten deployment.started")
+            await until(lambda: len(read_runs(marker)) >= 2, WAIT, "two programs running")
+            running = {triggered_id for _, triggered_id in read_runs(marker)}
+            assert len(running) == 2, f"concurrency 2, yet {len(running)} programs started"
+            process.send_signal(signal.SIGKILL)
+            process.wait(30)
+            release.touch()  # the orphaned programs end; the re-run ones will not block
+
+            process = start_connector(tidegate_settings, log_file, "--concurrency", "2")
+            finished_all = lambda evs: {e.triggeredid for e in evs if e.type.endswith(".finished")} >= ids  # noqa: E731
+            await replies.wait_for(finished_all, WAIT, "all ten deployment.finished")
+            # A later task runs after all of them: anything run twice would have shown up by then.
+            await publish_tasks(tidegate_settings, probe := triggered("deployment"))
+            collected = await replies.wait_for(has_finished(probe.id), WAIT, "a later task finishing")
+        finished = {event_id: replies_to(collected, event_id, "finished") for event_id in ids}
+        assert all(len(replies) == 1 for replies in finished.values()), \
+            f"a task finished more than once:\n{log_file.read_text()[-3000:]}"
+        lost_ids = {event_id for event_id, replies in finished.items() if replies[0].data["status"] == "errored"}
+        assert lost_ids == running, "only the two programs running at the kill may be reported lost"
+        for event_id in lost_ids:
+            assert finished[event_id][0].data["message"] == (
+                "task lost: the command connector stopped while running it; it may have partly run")
+        assert all(finished[event_id][0].data["result"] == "pass" for event_id in ids - lost_ids)
+        runs = [triggered_id for _, triggered_id in read_runs(marker)]
+        assert sorted(runs) == sorted([*ids, probe.id]), "every task ran exactly once (the lost ones before the kill)"
+    finally:
+        release.touch()
+        process.kill()
+        process.wait(30)
+        for pid, _ in read_runs(marker):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
