@@ -3,9 +3,11 @@
     WebhookConnector(resources, tasks)    notifications from `events` (follow) and task replies (run)
     render, to_jinja                      Keptn's {{.data.x}} templates in Jinja2's sandbox
     plan_calls, matching, parse_curl, secret_variable, WebhookFilter   from config and event to calls
-    HttpSender                            httpx with retries and backoff
+    HttpSender                            httpx with retries and backoff, to checked addresses only
+    AddressPolicy                         public addresses plus the operator's allow-list
 """
 
+from tidegate.connectors.webhook.addresses import ALLOW_VARIABLE, AddressPolicy
 from tidegate.connectors.webhook.calls import (
     CONFIG_PATH,
     PlannedCall,
@@ -15,13 +17,16 @@ from tidegate.connectors.webhook.calls import (
     parse_curl,
     plan_calls,
     secret_variable,
+    split_curl,
 )
 from tidegate.connectors.webhook.connector import WebhookConnector, WebhookSettings
 from tidegate.connectors.webhook.sender import CallResult, HttpSender, WebhookCallError
-from tidegate.connectors.webhook.templates import TemplateProblem, render, to_jinja
+from tidegate.connectors.webhook.templates import TemplateProblem, render, render_url, to_jinja
 
 __all__ = [
+    "ALLOW_VARIABLE",
     "CONFIG_PATH",
+    "AddressPolicy",
     "CallResult",
     "HttpSender",
     "PlannedCall",
@@ -35,6 +40,8 @@ __all__ = [
     "parse_curl",
     "plan_calls",
     "render",
+    "render_url",
     "secret_variable",
+    "split_curl",
     "to_jinja",
 ]

@@ -13,6 +13,10 @@ and its `type` may use shell wildcards (`sh.keptn.event.*.finished`).
 
 v1alpha1 requests are curl command lines; they are split like a shell would split words (never run)
 and the flags -X/--request, -H/--header, -d/--data/--data-raw/--data-binary and the URL are read.
+The line is split *before* it is rendered, each word on its own (template expressions are kept whole
+while splitting), so event data can never add a word: a label `x' http://evil/ -d 'y` stays inside
+the body it was placed in. URLs are rendered by `render_url`: event values URL-encoded, scheme, host
+and port those of the file.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tidegate.connectors.webhook.templates import TemplateProblem, render
+from tidegate.connectors.webhook.templates import TemplateProblem, Trusted, render, render_url
 from tidegate.schemas.events import KeptnEvent
 from tidegate.schemas.webhook import Webhook, WebhookConfig, WebhookRequest
 
@@ -90,9 +94,27 @@ def matching(config: WebhookConfig, event: KeptnEvent) -> list[Webhook]:
     return found
 
 
+_TEMPLATE_PART = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
+_HIDDEN = re.compile("\x00([0-9]+)\x00")
+
+
+def split_curl(command: str) -> list[str]:
+    """The words of a curl line as a shell would split them, template expressions (`{{ a b }}`) kept whole
+    and unrendered."""
+    parts: list[str] = []
+
+    def hide(match: re.Match[str]) -> str:
+        parts.append(match.group(0))
+        return f"\x00{len(parts) - 1}\x00"
+
+    words = shlex.split(_TEMPLATE_PART.sub(hide, command))
+    return [_HIDDEN.sub(lambda match: parts[int(match.group(1))], word) for word in words]
+
+
 def parse_curl(command: str) -> WebhookRequest:
+    """A curl line as a request whose parts are still templates (render them word by word)."""
     try:
-        words = shlex.split(command)
+        words = split_curl(command)
     except ValueError as error:
         raise WebhookProblem(f"the curl request cannot be read: {error}") from error
     if not words or words[0] != "curl":
@@ -131,19 +153,16 @@ def plan_calls(webhook: Webhook, event: KeptnEvent, environ: Mapping[str, str]) 
                                  f"variable {variable}, which is not set for the webhook connector")
         env[item.name] = value
     secrets = tuple(value for value in env.values() if value)
-    context = {**event.to_json_dict(), "env": env}
+    context = {**event.to_json_dict(), "env": {name: Trusted(value) for name, value in env.items()}}
     calls = []
     for index, request in enumerate(webhook.requests):
         where = f"webhook {webhook.subscriptionID} request {index + 1}"
         try:
             if isinstance(request, str):
-                request = parse_curl(render(request, context, f"{where} (curl)"))
-                url, payload = request.url, request.payload
-                headers = {h.key: h.value for h in request.headers}
-            else:
-                url = render(request.url, context, f"{where} url")
-                payload = render(request.payload, context, f"{where} payload")
-                headers = {h.key: render(h.value, context, f"{where} header {h.key}") for h in request.headers}
+                request = parse_curl(request)
+            url = render_url(request.url, context, f"{where} url")
+            payload = render(request.payload, context, f"{where} payload")
+            headers = {h.key: render(h.value, context, f"{where} header {h.key}") for h in request.headers}
         except TemplateProblem as problem:
             raise WebhookProblem(_mask(str(problem), secrets)) from problem
         if not url.startswith(("http://", "https://")):

@@ -8,9 +8,11 @@ Two ways it runs, both configured by the same WebhookConfig (schemas.webhook, Ke
 - tasks (Keptn's webhook-service): for the task topics it is given (`--task`, or
   TIDEGATE_WEBHOOK_TASKS=a,b), it answers `<task>.triggered` events that a webhook of the service's
   configuration matches, with `.started` and `.finished` (all calls 2xx ⇒ pass; a call that fails
-  ⇒ errored with the answer). Keptn's `sendStarted: false` / `sendFinished: false` (the called service
+  ⇒ errored with its status). Keptn's `sendStarted: false` / `sendFinished: false` (the called service
   replies itself) are not supported: the runtime always replies.
 The file is resolved service → stage → project for the event's project/stage/service.
+Calls go to public addresses only, checked after DNS resolution (sender.py, addresses.py); internal
+targets need TIDEGATE_WEBHOOK_ALLOW_HOSTS=name,10.0.0.0/8,... from the operator.
 """
 
 from __future__ import annotations
@@ -50,8 +52,10 @@ class WebhookSettings(BaseSettings):
     notify: bool = True
     attempts: int = 3
     backoff: float = 0.5
+    allow_hosts: Annotated[list[str], NoDecode] = []
+    """Host names, addresses and CIDR networks that may be called although not public (addresses.py)."""
 
-    @field_validator("tasks", mode="before")
+    @field_validator("tasks", "allow_hosts", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
@@ -65,7 +69,8 @@ class WebhookConnector:
         self.settings = settings or WebhookSettings()
         self.tasks = list(tasks) or list(self.settings.tasks)
         self.resources = resources
-        self.sender = sender or HttpSender(attempts=self.settings.attempts, backoff=self.settings.backoff)
+        self.sender = sender or HttpSender(attempts=self.settings.attempts, backoff=self.settings.backoff,
+                                           allow=self.settings.allow_hosts)
         self._environ = environ if environ is not None else os.environ
         self._parsed: dict[tuple[str, str], WebhookConfig | FileError] = {}
         self.following = asyncio.Event()

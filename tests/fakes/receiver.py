@@ -1,6 +1,7 @@
 """A webhook receiver (a stand-in for Slack, Teams or any HTTP endpoint): records every request.
 
-`fail_first=N` answers the first N requests with 503 (to see retries); `status` is the answer after.
+`fail_first=N` answers the first N requests with 503 (to see retries); `status` is the answer after;
+`error_body` is the body of answers of 400 and above.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ class Received:
 
 
 class Receiver(LoopbackServer):
-    def __init__(self, fail_first: int = 0, status: int = 200) -> None:
+    def __init__(self, fail_first: int = 0, status: int = 200, error_body: bytes = b"unavailable") -> None:
         self.fail_first = fail_first
         self.status = status
+        self.error_body = error_body
         self.received: list[Received] = []
         self.arrived = threading.Condition()
         receiver = self
@@ -36,7 +38,7 @@ class Receiver(LoopbackServer):
                     failing = len(receiver.received) <= receiver.fail_first
                     receiver.arrived.notify_all()
                 code = 503 if failing else receiver.status
-                reply = b"ok" if code < 400 else b"unavailable"
+                reply = b"ok" if code < 400 else receiver.error_body
                 self.send_response(code)
                 self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()

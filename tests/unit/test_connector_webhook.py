@@ -7,6 +7,8 @@ import pytest
 import yaml
 
 from tidegate.connectors.webhook import (
+    ALLOW_VARIABLE,
+    AddressPolicy,
     HttpSender,
     PlannedCall,
     TemplateProblem,
@@ -95,19 +97,107 @@ def test_curl_requests_are_split_not_run() -> None:
     assert (call.method, call.url, call.body) == ("POST", "http://r.local/carts", "fail")
 
 
-async def test_retries_on_5xx_then_gives_up_with_the_answer() -> None:
+async def public(host: str, port: int) -> list[str]:
+    """A resolver that answers a public address (never contacted: the tests use MockTransport)."""
+    return ["93.184.215.14"]
+
+
+async def test_retries_on_5xx_then_gives_up_with_the_status_alone() -> None:
     answers = iter([503, 502, 200])
+    seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
         return httpx.Response(next(answers), text="busy")
 
-    sender = HttpSender(transport=httpx.MockTransport(handler), attempts=3, backoff=0.01)
-    result = await sender.send(PlannedCall("POST", "http://x.test/a", {}, "{}"))
+    sender = HttpSender(transport=httpx.MockTransport(handler), attempts=3, backoff=0.01, resolver=public)
+    result = await sender.send(PlannedCall("POST", "https://x.test/a", {"Host": "evil.test"}, "{}"))
     assert result.status_code == 200
-    always = HttpSender(transport=httpx.MockTransport(lambda r: httpx.Response(503, text="down s3cret")),
-                        attempts=2, backoff=0.01)
-    with pytest.raises(WebhookCallError, match=r"HTTP 503 after 2 tries: down \*\*\*"):
+    # The connection goes to the checked address; the name stays in Host and in the TLS server name.
+    assert {(r.url.host, r.headers["Host"], r.extensions["sni_hostname"]) for r in seen} == {
+        ("93.184.215.14", "x.test", "x.test")}
+    always = HttpSender(transport=httpx.MockTransport(
+        lambda r: httpx.Response(503, text="down, password=hunter2 s3cret")), attempts=2, backoff=0.01, resolver=public)
+    with pytest.raises(WebhookCallError) as failed:
         await always.send(PlannedCall("POST", "http://x.test/a", {}, "{}", secrets=("s3cret",)))
-    refused = HttpSender(transport=httpx.MockTransport(lambda r: httpx.Response(404)), attempts=3, backoff=0.01)
-    with pytest.raises(WebhookCallError, match="HTTP 404"):
+    assert str(failed.value) == "POST http://x.test/a answered HTTP 503 after 2 tries"
+    refused = HttpSender(transport=httpx.MockTransport(lambda r: httpx.Response(404, text="hunter2")), attempts=3,
+                         backoff=0.01, resolver=public)
+    with pytest.raises(WebhookCallError, match=r"HTTP 404$"):
         await refused.send(PlannedCall("GET", "http://x.test/a", {}, ""))
+
+
+@pytest.mark.parametrize("address", [
+    "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "100.64.0.1", "169.254.169.254", "0.0.0.0",
+    "::1", "fd00::1", "fe80::1", "::", "::ffff:127.0.0.1", "224.0.0.1",
+])
+async def test_non_public_addresses_are_refused_after_resolution(address: str) -> None:
+    calls: list[httpx.Request] = []
+
+    async def resolver(host: str, port: int) -> list[str]:
+        return ["93.184.215.14", address]  # one bad answer is enough to refuse
+
+    sender = HttpSender(transport=httpx.MockTransport(lambda r: calls.append(r) or httpx.Response(200)),
+                        attempts=1, resolver=resolver)
+    with pytest.raises(WebhookCallError, match=rf"refused: .*is a [a-z-]+ address.*{ALLOW_VARIABLE}"):
+        await sender.send(PlannedCall("GET", "http://hooks.test/a", {}, ""))
+    with pytest.raises(WebhookCallError, match="refused"):
+        await sender.send(PlannedCall("GET", f"http://{'[' + address + ']' if ':' in address else address}/a", {}, ""))
+    assert calls == []
+
+
+async def test_the_allow_list_names_hosts_addresses_and_networks() -> None:
+    async def internal(host: str, port: int) -> list[str]:
+        return ["10.20.30.40"]
+
+    policy = AddressPolicy.of(["hooks.internal", "10.20.0.0/16", "127.0.0.1"])
+    assert policy.refusal("hooks.internal", "10.9.9.9") is None
+    assert policy.refusal("other", "10.20.1.1") is None
+    assert policy.refusal("127.0.0.1", "127.0.0.1") is None
+    assert policy.refusal("other", "127.0.0.2") is not None
+    assert policy.refusal("other", "8.8.8.8") is None
+    with pytest.raises(ValueError, match="neither a host name"):
+        AddressPolicy.of(["10.0.0.0/99"])
+    ok = HttpSender(transport=httpx.MockTransport(lambda r: httpx.Response(204)), attempts=1, resolver=internal,
+                    allow=["10.20.0.0/16"])
+    assert (await ok.send(PlannedCall("GET", "http://svc.cluster.test/a", {}, ""))).status_code == 204
+
+
+def test_a_curl_line_is_split_before_it_is_rendered() -> None:
+    attack = "x' http://127.0.0.1:9/steal -d 'y"
+    event = EVENT.model_copy(update={"data": {**EVENT.data, "labels": {"note": attack}}})
+    [webhook] = config({"type": "sh.keptn.event.evaluation.finished", "subscriptionID": "c",
+                        "envFrom": [{"name": "token", "secretRef": {"name": "hook", "key": "token"}}],
+                        "requests": ["curl -X POST -H 'Authorization: Bearer {{.env.token}}' "
+                                     "https://hooks.test/{{ data.service }} -d '{\"note\": \"{{.data.labels.note}}\"}'"]},
+                       version="v1alpha1").spec.webhooks
+    [call] = plan_calls(webhook, event, {"TIDEGATE_SECRET_HOOK_TOKEN": "tok-1"})
+    assert call.url == "https://hooks.test/carts"
+    assert call.body == '{"note": "' + attack + '"}'
+    assert call.headers == {"Authorization": "Bearer tok-1"}
+
+
+def test_event_values_in_a_url_are_encoded_and_cannot_choose_the_host() -> None:
+    event = EVENT.model_copy(update={"data": {**EVENT.data, "service": "a/../b?c#d@evil.test:1"}})
+    [webhook] = config({"type": "sh.keptn.event.evaluation.finished", "subscriptionID": "u",
+                        "requests": [{"url": "https://hooks.test/s/{{.data.service}}?p={{.data.project}}",
+                                      "method": "GET"}]}).spec.webhooks
+    [call] = plan_calls(webhook, event, {})
+    assert call.url == "https://hooks.test/s/a%2F..%2Fb%3Fc%23d%40evil.test%3A1?p=sockshop"
+    for url in ("https://{{.data.service}}/x", "{{.data.project}}", "https://hooks.test:{{.data.project}}/",
+                "http{{.data.project}}://hooks.test/"):
+        [hooked] = config({"type": "sh.keptn.event.evaluation.finished", "subscriptionID": "h",
+                           "requests": [{"url": url, "method": "GET"}]}).spec.webhooks
+        with pytest.raises(WebhookProblem, match=r"scheme, host and port|is not http\(s\)"):
+            plan_calls(hooked, EVENT, {})
+
+
+@pytest.mark.parametrize("template", [
+    '{{ "a" * 10**10 }}', '{{ 10 ** 100000 }}', '{{ "a" | center(10**9) }}', '{{ "a".ljust(10**9) }}',
+    '{{ "%999999999s" % "a" }}', '{{ "{:999999999}".format(1) }}', '{% for i in range(10**9) %}{% endfor %}',
+    '{% for i in range(100000) %}{{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" }}{% endfor %}',
+])
+def test_template_bombs_are_refused_with_a_clear_error(template: str) -> None:
+    with pytest.raises(TemplateProblem, match=r"refused|more than"):
+        render(template, EVENT.to_json_dict(), "payload")
+    assert render('{{ "ab" * 3 }} {{ 2 ** 10 }} {{ "%5s" % "x" }} {{ "-" | center(5) }}', {}) == "ababab 1024     x   -  "
