@@ -40,7 +40,7 @@ def build_worker(settings: Settings, agents: Iterable[str] | None = None, **app_
     """The worker app with the chosen agents registered (all by default)."""
     app = create_app(settings, APP_NAME, **app_options)
     _rewind_partitions_never_committed(app)
-    view = ResourceView(settings.kafka_bootstrap, app.topic_registry.resources, ResourceStore())
+    view = ResourceView(settings, app.topic_registry.resources, ResourceStore())
     ctx = WorkerContext(app=app, resources=view.store, view=view)
 
     @app.task  # type: ignore[untyped-decorator]

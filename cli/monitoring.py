@@ -76,7 +76,7 @@ async def _read_resources_topic(timeout: float) -> Any:
     from tidegate.streams.topics import TopicRegistry
 
     settings = Settings()
-    view = ResourceView(settings.kafka_bootstrap, TopicRegistry.from_settings(settings).resources)
+    view = ResourceView(settings, TopicRegistry.from_settings(settings).resources)
     await view.start()
     try:
         await view.wait_ready(timeout)

@@ -6,22 +6,32 @@ the app's lifespan.
   are applied to the local view at once, so a client reads its own writes;
 - the `ResourceView` follows `resources` from the beginning; the gateway is ready once it caught up;
 - the `AuditFollower` stores `<prefix>audit` in the history and wakes the event streams.
+
+The gateway starts without Kafka: it serves at once (`/readyz` says "waiting for Kafka" while the
+broker does not answer) and starts its Kafka parts once a broker answers (`wait_for_kafka`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from tidegate.readside.history.consumer import AuditFollower, ChangeNotices
 from tidegate.readside.history.store import HistoryStore
 from tidegate.schemas.events import KeptnEvent
-from tidegate.streams.producer import AsyncEventPublisher, PublishError
+from tidegate.streams.kafka import (
+    AsyncEventPublisher,
+    KafkaWait,
+    PublishError,
+    async_producer,
+    wait_for_kafka,
+)
 from tidegate.streams.resources import Resource, ResourceView
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
@@ -61,8 +71,7 @@ class KafkaResourceSink:
     def __init__(self, settings: Settings, store: VersionedResourceStore) -> None:
         self.topic = TopicRegistry.from_settings(settings).resources
         self.store = store
-        self._producer = AIOKafkaProducer(**settings.aiokafka_config(), enable_idempotence=True,
-                                          request_timeout_ms=15000)
+        self._producer = async_producer(settings, request_timeout_ms=15000)
 
     async def start(self) -> None:
         await self._producer.start()
@@ -95,7 +104,7 @@ async def kafka_gateway(
     """A Gateway on Kafka, started, and stopped when the block ends."""
     registry = TopicRegistry.from_settings(settings)
     store = VersionedResourceStore()
-    view = ResourceView(settings.kafka_bootstrap, registry.resources, store)
+    view = ResourceView(settings, registry.resources, store)
     events = KafkaEventSink(settings)
     resources = KafkaResourceSink(settings, store)
     history = HistoryStore(gateway_settings.history_url)
@@ -107,19 +116,32 @@ async def kafka_gateway(
         else None
     )
 
+    kafka = KafkaWait(settings.kafka_bootstrap)
+    parts: list[KafkaEventSink | KafkaResourceSink | ResourceView | AuditFollower] = [events, resources, view]
+    if follower is not None:
+        parts.append(follower)
+    started: list[KafkaEventSink | KafkaResourceSink | ResourceView | AuditFollower] = []
+
+    async def start_on_kafka() -> None:
+        await wait_for_kafka(settings, state=kafka, what="gateway")
+        for part in parts:
+            await part.start()
+            started.append(part)
+
     def not_ready() -> list[str]:
         reasons = []
+        waiting = kafka.reason()
+        if waiting is not None:
+            reasons.append(waiting)
+        elif starting.done() and not starting.cancelled() and starting.exception() is not None:
+            reasons.append(f"could not start on Kafka: {starting.exception()}")
         if not view.ready.is_set():
             reasons.append(f"still loading the configuration from {registry.resources}")
         if follower is not None and follower.error is not None:
             reasons.append(f"the audit follower stopped: {follower.error}")
         return reasons
 
-    await events.start()
-    await resources.start()
-    await view.start()
-    if follower is not None:
-        await follower.start()
+    starting = asyncio.create_task(start_on_kafka(), name="gateway-kafka-start")
     try:
         yield Gateway(
             catalog=Catalog(store),
@@ -131,11 +153,11 @@ async def kafka_gateway(
             not_ready=not_ready,
         )
     finally:
-        if follower is not None:
-            await follower.stop()
-        await view.stop()
-        await resources.stop()
-        await events.stop()
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await starting
+        for part in reversed(started):
+            await part.stop()
         history.close()
 
 

@@ -35,8 +35,8 @@ if TYPE_CHECKING:
         send_to_dlq,
         worker_command,
     )
-    from tidegate.streams.producer import AsyncEventPublisher, Delivery, EventPublisher, PublishError
-    from tidegate.streams.provision import ProvisionError, ProvisionReport, delete_topics, provision_topics
+    from tidegate.streams.kafka._admin import ProvisionError, ProvisionReport, delete_topics, provision_topics
+    from tidegate.streams.kafka._publish import AsyncEventPublisher, Delivery, EventPublisher, PublishError
 
 _LAZY = {
     "TidegateApp": "tidegate.streams.app",
@@ -46,14 +46,14 @@ _LAZY = {
     "send_event": "tidegate.streams.app",
     "send_to_dlq": "tidegate.streams.app",
     "worker_command": "tidegate.streams.app",
-    "AsyncEventPublisher": "tidegate.streams.producer",
-    "Delivery": "tidegate.streams.producer",
-    "EventPublisher": "tidegate.streams.producer",
-    "PublishError": "tidegate.streams.producer",
-    "ProvisionError": "tidegate.streams.provision",
-    "ProvisionReport": "tidegate.streams.provision",
-    "delete_topics": "tidegate.streams.provision",
-    "provision_topics": "tidegate.streams.provision",
+    "AsyncEventPublisher": "tidegate.streams.kafka._publish",
+    "Delivery": "tidegate.streams.kafka._publish",
+    "EventPublisher": "tidegate.streams.kafka._publish",
+    "PublishError": "tidegate.streams.kafka._publish",
+    "ProvisionError": "tidegate.streams.kafka._admin",
+    "ProvisionReport": "tidegate.streams.kafka._admin",
+    "delete_topics": "tidegate.streams.kafka._admin",
+    "provision_topics": "tidegate.streams.kafka._admin",
 }
 
 

@@ -140,6 +140,10 @@ class TidegateMetrics:
             "tidegate_task_duration_seconds", "Tasks from .triggered to the first .finished (event times)",
             ["task", "result"], buckets=TASK_BUCKETS, registry=r,
         )
+        self.kafka_waiting = Gauge(
+            "tidegate_kafka_waiting", "1 while the process waits for Kafka to answer at start (not ready), else 0",
+            registry=r,
+        )
         self.open_sequences = Gauge(
             "tidegate_open_sequences", "Active sequences (running, paused, waiting or queued) per stage",
             ["project", "stage"], registry=r,
@@ -281,6 +285,14 @@ def default_metrics() -> TidegateMetrics:
         if _default is None:
             _default = TidegateMetrics(REGISTRY)
         return _default
+
+
+def set_kafka_waiting(waiting: bool) -> None:
+    """tidegate_kafka_waiting: a connector's or worker's not-ready signal while Kafka does not answer."""
+    try:
+        default_metrics().kafka_waiting.set(1 if waiting else 0)
+    except Exception:
+        log.debug("could not set tidegate_kafka_waiting", exc_info=True)
 
 
 def observe_consumed(topic: str, event: KeptnEvent, agent: str = "unknown") -> None:

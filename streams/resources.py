@@ -11,15 +11,18 @@ resource service did); `ResourceView` keeps one up to date from Kafka in the bac
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import hashlib
 import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from tidegate.streams.settings import Settings
+
+if TYPE_CHECKING:
+    from tidegate.streams.kafka import Consumed
 
 log = logging.getLogger(__name__)
 
@@ -156,36 +159,32 @@ class ResourceView:
 
     Every worker reads all partitions (no consumer group): configuration is small and every agent
     may need any project's files. `ready` is set once the view has caught up with the end offsets
-    it saw at start, so an agent never decides on a half-loaded configuration.
+    it saw at start, so an agent never decides on a half-loaded configuration. It connects with the
+    `Settings`' security (SASL, TLS) through the Kafka layer's `CompactedReader`.
     """
 
-    def __init__(
-        self,
-        bootstrap: str,
-        topic: str,
-        store: ResourceStore | None = None,
-        client_config: dict[str, Any] | None = None,
-    ) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, settings: Settings, topic: str, store: ResourceStore | None = None) -> None:
+        from tidegate.streams.kafka import CompactedReader
+
         self.topic = topic
-        self.client_config = {k: v for k, v in (client_config or {}).items() if k != "bootstrap_servers"}
         self.store = store or ResourceStore()
-        self.ready = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._consumer: Any = None
-        self._next_offsets: dict[Any, int] = {}
-        self._progress = asyncio.Condition()
+        self.reader = CompactedReader(settings, topic, self._apply)
+        self.ready = self.reader.ready
+
+    def _apply(self, consumed: Consumed) -> None:
+        if consumed.record.key is not None:
+            self.store.apply(consumed.record.key, consumed.record.value)
 
     async def start(self) -> None:
         """Follow the topic in a background task (stop with `stop()`)."""
-        self._task = asyncio.create_task(self.run(), name="resources-view")
+        await self.reader.start()
 
     async def run(self) -> None:
         """Follow the topic in the calling task until cancelled (for hosts that own their tasks, like Faust)."""
-        await self._follow()
+        await self.reader.run()
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
-        await asyncio.wait_for(self.ready.wait(), timeout)
+        await self.reader.wait_ready(timeout)
 
     async def sync(self, timeout: float = 10.0) -> bool:
         """Wait until everything written to the topic before this call has been read (read-your-writes).
@@ -193,75 +192,7 @@ class ResourceView:
         Agents call this when a file they need is missing, in case it was written a moment ago.
         Returns False when the view could not catch up within `timeout`.
         """
-        consumer = self._consumer
-        if consumer is None or not consumer.assignment():
-            return False
-        ends = await consumer.end_offsets(list(consumer.assignment()))
-
-        def caught_up() -> bool:
-            return all(self._next_offsets.get(tp, 0) >= end for tp, end in ends.items() if end > 0)
-
-        async with self._progress:
-            try:
-                await asyncio.wait_for(self._progress.wait_for(caught_up), timeout)
-            except TimeoutError:
-                return False
-        return True
+        return await self.reader.sync(timeout)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _follow(self) -> None:
-        from aiokafka import AIOKafkaConsumer
-
-        # Without a group, a subscription is assigned every partition of the topic (and follows new ones).
-        consumer = AIOKafkaConsumer(
-            self.topic,
-            bootstrap_servers=self.bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            **self.client_config,
-        )
-        await consumer.start()
-        self._consumer = consumer
-        try:
-            while not consumer.assignment():
-                await consumer.getmany(timeout_ms=200)  # joins the topic's metadata; nothing is read yet
-                if not consumer.assignment():
-                    await asyncio.sleep(0.2)
-            assigned = sorted(consumer.assignment())
-            await consumer.seek_to_beginning(*assigned)
-            ends = await consumer.end_offsets(assigned)
-            pending = {tp for tp, end in ends.items() if end > 0}
-            if not pending:
-                self.ready.set()
-            while True:
-                batch = await consumer.getmany(timeout_ms=500)
-                for tp, records in batch.items():
-                    for record in records:
-                        if record.key is not None:
-                            self.store.apply(record.key, record.value)
-                        if tp in pending and record.offset + 1 >= ends[tp]:
-                            pending.discard(tp)
-                    self._next_offsets[tp] = records[-1].offset + 1 if records else self._next_offsets.get(tp, 0)
-                for tp in assigned:
-                    # Compaction and transaction markers can leave gaps: the position is the truth.
-                    self._next_offsets[tp] = max(self._next_offsets.get(tp, 0), await consumer.position(tp))
-                async with self._progress:
-                    self._progress.notify_all()
-                if not pending and not self.ready.is_set():
-                    self.ready.set()
-                if not batch and not self.ready.is_set():
-                    # Compaction can leave the end offset past the last record: check positions.
-                    for tp in list(pending):
-                        if await consumer.position(tp) >= ends[tp]:
-                            pending.discard(tp)
-                    if not pending:
-                        self.ready.set()
-        finally:
-            self._consumer = None
-            await consumer.stop()
+        await self.reader.stop()

@@ -1,18 +1,18 @@
-"""Kafka plumbing of the runtime: topic creation and the connector's state log (the shell part)."""
+"""Kafka plumbing of the runtime: its state topics and the connector's state log (the shell part),
+on the one Kafka layer (`tidegate.streams.kafka`)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka import AIOKafkaProducer
 
 from tidegate.connectors.runtime.state import TaskMemory, TaskRecord, decode_record, encode_record
+from tidegate.streams.kafka import CompactedReader, Consumed, provision_topics, topic_partitions
 from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicSpec
 
 log = logging.getLogger("tidegate.connector.runtime")
 
@@ -22,38 +22,17 @@ STATE_TOPIC_CONFIG = {"cleanup.policy": "compact"}
 async def ensure_topics(settings: Settings, topics: Iterable[tuple[str, int, dict[str, str]]]) -> dict[str, int]:
     """Create the topics that do not exist yet (name, partitions, config); returns each one's
     partition count as the broker knows it (wanted or not, an existing topic keeps its own)."""
-    wanted = list(topics)
-    admin = AIOKafkaAdminClient(**settings.aiokafka_config())
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [
-            NewTopic(name, partitions, settings.replication_factor, topic_configs=config)
-            for name, partitions, config in wanted
-            if name not in existing
-        ]
-        if missing:
-            with contextlib.suppress(TopicAlreadyExistsError):  # another instance raced us
-                await admin.create_topics(missing)
-        # Right after creation the broker may describe a topic without its partitions for a moment.
-        for _ in range(100):
-            described = await admin.describe_topics([name for name, _, _ in wanted])
-            counts = {str(item["topic"]): len(item["partitions"]) for item in described}
-            if all(counts.get(name, 0) > 0 for name, _, _ in wanted):
-                return counts
-            await asyncio.sleep(0.1)
-        raise RuntimeError(f"the broker did not show the partitions of {[name for name, _, _ in wanted]} "
-                           "within 10 s of creating them; is Kafka healthy?")
-    finally:
-        await admin.close()
+    specs = [TopicSpec(name, partitions, config) for name, partitions, config in topics]
+    await asyncio.to_thread(provision_topics, settings, specs)  # waits until the partitions show
+    return await asyncio.to_thread(topic_partitions, settings, [spec.name for spec in specs])
 
 
 class StateLog:
     """The connector's memory (TaskMemory) backed by its compacted state topic.
 
-    `start` reads the topic from the beginning up to its end; a background task keeps following it
-    (other instances of the same connector write to it too); `catch_up` waits until every record
-    written before the call has been read. `write` waits for the broker's acknowledgement.
+    `start` reads the topic from the beginning up to its end; the reader keeps following it (other
+    instances of the same connector write to it too); `catch_up` waits until every record written
+    before the call has been read. `write` waits for the broker's acknowledgement.
     """
 
     def __init__(self, settings: Settings, topic: str, producer: AIOKafkaProducer) -> None:
@@ -61,59 +40,35 @@ class StateLog:
         self.memory = TaskMemory()
         self._settings = settings
         self._producer = producer
-        self._consumer: AIOKafkaConsumer | None = None
-        self._partitions: list[TopicPartition] = []
-        self._positions: dict[TopicPartition, int] = {}
-        self._progress = asyncio.Event()
-        self._follower: asyncio.Task[None] | None = None
+        self._reader: CompactedReader | None = None
+
+    def _apply(self, consumed: Consumed) -> None:
+        decoded = decode_record(consumed.record.key, consumed.record.value)
+        if decoded is not None:
+            self.memory.apply(*decoded)
 
     async def start(self, partitions: int, timeout: float = 60.0) -> None:
         """Read the topic (with `partitions` partitions, see ensure_topics) to its end, then follow it."""
-        consumer = AIOKafkaConsumer(**self._settings.aiokafka_config(), enable_auto_commit=False)
-        await consumer.start()
-        self._consumer = consumer
-        # Assigned by number: a consumer's metadata only covers topics it already reads.
-        self._partitions = [TopicPartition(self.topic, p) for p in range(partitions)]
-        consumer.assign(self._partitions)
-        await consumer.seek_to_beginning(*self._partitions)
-        for tp in self._partitions:
-            self._positions[tp] = await consumer.position(tp)
-        self._follower = asyncio.create_task(self._follow(), name=f"state-log:{self.topic}")
+        self._reader = CompactedReader(self._settings, self.topic, self._apply, partitions=partitions, poll_ms=200)
+        await self._reader.start()
         await self.catch_up(timeout)
         log.info("state log %s: %d task(s) remembered", self.topic, len(self.memory))
 
-    async def _follow(self) -> None:
-        assert self._consumer is not None
-        consumer = self._consumer
-        while True:
-            batch = await consumer.getmany(timeout_ms=200)
-            for records in batch.values():
-                for record in records:
-                    decoded = decode_record(record.key, record.value)
-                    if decoded is not None:
-                        self.memory.apply(*decoded)
-            for tp in self._partitions:
-                self._positions[tp] = await consumer.position(tp)
-            self._progress.set()
-
     async def catch_up(self, timeout: float = 60.0) -> None:
         """Wait until everything written to the state topic before this call has been read."""
-        assert self._consumer is not None
-        ends = await self._consumer.end_offsets(self._partitions)
-
-        async def reached() -> None:
-            while any(self._positions.get(tp, 0) < end for tp, end in ends.items()):
-                if self._follower is not None and self._follower.done():
-                    self._follower.result()  # re-raise what stopped the follower
-                self._progress.clear()
-                await self._progress.wait()
-
+        assert self._reader is not None
+        reader = self._reader
         try:
-            await asyncio.wait_for(reached(), timeout)
-        except TimeoutError as error:
-            raise RuntimeError(
-                f"could not read the state topic {self.topic} to its end within {timeout:g} s; is Kafka reachable?"
-            ) from error
+            await reader.wait_ready(timeout)  # re-raises what stopped the reader
+            if await reader.sync(timeout):
+                return
+        except TimeoutError:
+            pass
+        if reader.error is not None:
+            raise reader.error
+        raise RuntimeError(
+            f"could not read the state topic {self.topic} to its end within {timeout:g} s; is Kafka reachable?"
+        )
 
     async def write(self, triggered_id: str, record: TaskRecord) -> None:
         key, value = encode_record(triggered_id, record)
@@ -121,9 +76,5 @@ class StateLog:
         self.memory.apply(triggered_id, record)
 
     async def stop(self) -> None:
-        if self._follower is not None:
-            self._follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._follower
-        if self._consumer is not None:
-            await self._consumer.stop()
+        if self._reader is not None:
+            await self._reader.stop()

@@ -25,7 +25,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
-from aiokafka import AIOKafkaConsumer
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -38,6 +37,7 @@ from tidegate.schemas.files import load_text
 from tidegate.schemas.keys import Key
 from tidegate.schemas.webhook import Webhook, WebhookConfig
 from tidegate.streams.codec import DecodeError, decode
+from tidegate.streams.kafka import async_consumer
 from tidegate.streams.resources import ResourceStore
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
@@ -140,8 +140,8 @@ class WebhookConnector:
             await stop.wait()
             return
         topics = TopicRegistry.from_settings(settings)
-        consumer = AIOKafkaConsumer(
-            topics.events, **settings.aiokafka_config(), group_id=f"{settings.topic_prefix}connector-webhook-notify",
+        consumer = async_consumer(
+            settings, topics.events, group_id=f"{settings.topic_prefix}connector-webhook-notify",
             enable_auto_commit=False, auto_offset_reset="latest", client_id=f"webhook-{uuid.uuid4().hex[:6]}",
         )
         await consumer.start()

@@ -16,13 +16,11 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.structs import ConsumerRecord
+from aiokafka import AIOKafkaConsumer
 
-from tidegate.streams.codec import KafkaRecord
+from tidegate.streams.kafka import Consumed, async_consumer, from_aiokafka, read_to_end
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
 
@@ -39,20 +37,13 @@ def group_id(settings: Settings) -> str:
     return TopicRegistry.from_settings(settings).app_id(GROUP_SUFFIX)
 
 
-def entries_of(records: Iterable[ConsumerRecord[bytes, bytes]]) -> tuple[list[AuditEntry], int]:
-    """The audit entries of raw records, and how many records were unreadable (logged)."""
+def entries_of(records: Iterable[Consumed]) -> tuple[list[AuditEntry], int]:
+    """The audit entries of consumed records, and how many records were unreadable (logged)."""
     entries: list[AuditEntry] = []
     unreadable = 0
     for record in records:
-        raw = KafkaRecord(
-            key=record.key,
-            value=record.value,
-            headers=tuple((name, value) for name, value in (record.headers or ()) if value is not None),
-        )
         try:
-            entries.append(
-                entry_of_record(raw, timestamp=datetime.fromtimestamp(record.timestamp / 1000, UTC))
-            )
+            entries.append(entry_of_record(record.record, timestamp=record.timestamp))
         except AuditFormatError as error:
             unreadable += 1
             log.warning(
@@ -138,9 +129,9 @@ class AuditFollower:
             log.exception("history: the audit follower stopped")
 
     async def _follow(self) -> None:
-        consumer = AIOKafkaConsumer(
+        consumer = async_consumer(
+            self.settings,
             self.topic,
-            **self.settings.aiokafka_config(),
             group_id=self.group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -150,7 +141,7 @@ class AuditFollower:
         try:
             while True:
                 batch = await consumer.getmany(timeout_ms=500, max_records=BATCH_RECORDS)
-                records = [record for partition_records in batch.values() for record in partition_records]
+                records = [from_aiokafka(record) for partition_records in batch.values() for record in partition_records]
                 if records:
                     entries, _ = entries_of(records)
                     fresh = await asyncio.to_thread(self.store.ingest, entries)
@@ -179,53 +170,14 @@ async def _at_end(consumer: AIOKafkaConsumer) -> bool:
 async def rebuild(settings: Settings, store: HistoryStore, *, timeout: float = 60.0) -> int:
     """Drop the store's tables and replay `audit` from the beginning to its current end; return entries stored."""
     topic = TopicRegistry.from_settings(settings).audit
-    consumer = AIOKafkaConsumer(**settings.aiokafka_config(), enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = await _partitions(settings.confluent_config(), topic, settings.kafka_bootstrap, timeout)
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
-        await consumer.seek_to_beginning(*assigned)
-        ends = await consumer.end_offsets(assigned)
-        await asyncio.to_thread(store.reset)
-        stored = 0
-        pending = {tp for tp in assigned if ends[tp] > 0}
-        while pending:
-            batch = await consumer.getmany(*pending, timeout_ms=1000, max_records=BATCH_RECORDS)
-            records = [r for tp, rs in batch.items() for r in rs if r.offset < ends[tp]]
-            if records:
-                entries, _ = entries_of(records)
-                stored += len(await asyncio.to_thread(store.ingest, entries))
-            for tp in list(pending):
-                # Compaction or transaction markers can leave the end past the last record.
-                if await consumer.position(tp) >= ends[tp]:
-                    pending.discard(tp)
-        return stored
-    finally:
-        await consumer.stop()
-
-
-async def _partitions(config: dict[str, Any], topic: str, bootstrap: str, timeout: float) -> set[int]:
-    # aiokafka's consumer.topics() does not update the metadata its assign() needs, so ask an admin
-    # client which partitions the topic has.
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        partitions = await asyncio.to_thread(_topic_partitions, config, topic)
-        if partitions:
-            return partitions
-        if asyncio.get_running_loop().time() > deadline:
-            raise LookupError(
-                f"topic {topic!r} does not exist on {bootstrap}; "
-                "create it with `tidegate topics create` (or check TIDEGATE_TOPIC_PREFIX)"
-            )
-        await asyncio.sleep(0.5)
-
-
-def _topic_partitions(config: dict[str, Any], topic: str) -> set[int]:
-    from confluent_kafka.admin import AdminClient
-
-    metadata = AdminClient(config).list_topics(topic=topic, timeout=10)
-    found = metadata.topics.get(topic)
-    if found is None or found.error is not None:
-        return set()
-    return set(found.partitions)
+    reset = False
+    stored = 0
+    async for records in read_to_end(settings, topic, timeout=timeout, max_records=BATCH_RECORDS):
+        if not reset:
+            await asyncio.to_thread(store.reset)
+            reset = True
+        entries, _ = entries_of(records)
+        stored += len(await asyncio.to_thread(store.ingest, entries))
+    if not reset:
+        await asyncio.to_thread(store.reset)  # an empty audit topic: an empty history
+    return stored

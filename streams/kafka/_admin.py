@@ -1,7 +1,9 @@
-"""Create Tidegate's topics with the right partition counts and cleanup policies, idempotently.
+"""The one topic provisioner: create Tidegate's topics with the right partition counts and cleanup
+policies, idempotently (the CLI's `tidegate topics create`, the test fixtures and the connector
+runtime's state topics all go through it).
 
 `plan_topics` (pure) compares the wanted specs with what the broker has; `provision_topics` runs
-the plan through confluent-kafka's AdminClient. Existing topics are never changed: a topic with the
+the plan through confluent-kafka's AdminClient; `topic_partitions` says how many partitions topics have. Existing topics are never changed: a topic with the
 wrong partition count cannot be fixed in place without moving keys to other partitions (which breaks
 per-key order and table ownership), so it is reported with what to do instead.
 """
@@ -17,6 +19,7 @@ from confluent_kafka import KafkaError, KafkaException
 # The documented import path; the module re-exports these without declaring them, hence the ignore.
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # type: ignore[attr-defined]
 
+from tidegate.streams.kafka._config import confluent_config
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicSpec
 
@@ -79,7 +82,20 @@ def plan_topics(wanted: Iterable[TopicSpec], actual: Mapping[str, TopicState]) -
 
 
 def _admin(settings: Settings) -> AdminClient:
-    return AdminClient(settings.confluent_config())
+    return AdminClient(confluent_config(settings))
+
+
+def topic_partitions(settings: Settings, names: Iterable[str], *, timeout: float = ADMIN_TIMEOUT) -> dict[str, int]:
+    """How many partitions each of `names` has on the broker; topics that do not exist (yet) are left out."""
+    try:
+        topics = _admin(settings).list_topics(timeout=timeout).topics
+    except KafkaException as error:
+        raise ProvisionError(f"could not list topics: {error}; is Kafka reachable?") from error
+    return {
+        name: len(topics[name].partitions)
+        for name in names
+        if name in topics and topics[name].error is None and topics[name].partitions
+    }
 
 
 def describe_topics(

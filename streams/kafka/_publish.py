@@ -17,10 +17,16 @@ from confluent_kafka import KafkaError, Message, Producer
 from tidegate.schemas.events import KeptnEvent
 from tidegate.schemas.keys import Key
 from tidegate.streams.codec import KafkaRecord, encode
+from tidegate.streams.kafka._config import aiokafka_config, confluent_config
 from tidegate.streams.metrics import observe_produced
 from tidegate.streams.settings import Settings
 
 DELIVERY_TIMEOUT = 30.0
+
+
+def async_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
+    """An idempotent aiokafka producer (murmur2, like Faust and Java clients), not started yet."""
+    return AIOKafkaProducer(**aiokafka_config(settings, enable_idempotence=True, **overrides))
 
 
 class PublishError(RuntimeError):
@@ -41,13 +47,8 @@ class EventPublisher:
 
     def __init__(self, settings: Settings, **config: Any) -> None:
         self._producer = Producer(
-            {
-                **settings.confluent_config(),
-                "partitioner": "murmur2_random",
-                "enable.idempotence": True,
-                "linger.ms": 5,
-                **config,
-            }
+            confluent_config(settings, **{"partitioner": "murmur2_random", "enable.idempotence": True,
+                                          "linger.ms": 5, **config})
         )
 
     def publish(self, topic: str, event: KeptnEvent, *, key: Key | None = None) -> Delivery:
@@ -86,7 +87,7 @@ class AsyncEventPublisher:
     """Asyncio publisher on aiokafka (murmur2 is its default partitioner); use as `async with`."""
 
     def __init__(self, settings: Settings, **config: Any) -> None:
-        self._producer = AIOKafkaProducer(**settings.aiokafka_config(), enable_idempotence=True, **config)
+        self._producer = async_producer(settings, **config)
 
     async def start(self) -> None:
         await self._producer.start()
