@@ -22,8 +22,8 @@ from typing import Annotated, Any
 import typer
 
 from tidegate.cli.analytics_text import render_metrics, render_whatif
-from tidegate.cli.client import Api, CliError, Connection, EndpointOption, TokenOption, run
-from tidegate.cli.get_cmd import get_app
+from tidegate.cli.client import Api, CliError, Connection, run
+from tidegate.cli.options import EndpointOption, TokenOption
 from tidegate.cli.output import OutputFormat, OutputOption
 from tidegate.readside.analytics.service import (
     AnalyticsInputError,
@@ -58,7 +58,6 @@ def _local(store_url: str, compute: Callable[[Any], Any]) -> Any:
         store.close()
 
 
-@get_app.command("metrics")
 def get_metrics(
     project: Annotated[str, typer.Option("--project", help="the project")],
     since: SinceOption = DEFAULT_SINCE,

@@ -10,18 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
-from tidegate.cli.client import (
-    Api,
-    CliError,
-    Connection,
-    EndpointOption,
-    KafkaOption,
-    TokenOption,
-    publish,
-    run,
-)
+from tidegate.cli.client import Api, CliError, Connection, KafkaOption, publish, run
 from tidegate.cli.events_build import approval_finished
-from tidegate.cli.main import app
+from tidegate.cli.options import EndpointOption, TokenOption
 from tidegate.cli.output import OutputFormat, show
 
 APPROVAL_TRIGGERED = "sh.keptn.event.approval.triggered"
@@ -66,7 +57,6 @@ Context = Annotated[str | None, typer.Option("--keptn-context", help="the sequen
 Note = Annotated[str | None, typer.Option("--message", help="a note kept with the decision")]
 
 
-@app.command("approve")
 def approve(project: Project, stage: Stage, service: Service = None, event_id: EventId = None,
             keptn_context: Context = None, message: Note = None, endpoint: EndpointOption = None,
             api_token: TokenOption = None, kafka: KafkaOption = None) -> None:
@@ -74,7 +64,6 @@ def approve(project: Project, stage: Stage, service: Service = None, event_id: E
     run(lambda: _answer(True, project, stage, service, event_id, keptn_context, message, endpoint, api_token, kafka))
 
 
-@app.command("decline")
 def decline(project: Project, stage: Stage, service: Service = None, event_id: EventId = None,
             keptn_context: Context = None, message: Note = None, endpoint: EndpointOption = None,
             api_token: TokenOption = None, kafka: KafkaOption = None) -> None:

@@ -6,11 +6,10 @@ from typing import Annotated
 
 import typer
 
-from tidegate.cli.client import Api, CliError, Connection, EndpointOption, TokenOption, run, write_config
-from tidegate.cli.main import app
+from tidegate.cli.client import Api, CliError, Connection, run, write_config
+from tidegate.cli.options import EndpointOption, TokenOption
 
 
-@app.command("auth")
 def auth(
     endpoint: EndpointOption = None,
     api_token: TokenOption = None,

@@ -30,14 +30,6 @@ DEFAULT_ENDPOINT = "http://127.0.0.1:8080"
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 CLI_SOURCE = "tidegate-cli"
 
-EndpointOption = Annotated[
-    str | None, typer.Option("--endpoint", help="gateway URL (default $TIDEGATE_ENDPOINT or the `tidegate auth` config)")
-]
-TokenOption = Annotated[
-    str | None,
-    typer.Option("--api-token", help="API token (default $TIDEGATE_API_TOKEN or the `tidegate auth` config)",
-                 show_default=False),
-]
 KafkaOption = Annotated[
     str | None,
     typer.Option("--kafka", help="publish straight to Kafka at these bootstrap servers instead of the gateway"),

@@ -20,7 +20,6 @@ from typing import Annotated
 
 import typer
 
-from tidegate.cli.main import app
 from tidegate.schemas.durations import parse_duration
 from tidegate.schemas.errors import DurationError
 from tidegate.streams.logging import configure as configure_logging
@@ -33,7 +32,6 @@ def _seconds(text: str) -> float:
         raise typer.BadParameter(f"{text!r} is not a duration: {error}") from error
 
 
-@app.command("connector")
 def connector(
     names: Annotated[list[str], typer.Argument(help="Connectors to run: command, helm, tests, webhook, unleash, kubernetes.")],
     bootstrap: Annotated[str | None, typer.Option(help="Kafka bootstrap servers (default TIDEGATE_KAFKA_BOOTSTRAP).")] = None,

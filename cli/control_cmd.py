@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from tidegate.cli.client import Api, Connection, EndpointOption, TokenOption, run
-from tidegate.cli.main import app
+from tidegate.cli.client import Api, Connection, run
+from tidegate.cli.options import EndpointOption, TokenOption
 
 Project = Annotated[str, typer.Option("--project", help="the project")]
 Context = Annotated[str, typer.Option("--keptn-context", help="the sequence's keptnContext")]
@@ -21,16 +21,17 @@ def _control(state: str, project: str, context: str, stage: str | None, endpoint
     typer.echo(answer.get("message", f"{state} sent"))
 
 
-def _group(state: str, summary: str) -> None:
+def _group(state: str, summary: str) -> typer.Typer:
     group = typer.Typer(help=summary, no_args_is_help=True)
-    app.add_typer(group, name=state)
 
     @group.command("sequence", help=summary)
     def sequence(project: Project, keptn_context: Context, stage: Stage = None,
                  endpoint: EndpointOption = None, api_token: TokenOption = None) -> None:
         run(lambda: _control(state, project, keptn_context, stage, endpoint, api_token))
 
+    return group
 
-_group("pause", "Pause a sequence: the running task finishes, the next one waits.")
-_group("resume", "Resume a paused sequence.")
-_group("abort", "Abort a sequence: it finishes as aborted, no follow-up sequences start.")
+
+pause_app = _group("pause", "Pause a sequence: the running task finishes, the next one waits.")
+resume_app = _group("resume", "Resume a paused sequence.")
+abort_app = _group("abort", "Abort a sequence: it finishes as aborted, no follow-up sequences start.")

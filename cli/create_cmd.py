@@ -8,11 +8,10 @@ from typing import Annotated
 
 import typer
 
-from tidegate.cli.client import Api, Connection, EndpointOption, TokenOption, read_bytes, run
-from tidegate.cli.main import app
+from tidegate.cli.client import Api, Connection, read_bytes, run
+from tidegate.cli.options import EndpointOption, TokenOption
 
 create_app = typer.Typer(help="Create projects and services.", no_args_is_help=True)
-app.add_typer(create_app, name="create")
 
 
 @create_app.command("project")

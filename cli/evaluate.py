@@ -20,9 +20,7 @@ import typer
 import yaml
 from pydantic import ValidationError
 
-from tidegate.cli.analytics_cmd import replay_evaluations
-from tidegate.cli.client import EndpointOption, TokenOption
-from tidegate.cli.main import app
+from tidegate.cli.options import EndpointOption, TokenOption
 from tidegate.qualitygate import (
     EvaluationResult,
     InputError,
@@ -49,7 +47,6 @@ class _Unusable(Exception):
     """Input the gate cannot use; the message is shown to the user as is."""
 
 
-@app.command("evaluate")
 def evaluate_command(
     slo: Annotated[
         Path, typer.Option("--slo", help="The SLO file (slo.yaml) with objectives and total_score.")
@@ -82,6 +79,8 @@ def evaluate_command(
 ) -> None:
     """Score SLI values against an SLO as Keptn's lighthouse did; exit 0 pass/warning, 1 fail, 2 unusable input."""
     if replay:
+        from tidegate.cli.analytics_cmd import replay_evaluations  # the replay asks the gateway or a store
+
         raise typer.Exit(replay_evaluations(project=project, stage=stage, service=service, slo=slo, since=since,
                                             until=until, json_output=output is OutputFormat.JSON, store=store,
                                             endpoint=endpoint, api_token=api_token))

@@ -7,10 +7,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from tidegate.cli.main import app
 
-
-@app.command("gateway")
 def gateway(
     host: Annotated[str | None, typer.Option("--host", help="address to listen on (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option("--port", help="port (default 8080)")] = None,

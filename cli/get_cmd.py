@@ -6,14 +6,14 @@ from typing import Annotated, Any
 
 import typer
 
+from tidegate.cli.analytics_cmd import get_metrics
 from tidegate.cli.approval_cmd import show_approvals
-from tidegate.cli.client import Api, Connection, EndpointOption, TokenOption, run
-from tidegate.cli.main import app
+from tidegate.cli.client import Api, Connection, run
+from tidegate.cli.options import EndpointOption, TokenOption
 from tidegate.cli.output import OutputFormat, OutputOption, show
 
 get_app = typer.Typer(help="Show projects, stages, services, sequences, evaluations, approvals and events.",
                       no_args_is_help=True)
-app.add_typer(get_app, name="get")
 
 Project = Annotated[str, typer.Option("--project", help="the project")]
 OptStage = Annotated[str | None, typer.Option("--stage", help="only this stage")]
@@ -170,3 +170,6 @@ def event(
         show(found, output, rows, ["time", "type", "stage", "service", "result", "id"], f"no {full} events")
 
     run(body)
+
+
+get_app.command("metrics")(get_metrics)  # cli/analytics_cmd.py

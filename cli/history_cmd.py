@@ -8,12 +8,10 @@ from typing import Annotated
 
 import typer
 
-from tidegate.cli.main import app
 from tidegate.readside.history.store import HistoryStore
 
 history_app = typer.Typer(help="The history store (read side): rebuild it from audit, or follow audit.",
                           no_args_is_help=True)
-app.add_typer(history_app, name="history")
 
 UrlOption = Annotated[str | None, typer.Option("--url", help="database URL (default $TIDEGATE_HISTORY_URL or "
                                                              "SQLite in $TIDEGATE_HOME)")]

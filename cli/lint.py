@@ -20,7 +20,6 @@ from typing import Annotated, Any
 
 import typer
 
-from tidegate.cli.main import app
 from tidegate.qualitygate import CriteriaError, parse_criteria
 from tidegate.schemas.errors import FileError, FileProblem, Severity
 from tidegate.schemas.files import FileKind, LoadedFile, load_file
@@ -150,7 +149,6 @@ def _yaml_files(directory: Path) -> Iterator[Path]:
             yield entry
 
 
-@app.command("lint")
 def lint_command(
     paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="Files, or directories to search for *.yaml / *.yml.")],
     kind: Annotated[

@@ -25,13 +25,10 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from tidegate.cli.main import app
-
 configure_app = typer.Typer(help="Configure integrations for a project.", no_args_is_help=True)
 monitoring_app = typer.Typer(help="Configure monitoring: alert rules from SLOs, routed to Tidegate.",
                              no_args_is_help=True)
 configure_app.add_typer(monitoring_app, name="monitoring")
-app.add_typer(configure_app, name="configure")
 
 SLO_FILE = "slo.yaml"
 REMEDIATION_FILE = "remediation.yaml"
@@ -283,7 +280,6 @@ def configure_prometheus(
         raise typer.Exit(2) from error
 
 
-@app.command("alertmanager-bridge")
 def alertmanager_bridge(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1 for Alertmanager's webhook.")] = 39180,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",

@@ -8,11 +8,10 @@ from typing import Annotated
 
 import typer
 
-from tidegate.cli.client import Api, CliError, Connection, EndpointOption, TokenOption, read_bytes, run
-from tidegate.cli.main import app
+from tidegate.cli.client import Api, CliError, Connection, read_bytes, run
+from tidegate.cli.options import EndpointOption, TokenOption
 
 
-@app.command("add-resource")
 def add_resource(
     project: Annotated[str, typer.Option("--project", help="the project")],
     resource: Annotated[Path, typer.Option("--resource", help="the local file to upload")],

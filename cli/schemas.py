@@ -7,11 +7,9 @@ from typing import Annotated
 
 import typer
 
-from tidegate.cli.main import app
 from tidegate.schemas.export import JSON_SCHEMA_DIR, write_json_schemas
 
 schemas_app = typer.Typer(help="JSON Schemas of shipyard, SLO, SLI, remediation and the other Keptn files.")
-app.add_typer(schemas_app, name="schemas")
 
 
 @schemas_app.command("export")

@@ -7,20 +7,11 @@ from typing import Annotated
 
 import typer
 
-from tidegate.cli.client import (
-    CliError,
-    EndpointOption,
-    KafkaOption,
-    TokenOption,
-    load_json_file,
-    publish,
-    run,
-)
-from tidegate.cli.main import app
+from tidegate.cli.client import CliError, KafkaOption, load_json_file, publish, run
+from tidegate.cli.options import EndpointOption, TokenOption
 from tidegate.cli.output import OutputFormat, OutputOption
 
 send_app = typer.Typer(help="Send events.", no_args_is_help=True)
-app.add_typer(send_app, name="send")
 
 
 @send_app.command("event")

@@ -41,7 +41,6 @@ from tidegate.agents.sequencer import (
     SimulationLimitError,
 )
 from tidegate.agents.sequencer.driver import EPOCH
-from tidegate.cli.main import app
 from tidegate.schemas.durations import parse_duration
 from tidegate.schemas.errors import DurationError, FileError
 from tidegate.schemas.events import KeptnEvent
@@ -116,7 +115,6 @@ def load_shipyard(path: Path) -> Shipyard:
     return loaded.expect(Shipyard)
 
 
-@app.command("simulate")
 def simulate_command(
     triggers: Annotated[Path, typer.Argument(
         metavar="TRIGGERS.jsonl",

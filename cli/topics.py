@@ -7,13 +7,11 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from tidegate.cli.main import app
 from tidegate.streams.provision import ProvisionError, describe_topics, provision_topics
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import SEQUENCER_STATE, STANDARD_TASKS, TopicRegistry
 
 topics_app = typer.Typer(help="Create and list Tidegate's Kafka topics.", no_args_is_help=True)
-app.add_typer(topics_app, name="topics")
 
 BootstrapOption = Annotated[
     str | None, typer.Option("--bootstrap", help="Kafka bootstrap servers (default $TIDEGATE_KAFKA_BOOTSTRAP)")

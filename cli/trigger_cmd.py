@@ -6,25 +6,13 @@ from typing import Annotated
 
 import typer
 
-from tidegate.cli.client import (
-    Api,
-    CliError,
-    Connection,
-    EndpointOption,
-    KafkaOption,
-    TokenOption,
-    key_values,
-    nested,
-    publish,
-    run,
-)
+from tidegate.cli.client import Api, CliError, Connection, KafkaOption, key_values, nested, publish, run
 from tidegate.cli.events_build import delivery_trigger, image_reference, sequence_trigger
-from tidegate.cli.main import app
+from tidegate.cli.options import EndpointOption, TokenOption
 from tidegate.cli.output import OutputFormat, OutputOption
 
 trigger_app = typer.Typer(help="Trigger sequences: delivery, evaluation, or any sequence of the shipyard.",
                           no_args_is_help=True)
-app.add_typer(trigger_app, name="trigger")
 
 ProjectOption = Annotated[str, typer.Option("--project", help="the project")]
 ServiceOption = Annotated[str, typer.Option("--service", help="the service")]

@@ -19,8 +19,8 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from tidegate.cli.client import CliError, Connection, EndpointOption, TokenOption, run
-from tidegate.cli.main import app
+from tidegate.cli.client import CliError, Connection, run
+from tidegate.cli.options import EndpointOption, TokenOption
 from tidegate.cli.output import OutputFormat, OutputOption
 
 FINAL = frozenset({"finished", "aborted", "timedOut"})
@@ -149,7 +149,6 @@ def _verdict(state: dict[str, Any]) -> int:
     return EXIT_FAILED
 
 
-@app.command("watch")
 def watch(
     keptn_context: Annotated[str, typer.Argument(help="the keptnContext a trigger printed")],
     timeout: Annotated[float, typer.Option("--timeout", min=1, help="give up after this many seconds (exit 2)")] = 1800,

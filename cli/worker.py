@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tidegate.cli.main import app
 
-
-@app.command("worker")
 def worker(
     agents: str = typer.Option("", help="Comma-separated agents to run (default: all)."),
     loglevel: str = typer.Option("info", help="Log level."),

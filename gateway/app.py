@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from tidegate.gateway.routes.analytics import install as install_analytics
 
 from . import errors
+from .auth import LoopbackHostOnly
 from .context import Gateway
 from .limits import BodyLimit
 from .metrics import GatewayMetrics
@@ -66,6 +67,8 @@ def create_app(
         extend(app)
     app.middleware("http")(chosen_metrics.middleware)
     app.add_middleware(BodyLimit, max_bytes=max_body)
+    if api_token is None:
+        app.add_middleware(LoopbackHostOnly)  # local mode: no DNS rebinding onto the API (auth.py)
     return app
 
 

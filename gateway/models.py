@@ -37,6 +37,7 @@ class EventIn(BaseModel):
 
 class Message(BaseModel):
     message: str
+    warnings: list[str] | None = Field(default=None, description="what was done but needs attention (Tidegate)")
 
 
 class Metadata(BaseModel):
@@ -175,3 +176,4 @@ class Resources(BaseModel):
 class CommitOut(BaseModel):
     commitID: str
     metadata: ResourceMetadata | None = None
+    warnings: list[str] | None = Field(default=None, description="what was done but needs attention (Tidegate)")

@@ -13,6 +13,7 @@ then skipped. Reads never block ingestion on PostgreSQL; on SQLite the file runs
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -92,11 +93,19 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _offset(next_page_key: str | None) -> int:
+# ASCII digits only (str.isdigit also takes "²", which int() refuses) and at most 18 of them, so that
+# the offset fits a database's 64-bit integer.
+_PAGE_KEY = re.compile(r"[0-9]{1,18}")
+
+
+def page_offset(next_page_key: str | None) -> int:
+    """The offset a `nextPageKey` stands for (None or empty: 0); a QueryError for anything else than
+    the keys this server gives out."""
     if not next_page_key:
         return 0
-    if not next_page_key.isdigit():
-        raise QueryError(f"nextPageKey {next_page_key!r} is not a page key this server gave out; omit it to start over")
+    if not _PAGE_KEY.fullmatch(next_page_key):
+        shown = next_page_key if len(next_page_key) <= 40 else next_page_key[:40] + "..."
+        raise QueryError(f"nextPageKey {shown!r} is not a page key this server gave out; omit it to start over")
     return int(next_page_key)
 
 
@@ -149,7 +158,7 @@ class HistoryStore:
 
     def events(self, where: EventFilter, *, page_size: int | None = None, next_page_key: str | None = None) -> Page[dict[str, Any]]:
         """Events, newest first (Keptn's datastore `GET /event`)."""
-        size, offset = _page_size(page_size), _offset(next_page_key)
+        size, offset = _page_size(page_size), page_offset(next_page_key)
         query = _event_query(where)
         with self._sessions() as session:
             total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
@@ -288,7 +297,7 @@ class HistoryStore:
     ) -> Page[SequenceView]:
         """Sequence states of a project, newest first (Keptn's `GET /sequence/{project}`)."""
         where = where or SequenceFilter()
-        size, offset = _page_size(page_size), _offset(next_page_key)
+        size, offset = _page_size(page_size), page_offset(next_page_key)
         query = select(SequenceRow).where(SequenceRow.project == project)
         if where.name:
             query = query.where(SequenceRow.name == where.name)
@@ -326,7 +335,7 @@ class HistoryStore:
         next_page_key: str | None = None,
     ) -> Page[dict[str, Any]]:
         """`evaluation.finished` events of a project (newest first), as stored."""
-        size, offset = _page_size(page_size), _offset(next_page_key)
+        size, offset = _page_size(page_size), page_offset(next_page_key)
         query = select(EvaluationRow).where(EvaluationRow.project == project)
         if stage:
             query = query.where(EvaluationRow.stage == stage)

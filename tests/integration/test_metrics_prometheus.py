@@ -30,7 +30,6 @@ from tests.integration.prometheus_fixtures import LocalPrometheus, local_prometh
 from tests.support.kafka import EventCollector, publish_files
 from tests.support.responder import TaskResponder
 from tidegate.bridge import install as install_bridge
-from tidegate.cli.main import _register
 from tidegate.cli.main import app as cli
 from tidegate.gateway import (
     Catalog,
@@ -254,7 +253,6 @@ async def test_prometheus_scrapes_worker_and_gateway_and_every_dashboard_query_r
 
     # Analytics on the real audit stream, through the gateway's API and the CLI.
     gateway.history.ingest(entry_of_event(e) for e in audited)
-    _register()
     shown = CliRunner().invoke(cli, ["get", "metrics", "--project", PROJECT, "--since", "1d", "--output", "json",
                                      "--endpoint", gateway.url, "--api-token", "test-token"])
     assert shown.exit_code == 0, shown.output

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from tidegate.cli.main import _register, app
+from tidegate.cli.main import app
 from tidegate.cli.monitoring import load_project_folder
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,8 +39,7 @@ def slo(criterion: str) -> str:
 
 
 @pytest.fixture(autouse=True)
-def registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    _register()
+def no_alertmanager_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("TOKEN", "USER", "PASSWORD"):
         monkeypatch.delenv(f"TIDEGATE_ALERTMANAGER_{name}", raising=False)
 

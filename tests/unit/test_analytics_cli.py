@@ -12,16 +12,11 @@ from typer.testing import CliRunner
 from tests.unit.test_analytics import PROJECT, recorded_stream
 from tests.unit.test_whatif import ERROR_RATE_KEY_SLI
 from tests.unit.test_whatif import history as evaluation_history
-from tidegate.cli.main import _register, app
+from tidegate.cli.main import app
 from tidegate.readside.history import HistoryStore, entry_of_event
 
 runner = CliRunner()
 WINDOW = ["--since", "10d", "--until", "2026-01-11T00:00:00Z"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def commands() -> None:
-    _register()
 
 
 @pytest.fixture

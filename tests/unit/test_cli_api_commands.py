@@ -18,7 +18,7 @@ from tidegate.bridge import install as install_bridge
 from tidegate.cli import client as cli_client
 from tidegate.cli.client import Connection, key_values, nested, read_config, write_config
 from tidegate.cli.events_build import approval_finished, delivery_trigger, image_reference
-from tidegate.cli.main import _register, app
+from tidegate.cli.main import app
 from tidegate.cli.watch_cmd import _verdict, parse_sse
 from tidegate.gateway import (
     Catalog,
@@ -32,7 +32,6 @@ from tidegate.readside.history import HistoryStore
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "cli-token"
-_register()
 
 
 # --------------------------------------------------------------------- pure helpers

@@ -42,9 +42,8 @@ def test_options_can_differ_per_connector() -> None:
 
 
 def test_the_command_refuses_an_unknown_connector_with_exit_code_2() -> None:
-    from tidegate.cli.main import _register, app
+    from tidegate.cli.main import app
 
-    _register()
     result = CliRunner().invoke(app, ["connector", "jenkins"])
     assert result.exit_code == 2
     assert "there is no connector named 'jenkins'" in result.output

@@ -46,9 +46,8 @@ def tool(name: str) -> str:
 
 @cache
 def tidegate_cli() -> Any:
-    from tidegate.cli.main import _register, app
+    from tidegate.cli.main import app
 
-    _register()
     return get_command(app)
 
 

@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from tidegate.cli.evaluate import evaluate_command
-from tidegate.cli.main import app
+from tidegate.cli.main import COMMANDS, app
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "evaluate"
 
@@ -41,7 +41,9 @@ def _args(
 
 
 def test_the_command_is_registered_on_the_tidegate_app() -> None:
-    assert "evaluate" in [command.name for command in app.registered_commands]
+    assert COMMANDS["evaluate"].target == "tidegate.cli.evaluate:evaluate_command"
+    result = CliRunner().invoke(app, ["evaluate", "--help"])
+    assert result.exit_code == 0 and "--slo" in result.output
 
 
 def test_pass_exits_0(runner: CliRunner, cli: typer.Typer) -> None:

@@ -10,7 +10,6 @@ from textwrap import dedent
 
 from typer.testing import CliRunner
 
-import tidegate.cli.commands  # noqa: F401  (registers every command, as `tidegate` does)
 from tidegate.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import tidegate.cli.commands  # noqa: F401  (registers every command, as `tidegate` does)
 from tidegate.cli.main import app
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "simulate"

@@ -1,0 +1,90 @@
+"""CLI start-up: `tidegate --help`, `tidegate lint` and `tidegate evaluate` next to a bare import.
+
+    python -m benchmarks.bench_cli [--rounds 7]
+
+The baseline is `python -c "import typer, pydantic, yaml"`: the libraries every command needs anyway.
+Each round runs the baseline and the three commands once, in turn (interleaved, so a busy machine
+slows all of them alike); the medians over the rounds and each command's ratio to the baseline are
+printed. The goal is a ratio of at most 2 for each command. `lint` checks `examples/sockshop`;
+`evaluate` scores that project's SLO against fixed values written to a temporary file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "sockshop"
+TARGET_RATIO = 2.0
+
+SLI_VALUES = [
+    {"metric": "response_time_p95", "value": 0.31, "success": True},
+    {"metric": "error_rate", "value": 0.002, "success": True},
+    {"metric": "throughput", "value": 212.0, "success": True},
+    {"metric": "response_time_p50", "value": 0.12, "success": True},
+]
+
+
+def tidegate_command() -> list[str]:
+    """The installed `tidegate` entry point beside this interpreter (what a user runs)."""
+    script = Path(sys.executable).parent / "tidegate"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("tidegate")
+    if found:
+        return [found]
+    return [sys.executable, "-c", "import sys; from tidegate.cli.main import main; sys.exit(main())"]
+
+
+def commands(workdir: Path) -> dict[str, list[str]]:
+    sli = workdir / "values.json"
+    sli.write_text(json.dumps(SLI_VALUES))
+    tidegate = tidegate_command()
+    return {
+        "bare import": [sys.executable, "-c", "import typer, pydantic, yaml"],
+        "tidegate --help": [*tidegate, "--help"],
+        "tidegate lint": [*tidegate, "lint", str(EXAMPLE)],
+        "tidegate evaluate": [*tidegate, "evaluate", "--slo", str(EXAMPLE / "slo.yaml"), "--sli", str(sli)],
+    }
+
+
+def run_once(argv: list[str]) -> float:
+    started = time.perf_counter()
+    completed = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if completed.returncode not in (0, 1):  # evaluate exits 1 for a failed gate: still a full run
+        raise SystemExit(f"{' '.join(argv)} exited {completed.returncode}: {completed.stderr.strip()}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=7, help="runs of each command, interleaved")
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
+        argvs = commands(Path(tmp))
+        for argv in argvs.values():  # warm the file cache and byte-code once, untimed
+            run_once(argv)
+        timings: dict[str, list[float]] = {name: [] for name in argvs}
+        for _ in range(options.rounds):
+            for name, argv in argvs.items():
+                timings[name].append(run_once(argv))
+    medians = {name: statistics.median(values) for name, values in timings.items()}
+    bare = medians["bare import"]
+    print(f"{'command':<20} {'median ms':>10} {'ratio':>7}   (rounds: {options.rounds}, target ratio <= {TARGET_RATIO:g})")
+    for name, median in medians.items():
+        ratio = median / bare
+        flag = "" if name == "bare import" or ratio <= TARGET_RATIO else "  over target"
+        print(f"{name:<20} {median * 1000:>10.0f} {ratio:>7.2f}{flag}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""The `tidegate` command table (cli/main.py COMMANDS): every entry resolves, the help it lists is the
+command's own, and the quick commands do not import the server side (FastAPI, SQLAlchemy, Kafka clients)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+import typer
+from click.testing import CliRunner
+
+from tidegate.cli.main import COMMANDS, LazyGroup, app, load_command
+
+REPO = Path(__file__).resolve().parents[2]
+SERVER_SIDE = ("fastapi", "sqlalchemy", "aiokafka", "faust", "confluent_kafka")
+
+# Runs `tidegate ARGS...` in this fresh interpreter, then writes which server-side modules it imported.
+PROBE = """
+import json, sys
+from tidegate.cli.main import main
+out, args, watched = sys.argv[1], sys.argv[2:], {watched!r}
+sys.argv = ["tidegate", *args]
+try:
+    main()
+except SystemExit:
+    pass
+with open(out, "w") as handle:
+    json.dump(sorted(name for name in sys.modules if name.split(".")[0] in watched), handle)
+"""
+
+
+def imported_by(args: list[str], tmp_path: Path) -> list[str]:
+    out = tmp_path / "modules.json"
+    completed = subprocess.run(
+        [sys.executable, "-c", PROBE.format(watched=SERVER_SIDE), str(out), *args],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert out.exists(), completed.stderr
+    modules: list[str] = json.loads(out.read_text())
+    return modules
+
+
+@pytest.mark.parametrize("args", [["--help"], ["lint", "examples/sockshop"]], ids=["help", "lint"])
+def test_quick_commands_do_not_import_the_server_side(args: list[str], tmp_path: Path) -> None:
+    assert imported_by(args, tmp_path) == []
+
+
+def test_the_probe_sees_a_command_that_does_import_the_server_side(tmp_path: Path) -> None:
+    # `gateway --help` loads cli/gateway_cmd.py only; `get --help` loads the HTTP client, whose event rules
+    # come from the gateway (FastAPI): the probe must report it, or the test above proves nothing.
+    assert "fastapi" in imported_by(["get", "--help"], tmp_path)
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_every_entry_resolves_to_a_command_of_that_name_with_the_listed_help(name: str) -> None:
+    command = load_command(name, COMMANDS[name])
+    assert command.name == name
+    own = (command.short_help or command.help or "").split("\n\n")[0]
+    assert " ".join(own.split()) == COMMANDS[name].help
+
+
+def test_the_help_listed_from_the_table_is_the_help_of_the_loaded_commands() -> None:
+    lazy, loaded = typer.main.get_command(app), typer.main.get_command(app)
+    assert isinstance(lazy, LazyGroup) and isinstance(loaded, LazyGroup)
+    with click.Context(loaded) as context:
+        for name in COMMANDS:  # load every command, so that this listing comes from the commands themselves
+            assert loaded.get_command(context, name) is not None
+    assert not lazy.commands and set(loaded.commands) == set(COMMANDS)
+    from_table = CliRunner().invoke(lazy, ["--help"], terminal_width=100)
+    from_commands = CliRunner().invoke(loaded, ["--help"], terminal_width=100)
+    assert from_table.exit_code == from_commands.exit_code == 0
+    assert from_table.output == from_commands.output
+    for name in COMMANDS:
+        assert f" {name} " in from_table.output
+    assert not lazy.commands  # listing them loaded none
+
+
+def test_a_mistyped_command_suggests_the_right_one_without_loading_it() -> None:
+    group = typer.main.get_command(app)
+    assert isinstance(group, LazyGroup)
+    with click.Context(group) as context, pytest.raises(click.UsageError) as raised:
+        group.resolve_command(context, ["lnt"])
+    assert raised.value.message == "No such command 'lnt'. Did you mean 'lint'?"
+    assert not group.commands
+
+
+def test_nested_groups_and_their_commands_are_reachable() -> None:
+    for args in (["get", "metrics", "--help"], ["configure", "monitoring", "prometheus", "--help"],
+                 ["pause", "sequence", "--help"], ["send", "event", "--help"], ["schemas", "export", "--help"]):
+        result = CliRunner().invoke(typer.main.get_command(app), args)
+        assert result.exit_code == 0, (args, result.output)
+        assert "Usage: tidegate " + " ".join(args[:-1]) in " ".join(result.output.split())
