@@ -19,8 +19,7 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from tidegate.gateway.auth import token_matches
-from tidegate.gateway.settings import is_loopback
+from tidegate.gateway.auth import loopback_host, token_matches
 
 SESSION_COOKIE = "tidegate_bridge"
 SESSION_PURPOSE = b"tidegate-bridge-session:v1"
@@ -70,12 +69,7 @@ class Access:
 
 def host_allowed(access: Access, host_header: str | None) -> bool:
     """In local mode only loopback host names may be used (see the module docstring)."""
-    if not access.local:
-        return True
-    if not host_header:
-        return False
-    host = urlsplit(f"//{host_header}").hostname or ""
-    return is_loopback(host)
+    return not access.local or loopback_host(host_header)
 
 
 def same_origin(origin: str | None, host_header: str | None) -> bool:

@@ -5,6 +5,7 @@ health and metrics.
     create_kafka_app(settings, gateway_settings) the app wired to Kafka in its lifespan (`tidegate gateway`)
     Gateway, GatewaySettings, Catalog, VersionedResourceStore
     MemoryEventSink, MemoryResourceSink          in-memory sinks
+    TaskTopics, MemoryTaskTopics                 the task topics of accepted shipyards (Kafka: task_topics.py)
     rules                                        the pure rules (event validation, evaluation window, filters)
 """
 
@@ -15,8 +16,10 @@ from tidegate.gateway.ports import (
     EventSink,
     MemoryEventSink,
     MemoryResourceSink,
+    MemoryTaskTopics,
     PublishFailed,
     ResourceSink,
+    TaskTopics,
 )
 from tidegate.gateway.settings import GatewaySettings, is_loopback
 
@@ -28,8 +31,10 @@ __all__ = [
     "GatewaySettings",
     "MemoryEventSink",
     "MemoryResourceSink",
+    "MemoryTaskTopics",
     "PublishFailed",
     "ResourceSink",
+    "TaskTopics",
     "VersionedResourceStore",
     "create_app",
     "create_kafka_app",

@@ -39,9 +39,14 @@ class GatewayMetrics:
         started = time.perf_counter()
         response = await call_next(request)
         route = _route_of(request)
-        self.requests.labels(request.method, route, str(response.status_code)).inc()
-        self.latency.labels(request.method, route).observe(time.perf_counter() - started)
+        method = request.method if request.method in KNOWN_METHODS else "other"
+        self.requests.labels(method, route, str(response.status_code)).inc()
+        self.latency.labels(method, route).observe(time.perf_counter() - started)
         return response
+
+
+# Any other method (a client may send any token) is counted as "other": labels stay a bounded set.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def _route_of(request: Request) -> str:

@@ -2,6 +2,8 @@
 
 - `EventSink.publish(event)`: put an event on `events` (Kafka: binary mode, key project/stage/service).
 - `ResourceSink.write(resources)` / `.delete(keys)`: put file versions (or tombstones) on `resources`.
+- `TaskTopics.ensure(tasks)`: create the missing `tasks.<task>` topics of an accepted shipyard
+  (blocking; the gateway calls it in a thread) and return problems as text instead of raising.
 
 The Kafka versions live in gateway/kafka.py; tests swap these, never the routes.
 """
@@ -27,6 +29,22 @@ class ResourceSink(Protocol):
     async def write(self, resources: Sequence[Resource]) -> None: ...
 
     async def delete(self, keys: Sequence[str]) -> None: ...
+
+
+class TaskTopics(Protocol):
+    def ensure(self, tasks: Sequence[str]) -> list[str]: ...
+
+
+class MemoryTaskTopics:
+    """Remembers the task topics asked for; `problems` is what every call answers (tests set it)."""
+
+    def __init__(self) -> None:
+        self.tasks: set[str] = set()
+        self.problems: list[str] = []
+
+    def ensure(self, tasks: Sequence[str]) -> list[str]:
+        self.tasks.update(tasks)
+        return list(self.problems)
 
 
 class MemoryEventSink:

@@ -57,7 +57,7 @@ def check_name(what: str, value: str, *, max_length: int) -> Problem | None:
         return Problem(field, f"a {what} name is required")
     if len(value) > max_length:
         return Problem(field, f"{what} name {value!r} is {len(value)} characters long; at most {max_length} are allowed")
-    if not NAME_PATTERN.match(value):
+    if not NAME_PATTERN.fullmatch(value):
         return Problem(
             field,
             f"{what} name {value!r} must start with a lower-case letter and contain only lower-case letters, "

@@ -28,7 +28,8 @@ from tidegate.schemas.errors import FieldWarning, Location, invalid_fields
 from tidegate.schemas.nulls import null_is_empty_list, null_is_empty_mapping, null_is_empty_str
 
 # Keptn's ValidateKeptnEntityName: lower case letters, digits and dashes, starting with a letter.
-NAME_PATTERN = re.compile(r"(^[a-z][a-z0-9-]*[a-z0-9]$)|(^[a-z][a-z0-9]*$)")
+# Always used with fullmatch: `$` in a pattern also matches before a final newline ("evil\n").
+NAME_PATTERN = re.compile(r"[a-z](?:[a-z0-9-]*[a-z0-9])?")
 REMEDIATION = "remediation"
 DEFAULT_REMEDIATION_WAIT = "10m"  # wait before the built-in remediation re-evaluates
 API_VERSION_PATTERN = re.compile(
@@ -50,7 +51,7 @@ def _bad_trigger(event: object) -> str:
 
 def _check_stage_name(value: str) -> str:
     _check_name("stage", value)
-    if not NAME_PATTERN.match(value):
+    if not NAME_PATTERN.fullmatch(value):
         raise ValueError(
             f"stage '{value}': names must start with a lower-case letter and contain only "
             "lower-case letters, digits and dashes"

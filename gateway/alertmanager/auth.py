@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass
 
 from tidegate.gateway.alertmanager.settings import BridgeSettings
+from tidegate.gateway.settings import short_secret
 
 
 class AuthConfigError(ValueError):
@@ -34,6 +35,11 @@ class Credentials:
                     "TIDEGATE_ALERTMANAGER_PASSWORD"
                 )
             basic = (settings.user.encode(), settings.password.get_secret_value().encode())
+        for variable, secret in (("TIDEGATE_ALERTMANAGER_TOKEN", settings.token),
+                                 ("TIDEGATE_ALERTMANAGER_PASSWORD", settings.password)):
+            refusal = short_secret(variable, len(secret.get_secret_value())) if secret else None
+            if refusal:
+                raise AuthConfigError(refusal)
         if not token and not basic:
             raise AuthConfigError(
                 "the Alertmanager bridge needs credentials: set TIDEGATE_ALERTMANAGER_TOKEN (bearer) or "

@@ -2,8 +2,8 @@
 
 | variable | default | meaning |
 |---|---|---|
-| TIDEGATE_ALERTMANAGER_TOKEN | - | bearer token Alertmanager must send (`http_config.authorization`) |
-| TIDEGATE_ALERTMANAGER_USER / _PASSWORD | - | or basic auth (`http_config.basic_auth`); either kind is accepted |
+| TIDEGATE_ALERTMANAGER_TOKEN | - | bearer token Alertmanager must send (`http_config.authorization`; at least 16 characters) |
+| TIDEGATE_ALERTMANAGER_USER / _PASSWORD | - | or basic auth (`http_config.basic_auth`; a password of at least 16 characters); either kind is accepted |
 | TIDEGATE_ALERTMANAGER_PROJECT_LABEL / _STAGE_LABEL / _SERVICE_LABEL | project / stage / service | alert labels naming the service |
 | TIDEGATE_ALERTMANAGER_DEPLOYMENT_LABEL | deployment | alert label naming the deployment (primary, canary) |
 | TIDEGATE_ALERTMANAGER_ENTITY_LABELS | ["pod_name", "instance"] | first one present is the problem's ImpactedEntity |

@@ -38,7 +38,7 @@ from tidegate.schemas.keys import Key
 SUPPORTED_VERSION = "4"
 REMEDIATION = "remediation"
 # Names end up in event types and topic keys: dots split types, slashes split keys.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # fullmatch: `$` would let a final newline in
 
 
 class PayloadError(ValueError):
@@ -219,7 +219,7 @@ def translate_alert(index: int, raw: Any, settings: BridgeSettings) -> Accepted 
                 "to the alert rule (`tidegate configure monitoring prometheus` writes them), or set "
                 f"TIDEGATE_ALERTMANAGER_{what.upper()}_LABEL to the label that holds the {what}"
             )
-        elif not _NAME.match(value):
+        elif not _NAME.fullmatch(value):
             reasons.append(f"the {what} label '{label}' is {value!r}, which is not a valid {what} name "
                            "(letters, digits, '-' and '_' only)")
         names[what] = value

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, status
 
-from tidegate.readside.history.store import QueryError, SequenceFilter
+from tidegate.readside.history.store import QueryError, SequenceFilter, page_offset
 from tidegate.schemas.errors import FileError
 from tidegate.schemas.events import sequence_type
 from tidegate.schemas.files import FileKind
@@ -79,6 +79,14 @@ async def validated_shipyard(content: bytes, field: str = "shipyard") -> Shipyar
         return (await check_file(text, SHIPYARD, FileKind.SHIPYARD)).expect(Shipyard)
     except FileError as error:
         raise invalid([Problem(field, str(problem)) for problem in error.problems], "the shipyard") from None
+
+
+def page_key_offset(next_page_key: str | None) -> int:
+    """The offset of a nextPageKey, or a 400 in Keptn's error format."""
+    try:
+        return page_offset(next_page_key)
+    except QueryError as error:
+        raise invalid([Problem("query:nextPageKey", str(error))]) from None
 
 
 def require_shipyard(gw: Gateway, project: str) -> Shipyard:
@@ -156,11 +164,7 @@ NextPageKey = Annotated[str | None, Query(alias="nextPageKey")]
 
 def _page(items: list[Any], page_size: int | None, next_page_key: str | None) -> tuple[list[Any], str | None, int]:
     size = page_size or 20
-    start = 0
-    if next_page_key:
-        if not next_page_key.isdigit():
-            raise invalid([Problem("query:nextPageKey", "is not a page key this server gave out; omit it to start over")])
-        start = int(next_page_key)
+    start = page_key_offset(next_page_key)
     chunk = items[start : start + size]
     following = start + len(chunk)
     return chunk, (str(following) if following < len(items) else None), size
@@ -175,11 +179,12 @@ async def create_project(body: CreateProject, gw: Gw) -> Message:
     if problem is not None:
         raise invalid([problem])
     content = decode_base64("shipyard", body.shipyard)
-    await validated_shipyard(content)
+    shipyard = await validated_shipyard(content)
     if gw.catalog.shipyard(body.name) is not None:
         raise conflict(f"project {body.name!r} already exists; update its shipyard with PUT /api/controlPlane/v1/project")
+    warnings = await gw.provision_tasks(shipyard)  # before the shipyard exists, so no task waits for its topic
     await gw.resources.write([Resource.new(body.name, SHIPYARD, content)])
-    return Message(message=f"project {body.name} created")
+    return Message(message=f"project {body.name} created", warnings=warnings or None)
 
 
 @router.put("/project", response_model=Message, summary="Update a project's shipyard")
@@ -188,9 +193,9 @@ async def update_project(body: UpdateProject, gw: Gw) -> Message:
     if body.shipyard is None:
         return Message(message=f"project {body.name} unchanged (no shipyard given)")
     content = decode_base64("shipyard", body.shipyard)
-    await validated_shipyard(content)
+    warnings = await gw.provision_tasks(await validated_shipyard(content))
     await gw.resources.write([Resource.new(body.name, SHIPYARD, content)])
-    return Message(message=f"project {body.name} updated")
+    return Message(message=f"project {body.name} updated", warnings=warnings or None)
 
 
 @router.get("/project", response_model=Projects, summary="List projects")

@@ -18,7 +18,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, status
 
 from tidegate.schemas.errors import FileError
-from tidegate.schemas.files import FileKind
+from tidegate.schemas.files import FileKind, LoadedFile
+from tidegate.schemas.shipyard import Shipyard
 from tidegate.streams.resources import SHIPYARD, Resource
 
 from ..auth import require_token
@@ -28,7 +29,7 @@ from ..errors import invalid, not_found
 from ..files import check_file
 from ..models import CommitOut, ResourceContentIn, ResourceMetadata, ResourceOut, Resources, ResourcesIn
 from ..rules import Problem
-from .control_plane import require_service, require_shipyard, require_stage
+from .control_plane import page_key_offset, require_service, require_shipyard, require_stage
 
 router = APIRouter(prefix="/api/resource-service/v1", tags=["resource-service"], dependencies=[Depends(require_token)])
 
@@ -71,10 +72,11 @@ def _content(field: str, encoded: str) -> bytes:
         raise invalid([Problem(field, "is not valid base64; encode the file's bytes with base64")]) from None
 
 
-async def _validate(field: str, path: str, content: bytes, *, project_level: bool) -> None:
+async def _validate(field: str, path: str, content: bytes, *, project_level: bool) -> LoadedFile | None:
+    """The checked file when it is of a kind Tidegate knows (None: stored as it is), or a 400."""
     kind = kind_of(path)
     if kind is None:
-        return
+        return None
     if kind is FileKind.SHIPYARD and not project_level:
         raise invalid([Problem(field, "shipyard.yaml belongs at project level (POST /project/{project}/resource)")])
     try:
@@ -82,7 +84,7 @@ async def _validate(field: str, path: str, content: bytes, *, project_level: boo
     except UnicodeDecodeError:
         raise invalid([Problem(field, f"{path} is not UTF-8 text; save it as UTF-8")]) from None
     try:
-        await check_file(text, path, kind)
+        return await check_file(text, path, kind)
     except FileError as error:
         raise invalid([Problem(field, str(problem)) for problem in error.problems], f"the file {path}") from None
 
@@ -96,14 +98,17 @@ async def _write(
 ) -> CommitOut:
     """items: (field name for errors, uri, base64 content). All are checked before any is written."""
     resources = []
+    warnings: list[str] = []
     for field, uri, encoded in items:
         path = clean_uri(f"{field}.resourceURI", uri)
         content = _content(f"{field}.resourceContent", encoded)
-        await _validate(field, path, content, project_level=not stage and not service)
+        loaded = await _validate(field, path, content, project_level=not stage and not service)
+        if loaded is not None and isinstance(loaded.model, Shipyard):
+            warnings += await gw.provision_tasks(loaded.model)  # before the shipyard is stored
         resources.append(Resource.new(project, path, content, stage=stage, service=service))
     await gw.resources.write(resources)
     last = resources[-1]
-    return CommitOut(commitID=last.version, metadata=_metadata(last))
+    return CommitOut(commitID=last.version, metadata=_metadata(last), warnings=warnings or None)
 
 
 def _read(gw: Gateway, project: str, stage: str, service: str, uri: str, version: str | None) -> ResourceOut:
@@ -124,9 +129,7 @@ def _read(gw: Gateway, project: str, stage: str, service: str, uri: str, version
 def _list(gw: Gateway, project: str, stage: str, service: str, size: int | None, key: str | None) -> Resources:
     files = gw.catalog.files(project, stage, service)
     page = size or 20
-    start = int(key) if key and key.isdigit() else 0
-    if key and not key.isdigit():
-        raise invalid([Problem("query:nextPageKey", "is not a page key this server gave out; omit it to start over")])
+    start = page_key_offset(key)
     chunk = files[start : start + page]
     following = start + len(chunk)
     return Resources(

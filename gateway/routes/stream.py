@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -53,10 +54,12 @@ async def stream(
 
 def parse_cursor(text: str | None) -> TimelineCursor:
     """`<event row>-<transition row>` from Last-Event-ID; anything else starts from the beginning."""
-    events, _, transitions = (text or "").partition("-")
-    if events.isdigit() and transitions.isdigit():
-        return int(events), int(transitions)
-    return 0, 0
+    found = _CURSOR.fullmatch(text or "")
+    return (int(found[1]), int(found[2])) if found else (0, 0)
+
+
+# ASCII digits (str.isdigit also takes "²"), few enough to fit a database's 64-bit integer.
+_CURSOR = re.compile(r"([0-9]{1,18})-([0-9]{1,18})")
 
 
 def format_cursor(cursor: TimelineCursor) -> str:

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 SOCKSHOP = REPO / "examples" / "sockshop"
-TOKEN = "cli-e2e-token"
+TOKEN = "cli-e2e-token-long-enough"
 TIDEGATE = [sys.executable, "-c", "from tidegate.cli.main import main; main()"]
 STEP_TIMEOUT = 120.0
 

@@ -30,7 +30,7 @@ from tidegate.streams.codec import KafkaRecord
 from tidegate.streams.dlq import read_dead_letter
 from tidegate.streams.topics import TopicRegistry
 
-TOKEN = "t0ken-for-tests"
+TOKEN = "t0ken-for-the-alertmanager-tests"
 SETTINGS = BridgeSettings(token=TOKEN)  # type: ignore[arg-type]
 REGISTRY = TopicRegistry(prefix="test.")
 STARTS = "2026-05-01T12:00:00.123456789Z"
@@ -270,11 +270,11 @@ def test_kafka_unavailable_answers_503_so_alertmanager_retries() -> None:
 
 
 def test_basic_auth_is_checked_on_user_and_password() -> None:
-    credentials = Credentials.from_settings(BridgeSettings(user="am", password="pw"))  # type: ignore[arg-type]
-    good = base64.b64encode(b"am:pw").decode()
+    credentials = Credentials.from_settings(BridgeSettings(user="am", password="pw-of-sixteen-chars"))  # type: ignore[arg-type]
+    good = base64.b64encode(b"am:pw-of-sixteen-chars").decode()
     assert credentials.allows(f"Basic {good}")
     assert not credentials.allows(f"Basic {base64.b64encode(b'am:nope').decode()}")
-    assert not credentials.allows(f"Basic {base64.b64encode(b'amp:w').decode()}")
+    assert not credentials.allows(f"Basic {base64.b64encode(b'amp:w-of-sixteen-chars').decode()}")
     assert not credentials.allows("Basic !!!not-base64")
     assert not credentials.allows(f"Bearer {good}")
     assert credentials.challenge.startswith("Basic")

@@ -145,7 +145,7 @@ def test_local_mode_needs_no_login_but_a_loopback_host(local: Env) -> None:
     rebound = TestClient(local.app, base_url="http://attacker.example:8080", follow_redirects=False)
     answer = rebound.get("/bridge/dashboard")
     assert answer.status_code == 403 and "loopback" in answer.text
-    assert rebound.get("/bridge/project/sockshop/live").status_code == 401
+    assert rebound.get("/bridge/project/sockshop/live").status_code == 403
 
 
 def test_pages_send_a_strict_content_security_policy(local: Env) -> None:

@@ -82,7 +82,8 @@ def test_api_needs_the_token(env: Env) -> None:
 
 def test_local_mode_without_token(tmp_path: Path) -> None:
     local = Env(tmp_path)
-    client = TestClient(create_app(local.gateway, extensions=(install_bridge,), api_token=None))
+    client = TestClient(create_app(local.gateway, extensions=(install_bridge,), api_token=None),
+                        base_url="http://127.0.0.1:8080")  # local mode answers loopback hosts only
     assert client.post("/api/v1/auth").status_code == 200
     local.history.close()
 

@@ -77,5 +77,5 @@ def test_a_token_or_loopback_local_mode_is_required(monkeypatch: pytest.MonkeyPa
     with pytest.raises(ValidationError, match="loopback"):
         GatewaySettings(no_token=True, host="0.0.0.0")
     assert GatewaySettings(no_token=True).api_token is None
-    secured = GatewaySettings(api_token="hunter2-secret", host="0.0.0.0")
+    secured = GatewaySettings(api_token="hunter2-secret-long-enough", host="0.0.0.0")
     assert "hunter2" not in repr(secured)
