@@ -42,6 +42,7 @@ from .context import Gateway
 from .metrics import GatewayMetrics
 from .ports import PublishFailed
 from .settings import GatewaySettings
+from .task_topics import KafkaTaskTopics
 
 if TYPE_CHECKING:
     from tidegate.gateway.alertmanager.app import AlertmanagerBridge
@@ -151,6 +152,8 @@ async def kafka_gateway(
             notices=notices,
             metrics=metrics,
             not_ready=not_ready,
+            max_event=gateway_settings.max_event,
+            task_topics=KafkaTaskTopics(settings),
         )
     finally:
         starting.cancel()

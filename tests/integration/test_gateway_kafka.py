@@ -146,3 +146,27 @@ def test_sequence_control_goes_to_every_key_the_context_touched(
     records = kafka_reader(TopicRegistry.from_settings(tidegate_settings).events, 2)
     assert sorted(r.key for r in records) == [b"sockshop/dev/carts", b"sockshop/staging/carts"]
     assert {decode_record(r).data["state"] for r in records} == {"abort"}
+
+
+def test_an_accepted_shipyard_gets_its_task_topics(tidegate_settings: Settings, start_gateway: GatewayClient) -> None:
+    """A shipyard naming a task without a topic (issue 16, item 5): the gateway creates the topic when it
+    accepts the shipyard, so the sequencer never produces to a missing topic."""
+    from tidegate.streams.kafka import topic_partitions
+
+    registry = TopicRegistry.from_settings(tidegate_settings)
+    created_task, uploaded_task = f"smoke{uuid.uuid4().hex[:8]}", f"load{uuid.uuid4().hex[:8]}"
+    wanted = [registry.task(created_task), registry.task(uploaded_task)]
+    assert topic_partitions(tidegate_settings, wanted) == {}, "fresh task names have no topic yet"
+    client = start_gateway()
+
+    def shipyard(task: str) -> bytes:
+        return SHIPYARD.replace(b"          tasks:\n", f"          tasks:\n            - name: {task}\n".encode(), 1)
+
+    assert created_task.encode() in shipyard(created_task), "the example shipyard changed; adapt the test"
+    created = client.post("/api/controlPlane/v1/project", json={"name": "tasks", "shipyard": b64(shipyard(created_task))})
+    assert created.status_code == 201, created.text
+    assert created.json().get("warnings") is None
+    uploaded = client.put("/api/resource-service/v1/project/tasks/resource/shipyard.yaml",
+                          json={"resourceContent": b64(shipyard(uploaded_task))})
+    assert uploaded.status_code == 200, uploaded.text
+    assert topic_partitions(tidegate_settings, wanted) == dict.fromkeys(wanted, tidegate_settings.partitions)
