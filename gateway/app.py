@@ -21,7 +21,8 @@ from .auth import LoopbackHostOnly
 from .context import Gateway
 from .limits import BodyLimit
 from .metrics import GatewayMetrics
-from .routes import api_v1, control_plane, datastore, health, resources, stream
+from .routes import api_v1, control_plane, datastore, health, resources, secrets, stream
+from .slashes import MergeSlashes
 
 DESCRIPTION = """Tidegate's HTTP API: Keptn v1's API surface (api-service, shipyard-controller,
 resource-service, mongodb-datastore) on Kafka. Every `/api` request needs the `x-token` header.
@@ -59,14 +60,15 @@ def create_app(
     chosen_metrics = metrics or (gateway.metrics if gateway is not None else GatewayMetrics())
     app.state.metrics = chosen_metrics
     errors.install(app)
-    for router in (api_v1.router, control_plane.router, resources.router, datastore.router, stream.router,
-                   health.router):
+    for router in (api_v1.router, control_plane.router, resources.router, datastore.router, secrets.router,
+                   stream.router, health.router):
         app.include_router(router)
     install_analytics(app, chosen_metrics.registry)  # /api/analytics/v1; Tidegate's shared metrics in /metrics
     for extend in extensions:
         extend(app)
     app.middleware("http")(chosen_metrics.middleware)
     app.add_middleware(BodyLimit, max_bytes=max_body)
+    app.add_middleware(MergeSlashes)  # outermost: routing and every check see Keptn's merged path
     if api_token is None:
         app.add_middleware(LoopbackHostOnly)  # local mode: no DNS rebinding onto the API (auth.py)
     return app

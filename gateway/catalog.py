@@ -1,6 +1,8 @@
 """Projects, stages, services and files, as the resources topic holds them. No I/O.
 
 - A project exists when its `shipyard.yaml` (project level) exists; its stages are the shipyard's.
+- A project's creation time is in its record `.tidegate/project.json` (written with its first shipyard;
+  projects created before it existed show their shipyard's last write instead).
 - A service exists in a stage when its registry record `.tidegate/service.json` exists at service level
   in that stage (written for every stage when the service is created, as Keptn created services in
   all stages).
@@ -23,6 +25,7 @@ from tidegate.schemas.shipyard import Shipyard
 from tidegate.streams.resources import SHIPYARD, Resource, ResourceStore, resource_key
 
 SERVICE_MARKER = ".tidegate/service.json"
+PROJECT_MARKER = ".tidegate/project.json"
 INTERNAL_PREFIX = ".tidegate/"
 KEPT_VERSIONS = 20
 
@@ -138,6 +141,34 @@ class Catalog:
                 return current
             return self.store.version(project, path, version, stage, service)
         return self.store.get(project, path, stage, service)
+
+
+def project_record(project: str, now: datetime | None = None) -> Resource:
+    """The record of when `project` was created."""
+    moment = (now or datetime.now(UTC)).isoformat()
+    content = json.dumps({"projectName": project, "created": moment}).encode("utf-8")
+    return Resource.new(project, PROJECT_MARKER, content)
+
+
+def creation_date(record: Resource | None) -> str | None:
+    """A record's creation time as Keptn answered it: Unix nanoseconds, as a decimal string (its CLI
+    parses exactly that). The record's `created`, else the time it was written."""
+    if record is None:
+        return None
+    try:
+        created = json.loads(record.content).get("created")
+    except (ValueError, AttributeError):
+        created = None
+    for text in (created, record.updated):
+        if isinstance(text, str) and text:
+            try:
+                moment = datetime.fromisoformat(text)
+            except ValueError:
+                continue
+            moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+            seconds = int(moment.timestamp())
+            return str(seconds * 1_000_000_000 + moment.microsecond * 1000)
+    return None
 
 
 def service_record(project: str, stage: str, service: str, now: datetime | None = None) -> Resource:

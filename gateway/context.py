@@ -15,6 +15,7 @@ from tidegate.readside.history.store import HistoryStore
 from tidegate.schemas.events import KeptnEvent
 from tidegate.schemas.shipyard import Shipyard
 from tidegate.streams.codec import encode
+from tidegate.streams.secrets import SecretStore, secret_store
 
 from .catalog import Catalog
 from .errors import ApiError
@@ -40,6 +41,8 @@ class Gateway:
     # Reasons the gateway is not ready yet (empty: ready); the Kafka wiring fills this in.
     not_ready: Callable[[], list[str]] = field(default=lambda: [])
     clock: Callable[[], datetime] = _now
+    # Keptn's secrets (`/api/secrets/v1`): Kubernetes Secrets in a cluster, else a 0600 file (streams.secrets).
+    secrets: SecretStore = field(default_factory=secret_store)
     version: str = "0.1.0"
     max_event: int = DEFAULT_MAX_EVENT
     """Largest event published, in bytes of its Kafka record (TIDEGATE_GATEWAY_MAX_EVENT)."""

@@ -1,11 +1,13 @@
 """API errors: Keptn's error body `{"code", "message"}`, plus `problems` naming each field and rule.
 
-Handlers turn FastAPI's request validation errors into the same 400 body, so a client sees one shape
-for every refusal, and the message says what is wrong, where, and what to send instead.
+Handlers turn FastAPI's request validation errors, unknown routes and methods, and unexpected
+failures into the same body, so a client sees one shape for every refusal (Keptn's CLI prints the
+`message`), and the message says what is wrong, where, and what to send instead.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +18,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .rules import Problem
+
+log = logging.getLogger(__name__)
 
 
 class ErrorBody(BaseModel):
@@ -75,7 +79,20 @@ def install(app: FastAPI) -> None:
         return JSONResponse(invalid(problems).body(), status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
         message = error.detail if isinstance(error.detail, str) else "the request cannot be served"
+        if error.status_code == 404 and message == "Not Found":
+            message = (f"no such route: {request.method} {request.url.path}; the API's routes are listed at "
+                       "/docs (Keptn's api, controlPlane, resource-service, mongodb-datastore and secrets APIs)")
+        elif error.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}; see /docs for the methods it takes"
         return JSONResponse({"code": error.status_code, "message": message}, status_code=error.status_code,
                             headers=getattr(error, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        # The exception text may hold request data: the log gets the type and the trace, the client neither.
+        log.error("%s %s failed with %s", request.method, request.url.path, type(error).__name__, exc_info=error)
+        return JSONResponse({"code": 500, "message": f"the gateway failed to answer {request.method} "
+                                                     f"{request.url.path} ({type(error).__name__}); see its log"},
+                            status_code=500)

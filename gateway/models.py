@@ -74,8 +74,8 @@ class CreateService(BaseModel):
 
 class ExpandedService(BaseModel):
     serviceName: str
-    deployedImage: str | None = None
-    creationDate: str | None = None
+    deployedImage: str | None = Field(default=None, description="the image of the last successful deployment.finished")
+    creationDate: str | None = Field(default=None, description="Unix nanoseconds, as a decimal string (Keptn's form)")
 
 
 class ExpandedStage(BaseModel):
@@ -86,6 +86,7 @@ class ExpandedStage(BaseModel):
 
 class ExpandedProject(BaseModel):
     projectName: str
+    creationDate: str | None = Field(default=None, description="Unix nanoseconds, as a decimal string (Keptn's form)")
     shipyard: str
     shipyardVersion: str
     stages: list[ExpandedStage]

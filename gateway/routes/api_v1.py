@@ -32,7 +32,9 @@ async def metadata(gw: Gw) -> Metadata:
         shipyardversion=API_VERSION.split("/", 1)[1],
         bridgeversion="",
         keptnservices={},
-        automaticprovisioning=False,
+        # Tidegate keeps every project's files on its resources topic: no git upstream is needed, and
+        # Keptn's CLI creates projects without --git-* flags when this is true (the flags are ignored).
+        automaticprovisioning=True,
     )
 
 

@@ -20,7 +20,7 @@ from tidegate.schemas.tidegate_events import ControlState, control_event
 from tidegate.streams.resources import SHIPYARD, Resource
 
 from ..auth import require_token
-from ..catalog import service_record
+from ..catalog import PROJECT_MARKER, creation_date, project_record, service_record
 from ..context import Gateway, gateway
 from ..errors import ApiError, conflict, invalid, not_found
 from ..files import check_file
@@ -125,7 +125,7 @@ def _expanded_services(gw: Gateway, project: str, stage: str) -> list[ExpandedSe
             ExpandedService(
                 serviceName=name,
                 deployedImage=gw.history.deployed_image(project, stage, name),
-                creationDate=marker.updated if marker is not None else None,
+                creationDate=creation_date(marker),
             )
         )
     return out
@@ -145,6 +145,7 @@ def _expanded_project(gw: Gateway, project: str) -> ExpandedProject:
         projectName=project,
         shipyard=resource.text,
         shipyardVersion=shipyard.apiVersion,
+        creationDate=creation_date(gw.catalog.store.get(project, PROJECT_MARKER) or resource),
         stages=[_expanded_stage(gw, project, shipyard, s) for s in shipyard.stage_names],
     )
 
@@ -183,7 +184,7 @@ async def create_project(body: CreateProject, gw: Gw) -> Message:
     if gw.catalog.shipyard(body.name) is not None:
         raise conflict(f"project {body.name!r} already exists; update its shipyard with PUT /api/controlPlane/v1/project")
     warnings = await gw.provision_tasks(shipyard)  # before the shipyard exists, so no task waits for its topic
-    await gw.resources.write([Resource.new(body.name, SHIPYARD, content)])
+    await gw.resources.write([project_record(body.name, gw.clock()), Resource.new(body.name, SHIPYARD, content)])
     return Message(message=f"project {body.name} created", warnings=warnings or None)
 
 

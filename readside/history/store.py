@@ -28,6 +28,7 @@ from tidegate.schemas.events import KeptnEvent
 from tidegate.schemas.keys import Key
 from tidegate.schemas.tidegate_events import TASK_CANCELLED_TYPE
 
+from . import deployments
 from .audit import AuditEntry, SeenEvent, Transition
 from .models import Base, EvaluationRow, EventRow, SequenceRow, TransitionRow
 from .sequences import SequenceView, apply, stages_from_json, stages_to_json
@@ -352,20 +353,23 @@ class HistoryStore:
             ).all()
         return _page([row.body for row in rows], offset, size, total)
 
-    def deployed_image(self, project: str, stage: str, service: str) -> str | None:
-        """The image of the latest delivery in this stage that passed its deployment."""
+    def deployed_image(self, project: str, stage: str, service: str, *, limit: int = 200) -> str | None:
+        """The image the service runs in the stage: Keptn's rule over the stage's last `limit`
+        deployment and rollback results (deployments.py)."""
         with self._sessions() as session:
             rows = session.scalars(
-                select(SequenceRow)
-                .where(SequenceRow.project == project, SequenceRow.service == service)
-                .order_by(SequenceRow.time.desc())
-                .limit(50)
+                select(EventRow.body)
+                .where(EventRow.project == project, EventRow.stage == stage, EventRow.service == service,
+                       EventRow.type.in_(deployments.CHANGES))
+                .order_by(EventRow.time.desc(), EventRow.seq.desc())
+                .limit(limit)
             ).all()
-        for row in rows:
-            for stage_state in stages_from_json(row.stages):
-                if stage_state.name == stage and stage_state.image and stage_state.result in ("pass", "warning"):
-                    return stage_state.image
-        return None
+            wanted = [str(body.get("triggeredid")) for body in rows if body.get("triggeredid")]
+            triggered = {
+                body.get("id"): body.get("data") or {}
+                for body in session.scalars(select(EventRow.body).where(EventRow.id.in_(wanted))).all()
+            } if wanted else {}
+        return deployments.deployed_image(reversed(rows), triggered.get)
 
 
 # --------------------------------------------------------------------- internals
@@ -404,7 +408,7 @@ def _event_query(where: EventFilter) -> Select[tuple[EventRow]]:
     if where.root:
         conditions.append(EventRow.is_root.is_(True))
     if where.from_time:
-        conditions.append(EventRow.time >= where.from_time)
+        conditions.append(EventRow.time > where.from_time)  # exclusive, as Keptn's datastore ($gt)
     if where.before_time:
         conditions.append(EventRow.time < where.before_time)
     if where.exclude_invalidated:

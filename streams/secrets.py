@@ -1,0 +1,325 @@
+"""Secrets: named sets of key/value pairs (Keptn's secret-service), never on a topic.
+
+    store = secret_store()                     # chosen from the environment (below)
+    store.create("slack", "keptn-default", {"token": "..."})
+    lookup_secret("slack", "token")            # what a connector's `secretRef`/`envFrom` resolves to
+
+Values are write-only for the API: a store answers names, scopes and keys (`SecretInfo`), and only
+`value` (used by connectors through `lookup_secret`) returns a value. Nothing here logs a value.
+
+Where secrets live (`TIDEGATE_SECRETS_BACKEND`):
+    kubernetes   Secrets in the namespace Tidegate runs in (labels `app.kubernetes.io/managed-by:
+                 tidegate`, `app.kubernetes.io/scope: <scope>`), as Keptn's secret-service kept them;
+                 the default when running in a cluster (KUBERNETES_SERVICE_HOST is set).
+    file         `$TIDEGATE_SECRETS_FILE`, default `$TIDEGATE_HOME/secrets.json`: a JSON file readable
+                 and writable only by Tidegate's user (0600, in a 0700 folder it creates); the default
+                 elsewhere. Gateway and connectors on one machine share it.
+
+A connector resolves `secretRef: {name, key}` with `lookup_secret(name, key)`: the environment
+variable `TIDEGATE_SECRET_<NAME>_<KEY>` (upper case, other characters as `_`) when it is set, else
+the secret store.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+DEFAULT_SCOPE = "keptn-default"
+SECRET_PREFIX = "TIDEGATE_SECRET_"
+MANAGED_BY = "tidegate"
+#: Kubernetes' limit for one Secret; the file store keeps the same, so a secret fits both.
+MAX_SECRET_BYTES = 1024 * 1024
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+_NAME_MAX = 253
+_SCOPE_MAX = 63
+
+
+class SecretError(Exception):
+    """A secret operation that cannot be done; the message names the secret and what to do."""
+
+
+class SecretInvalid(SecretError):
+    pass
+
+
+class SecretNotFound(SecretError):
+    pass
+
+
+class SecretExists(SecretError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SecretInfo:
+    """What may be shown about a secret: never its values."""
+
+    name: str
+    scope: str
+    keys: tuple[str, ...]
+
+
+class SecretStore(Protocol):
+    def create(self, name: str, scope: str, data: Mapping[str, str]) -> None: ...
+
+    def update(self, name: str, scope: str, data: Mapping[str, str]) -> None: ...
+
+    def delete(self, name: str, scope: str) -> None: ...
+
+    def list(self, name: str | None = None, scope: str | None = None) -> list[SecretInfo]: ...
+
+    def value(self, name: str, key: str) -> str | None: ...
+
+
+def secret_variable(name: str, key: str) -> str:
+    """The environment variable that overrides secret `name`'s `key` for a connector."""
+    return SECRET_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", f"{name}_{key}").upper()
+
+
+def check_secret(name: str, scope: str, data: Mapping[str, str] | None) -> None:
+    """Raises SecretInvalid naming what is wrong (names as Kubernetes allows them, at most 1 MiB)."""
+    if not name or len(name) > _NAME_MAX or not _NAME.match(name):
+        raise SecretInvalid(f"secret name {name[:80]!r} is not valid: use lower-case letters, digits and dashes "
+                            f"(at most {_NAME_MAX} characters), e.g. slack-webhook")
+    if not scope or len(scope) > _SCOPE_MAX or not _NAME.match(scope):
+        raise SecretInvalid(f"scope {scope[:80]!r} is not valid: use lower-case letters, digits and dashes "
+                            f"(at most {_SCOPE_MAX}), e.g. {DEFAULT_SCOPE}")
+    if data is None:
+        return
+    if not data:
+        raise SecretInvalid(f"secret {name!r} has no data: give at least one key, e.g. --from-literal=token=...")
+    size = 0
+    for key, value in data.items():
+        if not isinstance(key, str) or not _KEY.match(key) or len(key) > _NAME_MAX:
+            raise SecretInvalid(f"secret {name!r}: key {str(key)[:80]!r} is not valid: use letters, digits, "
+                                "'-', '_' and '.'")
+        if not isinstance(value, str):
+            raise SecretInvalid(f"secret {name!r}: the value of key {key!r} must be a string")
+        size += len(key) + len(value.encode("utf-8"))
+    if size > MAX_SECRET_BYTES:
+        raise SecretInvalid(f"secret {name!r} is larger than {MAX_SECRET_BYTES} bytes; split it into several secrets")
+
+
+# --------------------------------------------------------------------- file store
+
+
+class FileSecretStore:
+    """A JSON file only Tidegate's user can read (0600 in a 0700 folder); writes replace it atomically
+    under an exclusive lock, so a gateway and connectors on the same machine can share it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock_path = path.with_name(path.name + ".lock")
+
+    def _prepare(self) -> None:
+        if not self.path.parent.exists():
+            self.path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self._prepare()
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def _read(self) -> dict[str, dict[str, Any]]:
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                loaded = json.load(handle)
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as error:
+            raise SecretError(f"the secret store {self.path} cannot be read ({type(error).__name__}); "
+                              "restore it from a backup or remove it and create the secrets again") from None
+        secrets = loaded.get("secrets") if isinstance(loaded, dict) else None
+        return secrets if isinstance(secrets, dict) else {}
+
+    def _write(self, secrets: dict[str, dict[str, Any]]) -> None:
+        fd, temporary = tempfile.mkstemp(prefix=".secrets-", dir=self.path.parent)  # mkstemp creates it 0600
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump({"secrets": secrets}, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(temporary, 0o600)
+            os.replace(temporary, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+
+    def create(self, name: str, scope: str, data: Mapping[str, str]) -> None:
+        check_secret(name, scope, data)
+        with self._locked():
+            secrets = self._read()
+            if name in secrets:
+                raise SecretExists(f"secret {name!r} already exists; change it with update, or delete it first")
+            secrets[name] = {"scope": scope, "data": dict(data)}
+            self._write(secrets)
+
+    def update(self, name: str, scope: str, data: Mapping[str, str]) -> None:
+        check_secret(name, scope, data)
+        with self._locked():
+            secrets = self._read()
+            if secrets.get(name, {}).get("scope") != scope:
+                raise SecretNotFound(f"secret {name!r} does not exist in scope {scope!r}; create it first")
+            secrets[name] = {"scope": scope, "data": dict(data)}
+            self._write(secrets)
+
+    def delete(self, name: str, scope: str) -> None:
+        with self._locked():
+            secrets = self._read()
+            if secrets.get(name, {}).get("scope") != scope:
+                raise SecretNotFound(f"secret {name!r} does not exist in scope {scope!r}")
+            del secrets[name]
+            self._write(secrets)
+
+    def list(self, name: str | None = None, scope: str | None = None) -> list[SecretInfo]:
+        return [
+            SecretInfo(found, str(entry.get("scope", "")), tuple(sorted(entry.get("data") or {})))
+            for found, entry in sorted(self._read().items())
+            if (not name or found == name) and (not scope or entry.get("scope") == scope)
+        ]
+
+    def value(self, name: str, key: str) -> str | None:
+        found = (self._read().get(name) or {}).get("data") or {}
+        value = found.get(key)
+        return value if isinstance(value, str) else None
+
+
+# --------------------------------------------------------------------- Kubernetes store
+
+_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+class KubernetesSecretStore:
+    """Kubernetes Secrets in one namespace, through the official client (in-cluster config, or a
+    kubeconfig file). `core` may be given (a CoreV1Api or a test double with the same methods)."""
+
+    def __init__(self, namespace: str, *, kubeconfig: str | None = None, core: Any = None) -> None:
+        self.namespace = namespace
+        self.kubeconfig = kubeconfig
+        self._core = core
+
+    def _api(self) -> Any:
+        if self._core is None:
+            from kubernetes import client, config
+
+            try:
+                if self.kubeconfig:
+                    api_client = config.new_client_from_config(config_file=self.kubeconfig)
+                else:
+                    config.load_incluster_config()
+                    api_client = client.ApiClient()
+            except Exception as error:
+                raise SecretError(f"cannot reach Kubernetes for the secrets ({type(error).__name__}); run in a "
+                                  "cluster, set TIDEGATE_KUBERNETES_KUBECONFIG, or TIDEGATE_SECRETS_BACKEND=file") from None
+            self._core = client.CoreV1Api(api_client)
+        return self._core
+
+    def _call(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(*args, **kwargs)
+        except Exception as error:
+            status = getattr(error, "status", None)
+            if status == 404:
+                raise SecretNotFound(f"{what}: no such secret in namespace {self.namespace!r}") from None
+            if status == 409:
+                raise SecretExists(f"{what}: the secret already exists; change it with update, or delete it first") from None
+            # The client's message may quote the request body (the values): give only the status.
+            raise SecretError(f"{what}: Kubernetes answered {status or type(error).__name__}") from None
+
+    def _body(self, name: str, scope: str, data: Mapping[str, str]) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": MANAGED_BY,
+                                                  "app.kubernetes.io/scope": scope}},
+            "data": {key: base64.b64encode(value.encode("utf-8")).decode("ascii") for key, value in data.items()},
+        }
+
+    def _managed(self, name: str, scope: str | None) -> Any:
+        found = self._call(f"reading secret {name!r}", self._api().read_namespaced_secret, name, self.namespace)
+        labels = dict(found.metadata.labels or {})
+        if labels.get("app.kubernetes.io/managed-by") != MANAGED_BY or (scope and labels.get("app.kubernetes.io/scope") != scope):
+            raise SecretNotFound(f"secret {name!r} does not exist in scope {scope!r}")
+        return found
+
+    def create(self, name: str, scope: str, data: Mapping[str, str]) -> None:
+        check_secret(name, scope, data)
+        self._call(f"creating secret {name!r}", self._api().create_namespaced_secret, self.namespace,
+                   self._body(name, scope, data))
+
+    def update(self, name: str, scope: str, data: Mapping[str, str]) -> None:
+        check_secret(name, scope, data)
+        self._managed(name, scope)
+        self._call(f"updating secret {name!r}", self._api().replace_namespaced_secret, name, self.namespace,
+                   self._body(name, scope, data))
+
+    def delete(self, name: str, scope: str) -> None:
+        self._managed(name, scope)
+        self._call(f"deleting secret {name!r}", self._api().delete_namespaced_secret, name, self.namespace)
+
+    def list(self, name: str | None = None, scope: str | None = None) -> list[SecretInfo]:
+        selector = f"app.kubernetes.io/managed-by={MANAGED_BY}" + (f",app.kubernetes.io/scope={scope}" if scope else "")
+        found = self._call("listing secrets", self._api().list_namespaced_secret, self.namespace, label_selector=selector)
+        return sorted(
+            (SecretInfo(item.metadata.name, (item.metadata.labels or {}).get("app.kubernetes.io/scope", ""),
+                        tuple(sorted(item.data or {})))
+             for item in found.items if not name or item.metadata.name == name),
+            key=lambda info: info.name,
+        )
+
+    def value(self, name: str, key: str) -> str | None:
+        try:
+            found = self._managed(name, None)
+        except SecretNotFound:
+            return None
+        encoded = (found.data or {}).get(key)
+        return base64.b64decode(encoded).decode("utf-8") if isinstance(encoded, str) else None
+
+
+# --------------------------------------------------------------------- choosing and looking up
+
+
+def secret_store(environ: Mapping[str, str] | None = None) -> SecretStore:
+    """The store the environment asks for (module docstring); nothing is read or created yet."""
+    env = os.environ if environ is None else environ
+    backend = (env.get("TIDEGATE_SECRETS_BACKEND") or "").strip().lower()
+    in_cluster = bool(env.get("KUBERNETES_SERVICE_HOST"))
+    if backend not in ("", "file", "kubernetes"):
+        raise SecretError(f"TIDEGATE_SECRETS_BACKEND={backend!r} is not known; use file or kubernetes")
+    if backend == "kubernetes" or (not backend and in_cluster):
+        namespace = env.get("TIDEGATE_SECRETS_NAMESPACE") or (
+            _NAMESPACE_FILE.read_text().strip() if _NAMESPACE_FILE.is_file() else "default")
+        return KubernetesSecretStore(namespace, kubeconfig=env.get("TIDEGATE_KUBERNETES_KUBECONFIG") or None)
+    path = env.get("TIDEGATE_SECRETS_FILE") or str(Path(env.get("TIDEGATE_HOME") or ".cache") / "secrets.json")
+    return FileSecretStore(Path(path).expanduser().resolve())
+
+
+def lookup_secret(
+    name: str, key: str, environ: Mapping[str, str] | None = None, store: SecretStore | None = None
+) -> str | None:
+    """What a connector's `secretRef: {name, key}` resolves to: `TIDEGATE_SECRET_<NAME>_<KEY>` from
+    `environ` when set, else the secret store (`store`, or the one `environ` chooses); None if neither
+    has it. Errors of the store read as "not there" only for a missing secret; others raise SecretError."""
+    env = os.environ if environ is None else environ
+    from_env = env.get(secret_variable(name, key))
+    if from_env is not None:
+        return from_env
+    return (store or secret_store(env)).value(name, key)
