@@ -11,7 +11,9 @@ Rules (reference §4.4-4.6; lighthouse-service evaluate_sli_handler.go):
   status fail (a failing `key_sli` fails the whole gate). Warning targets are checked and reported
   even when the pass criteria hold.
 - An objective without pass criteria is informational: reported, never scored, not in the maximum.
-- A missing SLI value (or one with success=false) violates every criterion (target 0).
+- A missing SLI value (or one with success=false, or null) violates every criterion; each valid one
+  is listed with lighthouse's target value (a fixed criterion's own value, `<=15` -> 15; for a
+  relative one the aggregated previous value, 0 without one); invalid ones are not listed.
 - Relative criteria compare with the baseline of previous values (`baseline.py`); with none they
   hold. `comparedValue` is that baseline (0 without one), even for fixed criteria.
 - Score = 100 * sum(scores) / sum(weights of objectives with pass criteria); with no such
@@ -133,11 +135,12 @@ def _check_sets(
         set_holds = True
         for check in checks:
             if not value.success:
-                # Keptn refused to evaluate a value the provider could not measure.
-                criterion = check if isinstance(check, Criterion) else None
-                text = check.text if isinstance(check, Criterion) else check.criteria
-                targets.append(Target(text, 0.0, True, criterion, value_missing=True))
+                # Keptn refused to evaluate a value the provider could not measure, but still listed
+                # each valid criterion, violated, with its target (lighthouse getEmptyTargets).
                 set_holds = False
+                if isinstance(check, Criterion):
+                    targets.append(Target(check.text, _unmeasured_target(check, baseline), True, check,
+                                          value_missing=True))
             elif isinstance(check, CriteriaError):
                 targets.append(Target(check.criteria, 0.0, True, None))
                 set_holds = False
@@ -154,6 +157,15 @@ def _check_sets(
                 set_holds = set_holds and held
         satisfied = satisfied or set_holds
     return satisfied, targets
+
+
+def _unmeasured_target(check: Criterion, baseline: Baseline | None) -> float:
+    """The targetValue lighthouse reported for a criterion of an SLI without a value: a fixed
+    criterion's own value (`<=15` -> 15); for a relative one the aggregated previous value itself
+    (not the target it would set), 0 without previous values."""
+    if check.kind is _FIXED:
+        return check.value
+    return baseline.value if baseline is not None else 0.0
 
 
 def _take(values: list[SLIValue], sli: str) -> SLIValue | None:

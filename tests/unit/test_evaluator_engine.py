@@ -112,14 +112,34 @@ def test_example_a_value_not_measured_fails_every_target() -> None:
     indicator = verdict.indicator_results[0]
     assert (indicator.status, indicator.score, indicator.success) == (IndicatorStatus.FAIL, 0.0, False)
     assert indicator.message == "query timed out"
-    assert _targets(indicator) == [("<=+10%", 0.0, True), ("<600", 0.0, True)]
-    assert _targets(indicator, "warning") == [("<=800", 0.0, True)]
+    # Lighthouse's targets for an unmeasured value: a fixed criterion's own value, the aggregated
+    # previous value for a relative one (not the 550 it would set), every one violated.
+    assert _targets(indicator) == [("<=+10%", 500.0, True), ("<600", 600.0, True)]
+    assert _targets(indicator, "warning") == [("<=800", 800.0, True)]
     assert verdict.score == 0.0
     assert verdict.result is Result.FAIL
     assert (
         verdict.message
         == "Evaluation failed since the calculated score of 0 is below the warning value of 75"
     )
+
+
+def test_an_sli_without_a_value_reports_each_target_like_lighthouse() -> None:
+    """`<=15` is reported with targetValue 15 (violated), not 0, whether the SLI is missing from
+    the results or came back with success false; an invalid criterion is not listed; a relative
+    criterion without previous values has target 0."""
+    slo = _slo("""
+objectives:
+  - sli: error_rate
+    pass: [{criteria: ["<=15", ">=2"]}]
+    warning: [{criteria: ["<=20", "<=+5%", "<<nonsense"]}]
+total_score: {pass: "90%", warning: "75%"}
+""")
+    for values in ([], [_value("error_rate", 0, success=False, message="no data")]):
+        [indicator] = evaluate(slo, values, []).indicator_results
+        assert indicator.status is IndicatorStatus.FAIL
+        assert _targets(indicator) == [("<=15", 15.0, True), (">=2", 2.0, True)]
+        assert _targets(indicator, "warning") == [("<=20", 20.0, True), ("<=+5%", 0.0, True)]
 
 
 def test_value_missing_from_the_provider_is_reported_as_not_received() -> None:
