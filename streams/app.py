@@ -38,7 +38,7 @@ from faust.types import ChannelT, EventT, TopicT
 from tidegate.schemas.events import KeptnEvent
 from tidegate.schemas.keys import Key
 from tidegate.streams.codec import DecodeError, KafkaRecord, decode, encode
-from tidegate.streams.dlq import DeadLetter, DeadLetterCounter, dead_letter_record
+from tidegate.streams.dlq import DeadLetter, DeadLetterCounter, DeadLetterReason, dead_letter_record
 from tidegate.streams.kafka import faust_credentials
 from tidegate.streams.logging import bind_event, faust_logging_options, unbind
 from tidegate.streams.metrics import observe_consumed, observe_dead_letter, observe_produced
@@ -190,11 +190,10 @@ def _agent_name() -> str:
     return agent.name.rsplit(".", 1)[-1] if agent is not None else "unknown"
 
 
-async def send_to_dlq(record: EventT[bytes], reason: str, *, category: str | None = None) -> DeadLetter:
-    """Put `record` on the DLQ with `reason` (for input that decodes but fails validation too).
-
-    `category` is the metric's one-word reason (streams.metrics); by default it is read from `reason`.
-    """
+async def send_to_dlq(
+    record: EventT[bytes], reason: str, *, code: DeadLetterReason = DeadLetterReason.REJECTED
+) -> DeadLetter:
+    """Put `record` on the DLQ with `reason` in words and `code` as the kind of fault (the metric label)."""
     app = _tidegate_app(record)
     message = record.message
     letter = DeadLetter(
@@ -203,19 +202,20 @@ async def send_to_dlq(record: EventT[bytes], reason: str, *, category: str | Non
         source_partition=message.partition,
         source_offset=message.offset,
         agent=_agent_name(),
+        code=code,
     )
     dead = dead_letter_record(_record_of(record), letter)
     # Awaited (queued before the next record): Faust flushes the producer before it commits the
     # offset, so the letter is on the DLQ before the input counts as processed.
     await app.channels.dlq.send(key=dead.key, value=dead.value, headers=list(dead.headers))
-    note_dead_letter(app.dead_letters, letter, category)
+    note_dead_letter(app.dead_letters, letter)
     return letter
 
 
-def note_dead_letter(counter: DeadLetterCounter, letter: DeadLetter, category: str | None = None) -> None:
+def note_dead_letter(counter: DeadLetterCounter, letter: DeadLetter) -> None:
     """Count a letter just sent to the DLQ (counter and metric) and log it, for every agent alike."""
     count = counter.add(letter)
-    observe_dead_letter(letter, category)
+    observe_dead_letter(letter)
     log.warning(
         "sent %s[%s]@%s to the DLQ (%s from %s so far): %s",
         letter.source_topic,
@@ -238,7 +238,7 @@ async def decode_or_dlq(record: EventT[bytes]) -> KeptnEvent | None:
         )
     except DecodeError as error:
         unbind()
-        await send_to_dlq(record, error.reason, category="undecodable")
+        await send_to_dlq(record, error.reason, code=DeadLetterReason.UNDECODABLE)
         return None
     bind_event(event)  # the agent's log lines for this event carry its keptnContext (streams.logging)
     observe_consumed(message.topic, event, _agent_name())

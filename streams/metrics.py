@@ -4,7 +4,7 @@
 |---|---|---|
 | `tidegate_events_consumed_total` | counter | agent, topic, type |
 | `tidegate_events_produced_total` | counter | topic, type |
-| `tidegate_dlq_total` | counter | reason (undecodable, wrong_key, agent_error, rejected), agent, topic |
+| `tidegate_dlq_total` | counter | reason (a `DeadLetterReason`: undecodable, wrong_key, agent_error, rejected), agent, topic |
 | `tidegate_consumer_lag` | gauge | group, topic, partition |
 | `tidegate_sequence_duration_seconds` | histogram | stage, sequence, result |
 | `tidegate_task_duration_seconds` | histogram | task, result |
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -63,24 +62,6 @@ AUDIT_TOPIC = "audit"  # `<prefix>audit` (streams.topics): it re-sends what othe
 # Sequences run from seconds (a quality gate) to a day (a delivery waiting for a manual approval).
 SEQUENCE_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0, 86400.0)
 TASK_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
-
-# DLQ reasons are sentences for people; the label must be one of a few words.
-DLQ_UNDECODABLE = "undecodable"  # not a readable CloudEvent (the codec refused it)
-DLQ_WRONG_KEY = "wrong_key"  # the Kafka key is not the event's project/stage/service
-DLQ_AGENT_ERROR = "agent_error"  # the agent failed on it (a bug; the record is kept for a replay)
-DLQ_REJECTED = "rejected"  # readable, but the agent cannot process it as sent
-_WRONG_KEY = re.compile(r"^record key .* is not the event's project/stage/service")
-_AGENT_ERROR = re.compile(r"^\w+ error: |^the \w+ failed on this ")
-
-
-def dlq_reason(reason: str) -> str:
-    """The label for a dead letter whose category the sender did not name."""
-    if _WRONG_KEY.search(reason):
-        return DLQ_WRONG_KEY
-    if _AGENT_ERROR.search(reason):
-        return DLQ_AGENT_ERROR
-    return DLQ_REJECTED
-
 
 class _Run(Protocol):
     @property
@@ -213,9 +194,9 @@ class TidegateMetrics:
         elif event.type == ESCALATED_TYPE:
             self.escalations.labels(str(event.data.get("reason") or "unknown")).inc()
 
-    def observe_dead_letter(self, letter: DeadLetter, reason: str | None = None) -> str:
-        """Count a dead letter; returns the reason label used."""
-        label = reason or dlq_reason(letter.reason)
+    def observe_dead_letter(self, letter: DeadLetter) -> str:
+        """Count a dead letter under its `DeadLetterReason` (the sender named it); returns the label."""
+        label = letter.code.value
         self.dead_letters.labels(label, letter.agent, letter.source_topic).inc()
         return label
 
@@ -316,9 +297,9 @@ def observe_ignored(agent: str, reason: str) -> None:
         log.debug("could not count an ignored event", exc_info=True)
 
 
-def observe_dead_letter(letter: DeadLetter, reason: str | None = None) -> None:
+def observe_dead_letter(letter: DeadLetter) -> None:
     try:
-        default_metrics().observe_dead_letter(letter, reason)
+        default_metrics().observe_dead_letter(letter)
     except Exception:
         log.debug("could not count a dead letter", exc_info=True)
 
@@ -454,7 +435,6 @@ __all__ = [
     "add_lag_source",
     "consumer_lag",
     "default_metrics",
-    "dlq_reason",
     "expose_worker_metrics",
     "metrics_port",
     "observe_consumed",

@@ -6,7 +6,7 @@ are `SecretStr`: they never show in a repr, a log line or an error message.
 
 | variable | default |
 |---|---|
-| TIDEGATE_KAFKA_BOOTSTRAP | 127.0.0.1:$TIDEGATE_KAFKA_PORT (39092), the local broker of deploy/local/kafka.py |
+| TIDEGATE_KAFKA_BOOTSTRAP | 127.0.0.1:$TIDEGATE_KAFKA_PORT (19092), the local broker of deploy/local/kafka.py |
 | TIDEGATE_TOPIC_PREFIX | `tidegate.` |
 | TIDEGATE_PARTITIONS | 12 (events, task topics, audit and changelogs: fixed up front, see ARCHITECTURE) |
 | TIDEGATE_REPLICATION_FACTOR | 1 |
@@ -29,7 +29,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_KAFKA_PORT = 39092
+DEFAULT_KAFKA_PORT = 19092  # below the ephemeral range 32768-60999: see deploy/local/kafka.py
 _TOPIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]

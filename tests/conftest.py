@@ -3,7 +3,7 @@
 How tests get Kafka
 -------------------
 - `kafka_bootstrap` (session): the value of `TIDEGATE_KAFKA_BOOTSTRAP` if it is set (a broker you run
-  yourself); otherwise the local broker of `deploy/local/kafka.py` on `TIDEGATE_KAFKA_PORT` (39092),
+  yourself); otherwise the local broker of `deploy/local/kafka.py` on `TIDEGATE_KAFKA_PORT` (19092),
   started on first use (a JDK 17+ and Maven are needed; the jars are cached in `$TIDEGATE_HOME`).
   At the end of the session it is stopped, unless it was running before the session started (e.g.
   `make kafka-up`) or another test session still uses it. Only tests that ask for Kafka, directly or

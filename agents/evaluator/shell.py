@@ -19,6 +19,7 @@ from tidegate.agents.evaluator.flow import EvaluatorConfig, EvaluatorState, SLOF
 from tidegate.agents.shell import WorkerContext, emit, read_keyed
 from tidegate.schemas.keys import Key
 from tidegate.streams.app import send_to_dlq
+from tidegate.streams.dlq import DeadLetterReason
 from tidegate.streams.resources import SLI_PROMETHEUS, SLO, Resource
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,8 @@ def register(ctx: WorkerContext) -> None:
                 decision = decide(state, event, config, datetime.now(UTC))
             except Exception as error:  # one bad event must not stop the partition
                 log.exception("evaluator failed on %s %s", event.type, event.id)
-                await send_to_dlq(record, f"evaluator error: {type(error).__name__}: {error}")
+                await send_to_dlq(record, f"evaluator error: {type(error).__name__}: {error}",
+                                  code=DeadLetterReason.AGENT_ERROR)
                 return
             # Outputs first, then the state: after a crash in between, the input is read again and
             # the same outputs (same ids) go out again instead of being lost behind a state that

@@ -43,6 +43,7 @@ from tidegate.schemas.tidegate_events import remediation_tick
 from tidegate.streams.app import send_event, send_to_dlq
 from tidegate.streams.audit import transition_event
 from tidegate.streams.codec import DecodeError, decode
+from tidegate.streams.dlq import DeadLetterReason
 from tidegate.streams.metrics import observe_ignored
 from tidegate.streams.resources import REMEDIATION, Resource
 
@@ -127,7 +128,8 @@ def register(ctx: WorkerContext, settings: RemediatorSettings | None = None) -> 
             await handle(record, event, key)
         except Exception as error:  # a bug must not stop the agent (Faust would drop the input): DLQ it
             log.exception("remediator failed on %s (id %s)", event.type, event.id)
-            await send_to_dlq(record, f"the remediator failed on this {event.type}: {error!r}")
+            await send_to_dlq(record, f"the remediator failed on this {event.type}: {error!r}",
+                              code=DeadLetterReason.AGENT_ERROR)
 
     async def handle(record: EventT[bytes], event: KeptnEvent, key: Key) -> None:
         remediation: RemediationInput = None

@@ -50,7 +50,7 @@ from tidegate.schemas.keys import Key, key_mismatch
 from tidegate.schemas.tidegate_events import TICK_TYPE, tick_event
 from tidegate.streams.app import note_dead_letter
 from tidegate.streams.codec import CE_PREFIX, DecodeError, KafkaRecord, decode, encode
-from tidegate.streams.dlq import DeadLetter, DeadLetterCounter, dead_letter_record
+from tidegate.streams.dlq import DeadLetter, DeadLetterCounter, DeadLetterReason, dead_letter_record
 from tidegate.streams.logging import bind_event, unbind
 from tidegate.streams.metrics import (
     observe_consumed,
@@ -365,13 +365,14 @@ class SequencerProcessor:
             event = decode(record.value, record.headers, timestamp=None if timed else message.timestamp)
         except DecodeError as error:
             unbind()
-            self._dead_letter(message, record, error.reason, category="undecodable")
+            self._dead_letter(message, record, error.reason, DeadLetterReason.UNDECODABLE)
             return
         bind_event(event)  # this thread's log lines for the event carry its keptnContext (streams.logging)
         key = Key.of_data(event.data)
         raw_key = key.encode()
         if record.key is not None and record.key != raw_key:
-            self._dead_letter(message, record, key_mismatch(record.key, event.data) or "record key mismatch")
+            self._dead_letter(message, record, key_mismatch(record.key, event.data) or "record key mismatch",
+                              DeadLetterReason.WRONG_KEY)
             return
         self._defer(partial(observe_consumed, topic, event, AGENT))
         event = self.prepare(event, key)
@@ -381,7 +382,8 @@ class SequencerProcessor:
             decision = decide(state, event, self.config, datetime.now(UTC))
         except Exception as error:  # a bug must cost one event (kept in the DLQ), not the partition
             log.exception("sequencer failed on %s %s", event.type, event.id)
-            self._dead_letter(message, record, f"sequencer error: {type(error).__name__}: {error}")
+            self._dead_letter(message, record, f"sequencer error: {type(error).__name__}: {error}",
+                              DeadLetterReason.AGENT_ERROR)
             return
         # Task and follow-up events leave at once: they are what the next hop waits for. Audit records
         # follow at the end of the batch (`_defer`), in the order the core decided them, after the
@@ -401,7 +403,7 @@ class SequencerProcessor:
                 self.ignored[output.reason.value] += 1
                 observe_ignored(AGENT, output.reason.value)
                 if output.dead_letter:
-                    self._dead_letter(message, record, output.detail)
+                    self._dead_letter(message, record, output.detail, DeadLetterReason.REJECTED)
         if decision.state is not state:
             if decision.state is None:
                 states.pop(raw_key, None)
@@ -441,11 +443,11 @@ class SequencerProcessor:
         if error is not None and self._failure is None:
             self._failure = f"{message.topic()}: {error}"
 
-    def _dead_letter(self, message: _Input, record: KafkaRecord, reason: str, category: str | None = None) -> None:
+    def _dead_letter(self, message: _Input, record: KafkaRecord, reason: str, code: DeadLetterReason) -> None:
         letter = DeadLetter(reason=reason, source_topic=message.topic, source_partition=message.partition,
-                            source_offset=message.offset, agent=AGENT)
+                            source_offset=message.offset, agent=AGENT, code=code)
         self._send(self.registry.dlq, dead_letter_record(record, letter), bulk=True)
-        note_dead_letter(self.dead_letters, letter, category)
+        note_dead_letter(self.dead_letters, letter)
 
     def _check_deliveries(self) -> None:
         if self._failure is not None:

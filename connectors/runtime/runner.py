@@ -54,7 +54,7 @@ from tidegate.schemas.events import KeptnEvent, TaskKind, format_time
 from tidegate.schemas.keys import Key
 from tidegate.schemas.tidegate_events import TASK_CANCELLED_TYPE
 from tidegate.streams.codec import DecodeError, KafkaRecord, decode, encode
-from tidegate.streams.dlq import DeadLetter, dead_letter_record
+from tidegate.streams.dlq import DeadLetter, DeadLetterReason, dead_letter_record
 from tidegate.streams.kafka import KafkaWait, async_consumer, async_producer, wait_for_kafka
 from tidegate.streams.logging import bind_event
 from tidegate.streams.metrics import (
@@ -281,7 +281,7 @@ class ConnectorRunner:
             event = decode(record.value, record.headers, timestamp=timestamp)
         except DecodeError as error:
             await self._flush()
-            await self._dead_letter(record, error.reason)
+            await self._dead_letter(record, error.reason, DeadLetterReason.UNDECODABLE)
             return
         bind_event(event)  # its log lines (and the work task started from here) carry its keptnContext
         observe_consumed(record.topic, event, f"connector-{self.name}")
@@ -448,9 +448,9 @@ class ConnectorRunner:
         key, value = resource.to_record()
         await self._producer.send_and_wait(self.topics.resources, value=value, key=key)
 
-    async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
+    async def _dead_letter(self, record: ConsumerRecord, reason: str, code: DeadLetterReason) -> None:
         original = KafkaRecord(record.key, record.value, tuple(record.headers or ()))
-        letter = DeadLetter(reason, record.topic, record.partition, record.offset, f"connector-{self.name}")
+        letter = DeadLetter(reason, record.topic, record.partition, record.offset, f"connector-{self.name}", code)
         out = dead_letter_record(original, letter)
         await self._producer.send_and_wait(self.topics.dlq, value=out.value, key=out.key, headers=list(out.headers))
         observe_dead_letter(letter)

@@ -24,7 +24,7 @@ class Ports:
     gateway: int = 8080
     prometheus: int = 39190
     alertmanager: int = 39195
-    kafka: int = 39092
+    kafka: int = 19092
     """The local broker's port, when the demo starts it (no --kafka)."""
     stages: dict[str, int] = field(default_factory=lambda: {"dev": 39281, "staging": 39282, "production": 39283})
 

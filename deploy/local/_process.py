@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -176,6 +177,31 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
+
+
+# Below Linux's ephemeral range (32768-60999 by default): no client's own source port lands here, so a
+# client retrying against a dead server on one of these ports can never connect to itself.
+FIXED_PORTS = range(20000, 32000)
+
+
+def free_port_block(count: int, ports: range = FIXED_PORTS) -> int:
+    """The first of `count` consecutive loopback ports in `ports` that nobody holds right now (for a
+    server that must outlive restarts on the same port, such as a Kafka cluster in a test)."""
+    chooser = random.Random()
+    for _ in range(200):
+        first = chooser.randrange(ports.start, ports.stop - count)
+        if all(_bindable(port) for port in range(first, first + count)):
+            return first
+    raise DaemonError(f"found no {count} free consecutive ports in {ports.start}-{ports.stop - 1} on {LOOPBACK}")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+        return True
 
 
 def start(instance: Instance, argv: Sequence[str]) -> int:

@@ -1,20 +1,33 @@
-"""A real single-node Apache Kafka broker (KRaft) on 127.0.0.1, fetched from Maven Central. No Docker.
+"""Real Apache Kafka brokers (KRaft) on 127.0.0.1, fetched from Maven Central. No Docker.
 
-    python -m deploy.local.kafka up|down|status [--port N]
+    python -m deploy.local.kafka up|down|status [--port N] [--brokers N]
 
 Needs only a JDK (17+) and Maven. `up` fetches the broker jars once (the tiny `pom.xml` beside this
-file pins the version) into `$TIDEGATE_HOME/kafka/<version>/libs`, writes single-node KRaft
-properties, formats the storage once, starts the broker detached (log in
-`$TIDEGATE_HOME/kafka/run-<port>/kafka.log`) and waits until an admin call succeeds. A second `up`
-finds it running; a pid file left by a broker that died is noticed and cleaned. `down` sends SIGTERM,
-waits, then SIGKILL.
+file pins the version) into `$TIDEGATE_HOME/kafka/<version>/libs`, writes KRaft properties, formats
+the storage once, starts the broker detached (log in `$TIDEGATE_HOME/kafka/run-<port>/kafka.log`)
+and waits until an admin call succeeds. A second `up` finds it running; a pid file left by a broker
+that died is noticed and cleaned. `down` sends SIGTERM, waits, then SIGKILL.
 
-Environment: `TIDEGATE_HOME` (default `<repo>/.cache`), `TIDEGATE_KAFKA_PORT` (default 39092; the
-controller listens on port + 1), `TIDEGATE_KAFKA_START_TIMEOUT` (seconds, default 120).
+`--brokers 3` starts a cluster instead: member i listens on port + 2i (its controller on port + 2i + 1),
+each with its own directories; every member is broker and controller (a quorum of 3 voters), topics
+get 3 replicas and min.insync.replicas 2 by default. `down` and `status` find the whole cluster from
+its first port.
 
-Python API: `ensure_kafka(port) -> bootstrap`, `stop_kafka(port)`, `kafka_status(port)`, and
+Starting waits while the broker lives and its log grows (after a kill -9 a broker may spend minutes
+recovering its logs), with a progress line every 15 s; it gives up after
+`TIDEGATE_KAFKA_START_TIMEOUT` seconds without a new log line, or 30 minutes in all, and at once if
+the broker exits.
+
+Environment: `TIDEGATE_HOME` (default `<repo>/.cache`), `TIDEGATE_KAFKA_PORT` (default 19092, below
+Linux's ephemeral range 32768-60999 so that no client's own source port can take it while the broker
+is down; the controller listens on port + 1), `TIDEGATE_KAFKA_START_TIMEOUT` (seconds without
+progress, default 120).
+
+Python API: `ensure_kafka(port, brokers=1) -> bootstrap`, `stop_kafka(port)`, `kafka_status(port)`;
 `kafka_session(port)`, a context manager for test sessions: it starts the broker if needed and stops
-it afterwards only if it started it and no other live session still uses it.
+it afterwards only if it started it and no other live session still uses it; `kafka_cluster(brokers,
+home)`, a context manager for tests that need a cluster of their own (fresh ports, stopped at the
+end, failed or not) and kill and restart its members.
 """
 
 from __future__ import annotations
@@ -39,6 +52,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from deploy.local import _process
+from tidegate.streams.settings import DEFAULT_KAFKA_PORT
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
@@ -46,8 +60,10 @@ POM = HERE / "pom.xml"
 PROPERTIES_TEMPLATE = HERE / "server.properties.template"
 LOG4J_PROPERTIES = HERE / "log4j.properties"
 
-DEFAULT_PORT = 39092
-DEFAULT_START_TIMEOUT = 120.0
+DEFAULT_PORT = DEFAULT_KAFKA_PORT
+DEFAULT_START_TIMEOUT = 120.0  # seconds without progress in the broker's log
+START_CAP = 1800.0  # seconds in all, however busy the log
+PROGRESS_EVERY = 15.0
 DEFAULT_STOP_TIMEOUT = 30.0
 JVM_OPTIONS = ("-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true")
 _POLL = 0.2
@@ -68,11 +84,22 @@ class BrokerState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class KafkaLayout:
-    """Where everything for one broker (a version on a port) lives."""
+    """Where everything for one broker (a version on a port) lives; in a cluster, one member of it."""
 
     home: Path
     version: str
     port: int
+    node_id: int = 1
+    cluster: tuple[int, ...] = ()
+    """The broker ports of every member of its cluster, in node-id order (empty: a node alone)."""
+
+    @property
+    def members(self) -> tuple[int, ...]:
+        return self.cluster or (self.port,)
+
+    @property
+    def voters(self) -> str:
+        return ",".join(f"{node}@127.0.0.1:{port + 1}" for node, port in enumerate(self.members, start=1))
 
     @property
     def controller_port(self) -> int:
@@ -115,6 +142,11 @@ class KafkaLayout:
         return self.run_dir / "leases"
 
     @property
+    def cluster_file(self) -> Path:
+        # In the first member's run dir: the number of members, so `down` and `status` find them all.
+        return self.home / "kafka" / f"run-{self.members[0]}" / "cluster"
+
+    @property
     def session_owned_marker(self) -> Path:
         # Present while the broker was started by a test session (and may be stopped by it).
         return self.run_dir / "started-by-session"
@@ -151,7 +183,7 @@ def default_port() -> int:
     try:
         return int(raw)
     except ValueError:
-        raise KafkaLaunchError(f"TIDEGATE_KAFKA_PORT={raw!r} is not a port number; set it to e.g. 39092") from None
+        raise KafkaLaunchError(f"TIDEGATE_KAFKA_PORT={raw!r} is not a port number; set it to e.g. {DEFAULT_PORT}") from None
 
 
 def start_timeout() -> float:
@@ -175,11 +207,41 @@ def layout_for(port: int | None = None) -> KafkaLayout:
     return KafkaLayout(home=tidegate_home(), version=kafka_version(), port=port or default_port())
 
 
+def cluster_layouts(port: int | None = None, brokers: int | None = None, home: Path | None = None) -> list[KafkaLayout]:
+    """The members of the cluster whose first broker listens on `port`: member i on port + 2i.
+    `brokers` None: as many as were set up on that port before (its cluster file), else 1."""
+    first = KafkaLayout(home=home or tidegate_home(), version=kafka_version(), port=port or default_port())
+    known = _known_size(first)
+    size = brokers or known or 1
+    if size < 1:
+        raise KafkaLaunchError(f"a cluster needs at least one broker, not {size}")
+    if known is not None and known != size:
+        raise KafkaLaunchError(
+            f"port {first.port} holds a {known}-broker setup in {first.run_dir.parent}; use --brokers {known}, "
+            f"another port, or remove its data-* and run-* directories after `down`"
+        )
+    if size == 1:
+        return [first]
+    ports = tuple(first.port + 2 * index for index in range(size))
+    return [KafkaLayout(first.home, first.version, port, node_id=node, cluster=ports)
+            for node, port in enumerate(ports, start=1)]
+
+
+def _known_size(first: KafkaLayout) -> int | None:
+    try:
+        return int(first.cluster_file.read_text().strip())
+    except (OSError, ValueError):
+        return 1 if (first.data_dir / "meta.properties").exists() else None
+
+
 def render_properties(layout: KafkaLayout) -> str:
     """The broker's server.properties (pure: no I/O beyond reading the template)."""
     template = string.Template(PROPERTIES_TEMPLATE.read_text(encoding="utf-8"))
+    size = len(layout.members)
     return template.substitute(
-        port=layout.port, controller_port=layout.controller_port, log_dirs=layout.data_dir.as_posix()
+        port=layout.port, controller_port=layout.controller_port, log_dirs=layout.data_dir.as_posix(),
+        node_id=layout.node_id, voters=layout.voters,
+        replication=min(size, 3), min_isr=2 if size >= 3 else 1,
     )
 
 
@@ -216,7 +278,8 @@ def _port_open(port: int, timeout: float = 0.5) -> bool:
     return _process.port_open(port, timeout=timeout)
 
 
-def _admin_ready(bootstrap: str, timeout: float = 5.0) -> bool:
+def _admin_ready(bootstrap: str, timeout: float = 5.0, node_id: int | None = None) -> bool:
+    """True once the broker answers a metadata request (and, given `node_id`, lists itself)."""
     from confluent_kafka.admin import AdminClient
 
     # log_level 0: librdkafka's connection errors while the broker boots are expected, not news.
@@ -225,12 +288,16 @@ def _admin_ready(bootstrap: str, timeout: float = 5.0) -> bool:
         metadata = admin.list_topics(timeout=timeout)
     except Exception:  # KafkaException while the controller is not ready yet
         return False
-    return bool(metadata.brokers)
+    return node_id in metadata.brokers if node_id is not None else bool(metadata.brokers)
 
 
 def kafka_status(port: int | None = None) -> KafkaStatus:
-    layout = layout_for(port)
-    return _status(layout)
+    """The broker's status; for a cluster, its first member's (see `cluster_status` for all)."""
+    return _status(cluster_layouts(port)[0])
+
+
+def cluster_status(port: int | None = None) -> list[KafkaStatus]:
+    return [_status(layout) for layout in cluster_layouts(port)]
 
 
 def _status(layout: KafkaLayout) -> KafkaStatus:
@@ -334,12 +401,22 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
-def format_storage(layout: KafkaLayout) -> None:
-    """Format the KRaft log dir once (a formatted dir has meta.properties)."""
+def _formatted_cluster_id(layouts: list[KafkaLayout]) -> str | None:
+    """The cluster id a member was formatted with already (all members must share it)."""
+    for layout in layouts:
+        with contextlib.suppress(OSError):
+            for line in (layout.data_dir / "meta.properties").read_text().splitlines():
+                if line.startswith("cluster.id="):
+                    return line.split("=", 1)[1].strip()
+    return None
+
+
+def format_storage(layout: KafkaLayout, cluster_id: str | None = None) -> None:
+    """Format the KRaft log dir once (a formatted dir has meta.properties) with `cluster_id` (new if None)."""
     if (layout.data_dir / "meta.properties").exists():
         return
     layout.data_dir.mkdir(parents=True, exist_ok=True)
-    cluster_id = new_cluster_id()
+    cluster_id = cluster_id or new_cluster_id()
     formatted = subprocess.run(
         _java_command(layout, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(layout.properties_file)),
         capture_output=True,
@@ -375,94 +452,179 @@ def _spawn_broker(layout: KafkaLayout) -> int:
     return pid
 
 
-def _wait_ready(layout: KafkaLayout, pid: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        # Liveness, not _is_our_broker: right after spawning, /proc/<pid>/cmdline can read empty
-        # while the JVM execs, which would look like someone else's process.
-        if not _alive(pid):
-            layout.pid_file.unlink(missing_ok=True)
-            raise KafkaLaunchError(
-                f"the Kafka broker (pid {pid}) exited while starting; see {layout.log_file}:\n"
-                f"{_tail(layout.log_file)}"
-            )
-        # The port opens before the controller is ready, so an admin call is the real test.
-        if _port_open(layout.port) and _admin_ready(layout.bootstrap):
+def _log_size(layout: KafkaLayout) -> int:
+    try:
+        return layout.log_file.stat().st_size
+    except OSError:
+        return 0
+
+
+def _wait_ready(starting: dict[KafkaLayout, int], timeout: float, cap: float = START_CAP) -> None:
+    """Wait until every broker in `starting` (layout -> pid) answers. Gives up when one exits (at
+    once), when their logs stay unchanged for `timeout` seconds, or after `cap` seconds; then the
+    brokers started here are stopped."""
+    waiting = dict(starting)
+    began = last_change = time.monotonic()
+    next_report = began + PROGRESS_EVERY
+    sizes = {layout: _log_size(layout) for layout in waiting}
+    problem = ""
+    while waiting:
+        for layout, pid in list(waiting.items()):
+            # Liveness, not _is_our_broker: right after spawning, /proc/<pid>/cmdline can read empty
+            # while the JVM execs, which would look like someone else's process.
+            if not _alive(pid):
+                layout.pid_file.unlink(missing_ok=True)
+                _terminate_all({other: other_pid for other, other_pid in starting.items() if other is not layout},
+                               DEFAULT_STOP_TIMEOUT)
+                raise KafkaLaunchError(
+                    f"the Kafka broker (pid {pid}) exited while starting; see {layout.log_file}:\n"
+                    f"{_tail(layout.log_file)}"
+                )
+            # The port opens before the controller is ready, so an admin call is the real test.
+            if _port_open(layout.port) and _admin_ready(layout.bootstrap, node_id=layout.node_id):
+                del waiting[layout]
+        if not waiting:
             return
+        now = time.monotonic()
+        current = {layout: _log_size(layout) for layout in waiting}
+        if any(current[layout] != sizes.get(layout) for layout in current):
+            last_change = now
+        sizes = current
+        if now - last_change > timeout:
+            problem = f"wrote nothing to its log for {timeout:.0f} s (raise TIDEGATE_KAFKA_START_TIMEOUT on a slow machine)"
+            break
+        if now - began > cap:
+            problem = f"was still not ready after {cap:.0f} s"
+            break
+        if now >= next_report:
+            next_report = now + PROGRESS_EVERY
+            for layout, pid in waiting.items():
+                last = _tail(layout.log_file, 1)[:200]
+                log.info("waiting for Kafka on %s (pid %s, alive, %.0f s so far); its log: %s",
+                         layout.bootstrap, pid, now - began, last)
         time.sleep(_POLL)
-    _terminate(layout, pid, DEFAULT_STOP_TIMEOUT)
+    _terminate_all(starting, DEFAULT_STOP_TIMEOUT)
+    stuck = next(iter(waiting))
     raise KafkaLaunchError(
-        f"the Kafka broker did not become ready on {layout.bootstrap} within {timeout:.0f} s and was "
-        f"stopped; see {layout.log_file} (raise TIDEGATE_KAFKA_START_TIMEOUT on a slow machine):\n"
-        f"{_tail(layout.log_file)}"
+        f"the Kafka broker on {stuck.bootstrap} {problem}, and was stopped; see {stuck.log_file}:\n"
+        f"{_tail(stuck.log_file)}"
     )
 
 
 def _terminate(layout: KafkaLayout, pid: int, timeout: float) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(pid):
-        time.sleep(_POLL)
-    if _alive(pid):
-        log.warning("Kafka (pid %s) did not stop within %.0f s of SIGTERM; killing it", pid, timeout)
+    _terminate_all({layout: pid}, timeout)
+
+
+def _terminate_all(brokers: dict[KafkaLayout, int], timeout: float) -> None:
+    """SIGTERM every broker at once (the members of a cluster shut down together: one left alone
+    waits for a quorum that is gone), then SIGKILL those still alive after `timeout`."""
+    for pid in brokers.values():
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        while _alive(pid):
-            time.sleep(_POLL)
-    layout.pid_file.unlink(missing_ok=True)
-
-
-def _ensure_locked(layout: KafkaLayout, timeout: float) -> tuple[str, bool]:
-    """Start the broker unless it runs; returns (bootstrap, started_now). Caller holds the lock."""
-    status = _status(layout)
-    if status.state is BrokerState.RUNNING:
-        return layout.bootstrap, False
-    if status.state is BrokerState.EXTERNAL:
-        if _admin_ready(layout.bootstrap):
-            log.info("using the Kafka broker already listening on %s", layout.bootstrap)
-            return layout.bootstrap, False
-        raise KafkaLaunchError(
-            f"port {layout.port} on 127.0.0.1 is taken by something that is not a Kafka broker; "
-            "free it or choose another port with TIDEGATE_KAFKA_PORT"
-        )
-    if status.state is BrokerState.STALE:
-        log.info("removing the stale pid file of pid %s (the broker is gone)", status.pid)
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_alive(pid) for pid in brokers.values()):
+        time.sleep(_POLL)
+    for layout, pid in brokers.items():
+        if _alive(pid):
+            log.warning("Kafka (pid %s) did not stop within %.0f s of SIGTERM; killing it", pid, timeout)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(_POLL)
         layout.pid_file.unlink(missing_ok=True)
-    if _port_open(layout.controller_port):
-        raise KafkaLaunchError(
-            f"the controller port {layout.controller_port} (Kafka port + 1) is taken; "
-            "free it or choose another port with TIDEGATE_KAFKA_PORT"
-        )
-    fetch_libs(layout)
-    write_properties(layout)
-    format_storage(layout)
-    pid = _spawn_broker(layout)
-    log.info("started Kafka %s (pid %s) on %s, log %s", layout.version, pid, layout.bootstrap, layout.log_file)
-    _wait_ready(layout, pid, timeout)
-    return layout.bootstrap, True
+
+
+def bootstrap_of(layouts: list[KafkaLayout]) -> str:
+    return ",".join(layout.bootstrap for layout in layouts)
+
+
+def _ensure_locked(layouts: list[KafkaLayout], timeout: float) -> tuple[str, bool]:
+    """Start the members that do not run; returns (bootstrap, started_now). Caller holds the lock
+    (of the first member)."""
+    bootstrap = bootstrap_of(layouts)
+    to_start: list[KafkaLayout] = []
+    for layout in layouts:
+        status = _status(layout)
+        if status.state is BrokerState.RUNNING:
+            continue
+        if status.state is BrokerState.EXTERNAL:
+            if len(layouts) == 1 and _admin_ready(layout.bootstrap):
+                log.info("using the Kafka broker already listening on %s", layout.bootstrap)
+                return bootstrap, False
+            raise KafkaLaunchError(
+                f"port {layout.port} on 127.0.0.1 is taken by something that is not a Kafka broker started "
+                f"from {layout.home}; free it or choose another port with TIDEGATE_KAFKA_PORT"
+            )
+        if status.state is BrokerState.STALE:
+            log.info("removing the stale pid file of pid %s (the broker is gone)", status.pid)
+            layout.pid_file.unlink(missing_ok=True)
+        if _port_open(layout.controller_port):
+            raise KafkaLaunchError(
+                f"the controller port {layout.controller_port} (Kafka port + 1) is taken; "
+                "free it or choose another port with TIDEGATE_KAFKA_PORT"
+            )
+        to_start.append(layout)
+    if not to_start:
+        return bootstrap, False
+    fetch_libs(layouts[0])
+    cluster_id = _formatted_cluster_id(layouts)
+    if len(layouts) > 1:
+        layouts[0].run_dir.mkdir(parents=True, exist_ok=True)
+        layouts[0].cluster_file.write_text(f"{len(layouts)}\n")
+    starting: dict[KafkaLayout, int] = {}
+    for layout in to_start:
+        write_properties(layout)
+        cluster_id = cluster_id or new_cluster_id()
+        format_storage(layout, cluster_id)
+    for layout in to_start:
+        pid = _spawn_broker(layout)
+        starting[layout] = pid
+        log.info("started Kafka %s (pid %s) on %s, log %s", layout.version, pid, layout.bootstrap, layout.log_file)
+    _wait_ready(starting, timeout)
+    return bootstrap, True
 
 
 # --- public API ----------------------------------------------------------------------------------------
 
 
-def ensure_kafka(port: int | None = None, *, timeout: float | None = None) -> str:
-    """Start the local broker unless it runs, wait until it answers, return its bootstrap address.
+def ensure_kafka(port: int | None = None, *, brokers: int | None = None, timeout: float | None = None) -> str:
+    """Start the local broker (or the members of a `brokers`-node cluster) unless it runs, wait until
+    it answers, return its bootstrap address (a list of every member's, for a cluster).
 
     The broker then keeps running until `stop_kafka` (or `down`), even if a test session started it.
     """
-    layout = layout_for(port)
-    with _locked(layout):
-        bootstrap, _ = _ensure_locked(layout, timeout or start_timeout())
-        layout.session_owned_marker.unlink(missing_ok=True)
+    layouts = cluster_layouts(port, brokers)
+    with _locked(layouts[0]):
+        bootstrap, _ = _ensure_locked(layouts, timeout or start_timeout())
+        layouts[0].session_owned_marker.unlink(missing_ok=True)
     return bootstrap
 
 
 def stop_kafka(port: int | None = None, *, timeout: float = DEFAULT_STOP_TIMEOUT) -> bool:
-    """Stop the broker this launcher started (SIGTERM, then SIGKILL after `timeout`); False if none ran."""
-    layout = layout_for(port)
-    with _locked(layout):
-        return _stop_locked(layout, timeout)
+    """Stop the broker (or every member of the cluster) this launcher started on `port` (SIGTERM,
+    then SIGKILL after `timeout`); False if none ran."""
+    layouts = cluster_layouts(port)
+    with _locked(layouts[0]):
+        if len(layouts) == 1:
+            return _stop_locked(layouts[0], timeout)
+        running = _running_members(layouts)
+        _terminate_all(running, timeout)
+        return bool(running)
+
+
+def _running_members(layouts: list[KafkaLayout]) -> dict[KafkaLayout, int]:
+    running: dict[KafkaLayout, int] = {}
+    for layout in layouts:
+        status = _status(layout)
+        if status.state is BrokerState.EXTERNAL:
+            raise KafkaLaunchError(
+                f"the broker on {layout.bootstrap} was not started from {layout.home}; stop it where it was started"
+            )
+        if status.state is BrokerState.RUNNING and status.pid is not None:
+            running[layout] = status.pid
+        else:
+            layout.pid_file.unlink(missing_ok=True)
+    return running
 
 
 def _stop_locked(layout: KafkaLayout, timeout: float) -> bool:
@@ -500,7 +662,7 @@ def kafka_session(port: int | None = None, *, timeout: float | None = None) -> I
     layout = layout_for(port)
     lease = layout.leases_dir / str(os.getpid())
     with _locked(layout):
-        bootstrap, started = _ensure_locked(layout, timeout or start_timeout())
+        bootstrap, started = _ensure_locked([layout], timeout or start_timeout())
         if started:
             layout.session_owned_marker.write_text(f"{os.getpid()}\n")
         layout.leases_dir.mkdir(parents=True, exist_ok=True)
@@ -514,26 +676,94 @@ def kafka_session(port: int | None = None, *, timeout: float | None = None) -> I
                 _stop_locked(layout, DEFAULT_STOP_TIMEOUT)
 
 
+class KafkaCluster:
+    """A cluster of local brokers started by `kafka_cluster`: its bootstrap and members, each of
+    which a test can kill (-9) and start again."""
+
+    def __init__(self, layouts: list[KafkaLayout]) -> None:
+        self.layouts = layouts
+        self.bootstrap = bootstrap_of(layouts)
+
+    def pid(self, node_id: int) -> int | None:
+        layout = self.member(node_id)
+        pid = _read_pid(layout)
+        return pid if pid is not None and _alive(pid) else None
+
+    def member(self, node_id: int) -> KafkaLayout:
+        return next(layout for layout in self.layouts if layout.node_id == node_id)
+
+    def kill(self, node_id: int) -> None:
+        """SIGKILL the member (no clean shutdown: its logs need recovery when it starts again)."""
+        layout = self.member(node_id)
+        pid = _read_pid(layout)
+        if pid is None or not _is_our_broker(pid, layout):
+            raise KafkaLaunchError(f"broker {node_id} of the cluster on {self.bootstrap} is not running")
+        os.kill(pid, signal.SIGKILL)
+        while _alive(pid):
+            time.sleep(_POLL)
+        layout.pid_file.unlink(missing_ok=True)
+
+    def start(self, node_id: int, timeout: float | None = None) -> None:
+        """Start a stopped member again and wait until it is back in the cluster."""
+        with _locked(self.layouts[0]):
+            layout = self.member(node_id)
+            if _status(layout).state is BrokerState.RUNNING:
+                return
+            layout.pid_file.unlink(missing_ok=True)
+            _wait_ready({layout: _spawn_broker(layout)}, timeout or start_timeout())
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop every member (a test's cluster: its data is thrown away, so a short grace)."""
+        with _locked(self.layouts[0]):
+            _terminate_all(_running_members(self.layouts), timeout)
+
+
+@contextlib.contextmanager
+def kafka_cluster(brokers: int = 3, *, home: Path, timeout: float | None = None) -> Iterator[KafkaCluster]:
+    """A cluster of `brokers` KRaft nodes of its own, for one test: fresh ports below the ephemeral
+    range, its state under `home` (the broker jars shared with the usual cache), every member
+    stopped at the end, failed or not."""
+    libs = fetch_libs(layout_for())
+    version = kafka_version()
+    shared = home / "kafka" / version / "libs"
+    if not shared.exists():
+        shared.parent.mkdir(parents=True, exist_ok=True)
+        shared.symlink_to(libs, target_is_directory=True)
+    first = _process.free_port_block(2 * brokers)
+    cluster = KafkaCluster(cluster_layouts(first, brokers, home))
+    try:
+        with _locked(cluster.layouts[0]):
+            _ensure_locked(cluster.layouts, timeout or start_timeout())
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 # --- command line ---------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.local.kafka", description=__doc__.split("\n")[0])
     parser.add_argument("action", choices=["up", "down", "status"])
-    parser.add_argument("--port", type=int, default=None, help="broker port (default $TIDEGATE_KAFKA_PORT or 39092)")
+    parser.add_argument("--port", type=int, default=None,
+                        help=f"(first) broker port (default $TIDEGATE_KAFKA_PORT or {DEFAULT_PORT})")
+    parser.add_argument("--brokers", type=int, default=None,
+                        help="`up`: start a cluster of N brokers on port, port + 2, ... (default 1)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         if args.action == "up":
-            bootstrap = ensure_kafka(args.port)
+            bootstrap = ensure_kafka(args.port, brokers=args.brokers)
             print(f"Kafka is ready on {bootstrap}")
         elif args.action == "down":
             stopped = stop_kafka(args.port)
             print("Kafka stopped" if stopped else "Kafka was not running")
         else:
-            status = kafka_status(args.port)
-            print(status.describe())
-            return 0 if status.state in (BrokerState.RUNNING, BrokerState.EXTERNAL) else 3
+            statuses = cluster_status(args.port)
+            for status in statuses:
+                print(status.describe())
+            running = (BrokerState.RUNNING, BrokerState.EXTERNAL)
+            return 0 if all(status.state in running for status in statuses) else 3
     except KafkaLaunchError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -32,7 +32,7 @@ from tidegate.gateway.alertmanager.translate import Batch, PayloadError, Rejecte
 from tidegate.schemas.events import KeptnEvent
 from tidegate.schemas.keys import Key
 from tidegate.streams.codec import KafkaRecord
-from tidegate.streams.dlq import DeadLetter, dead_letter_record
+from tidegate.streams.dlq import DeadLetter, DeadLetterReason, dead_letter_record
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
 
@@ -167,6 +167,7 @@ class AlertmanagerBridge:
             source_partition=-1,
             source_offset=rejected.index,
             agent=AGENT,
+            code=DeadLetterReason.REJECTED,  # a readable alert this intake cannot turn into an event
         )
         return dead_letter_record(original, letter)
 

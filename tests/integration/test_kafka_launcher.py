@@ -5,26 +5,27 @@ Runs a second broker on a free port of its own, so the session's broker is never
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from deploy.local import _process
 from deploy.local import kafka as launcher
 from deploy.local.kafka import BrokerState
 
 
 def _free_port_pair() -> int:
-    """A port p such that p and p + 1 (the controller) are free on 127.0.0.1."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        if port < 65535 and not launcher._port_open(port) and not launcher._port_open(port + 1):
-            return port
-    raise AssertionError("found no two free neighbouring ports on 127.0.0.1")
+    """A port p such that p and p + 1 (the controller) are free on 127.0.0.1, below the ephemeral range."""
+    return _process.free_port_block(2)
 
 
 def _answers(bootstrap: str) -> bool:
@@ -133,3 +134,58 @@ def test_cluster_ids_look_like_kafkas() -> None:
 
 def test_the_version_is_pinned_in_the_pom() -> None:
     assert launcher.kafka_version().startswith("3.9.")
+
+
+def test_a_cluster_member_lists_every_voter_and_replicates_by_three() -> None:
+    home = launcher.REPO_ROOT / ".cache"
+    members = [launcher.KafkaLayout(home, "3.9.2", port, node_id=node, cluster=(20000, 20002, 20004))
+               for node, port in enumerate((20000, 20002, 20004), start=1)]
+    second = dict(
+        line.split("=", 1) for line in launcher.render_properties(members[1]).splitlines() if line and not line.startswith("#")
+    )
+    assert second["node.id"] == "2"
+    assert second["listeners"] == "PLAINTEXT://127.0.0.1:20002,CONTROLLER://127.0.0.1:20003"
+    assert second["controller.quorum.voters"] == "1@127.0.0.1:20001,2@127.0.0.1:20003,3@127.0.0.1:20005"
+    assert second["default.replication.factor"] == second["offsets.topic.replication.factor"] == "3"
+    assert second["min.insync.replicas"] == second["transaction.state.log.min.isr"] == "2"
+    assert second["unclean.leader.election.enable"] == "false"
+    assert len({layout.data_dir for layout in members}) == len({layout.run_dir for layout in members}) == 3
+
+
+def test_the_default_port_and_test_ports_lie_below_the_ephemeral_range() -> None:
+    assert launcher.DEFAULT_PORT + 1 < 32768
+    first = _process.free_port_block(6)
+    assert first > 1024 and first + 6 <= 32768
+
+
+# --- waiting for a start, with a stand-in broker (a Python process writing a log) ---
+
+def _stand_in(tmp_path: Path, script: str) -> tuple[launcher.KafkaLayout, int]:
+    layout = launcher.KafkaLayout(tmp_path, "3.9.2", _process.free_port_block(2))
+    layout.run_dir.mkdir(parents=True)
+    with open(layout.log_file, "ab") as log:
+        child = subprocess.Popen([sys.executable, "-c", script], stdout=log, stderr=subprocess.STDOUT)
+    return layout, child.pid
+
+
+def test_a_start_fails_at_once_when_the_broker_exits(tmp_path: Path) -> None:
+    layout, pid = _stand_in(tmp_path, "print('recovering', flush=True); raise SystemExit(1)")
+    with pytest.raises(launcher.KafkaLaunchError, match="exited while starting"):
+        launcher._wait_ready({layout: pid}, timeout=600)
+
+
+def test_a_start_waits_while_the_log_grows_and_gives_up_when_it_stalls(tmp_path: Path) -> None:
+    # Writes for a while (a broker recovering its logs), then goes silent (a hung broker).
+    script = "import sys, time\nfor i in range(30):\n    print('recovering segment', i, flush=True); time.sleep(0.1)\ntime.sleep(600)"
+    layout, pid = _stand_in(tmp_path, script)
+    try:
+        while not layout.log_file.read_text():  # the interpreter has started
+            assert _process.is_alive(pid)
+            time.sleep(0.05)
+        with pytest.raises(launcher.KafkaLaunchError, match="wrote nothing to its log for 2 s"):
+            launcher._wait_ready({layout: pid}, timeout=2.0)
+        assert "recovering segment 29" in layout.log_file.read_text(), "it gave up while the log still grew"
+        assert not _process.is_alive(pid), "a broker that never became ready is stopped"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

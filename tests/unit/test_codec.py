@@ -19,10 +19,12 @@ from tidegate.streams.codec import (
 )
 from tidegate.streams.dlq import (
     AGENT_HEADER,
+    REASON_CODE_HEADER,
     REASON_HEADER,
     SOURCE_TOPIC_HEADER,
     DeadLetter,
     DeadLetterCounter,
+    DeadLetterReason,
     dead_letter_record,
     read_dead_letter,
 )
@@ -249,6 +251,22 @@ class TestDeadLetters:
 
     def test_read_dead_letter_of_an_ordinary_record(self) -> None:
         assert read_dead_letter(KafkaRecord(key=None, value=b"{}")) is None
+
+    def test_the_reason_code_travels_in_its_own_header_beside_the_words(self) -> None:
+        letter = DeadLetter("record key 'a' is not the event's project/stage/service 'b'", "tidegate.events", 0, 3,
+                            "sequencer", code=DeadLetterReason.WRONG_KEY)
+        dead = dead_letter_record(KafkaRecord(key=b"a", value=b"{}"), letter)
+        assert dead.header(REASON_CODE_HEADER) == b"wrong_key"
+        assert dead.header(REASON_HEADER) == letter.reason.encode()
+        assert read_dead_letter(dead) == letter
+
+    def test_a_letter_written_before_the_code_header_reads_as_rejected(self) -> None:
+        old = KafkaRecord(key=None, value=b"x", headers=((REASON_HEADER, b"sequencer error: KeyError"),
+                                                         (SOURCE_TOPIC_HEADER, b"tidegate.events"),
+                                                         (AGENT_HEADER, b"sequencer")))
+        letter = read_dead_letter(old)
+        assert letter is not None
+        assert (letter.reason, letter.code) == ("sequencer error: KeyError", DeadLetterReason.REJECTED)
 
     def test_counter(self) -> None:
         counter = DeadLetterCounter()

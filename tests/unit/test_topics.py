@@ -135,7 +135,7 @@ class TestSettings:
         for name in ("TIDEGATE_KAFKA_BOOTSTRAP", "TIDEGATE_KAFKA_PORT", "TIDEGATE_TOPIC_PREFIX", "TIDEGATE_PARTITIONS"):
             monkeypatch.delenv(name, raising=False)
         settings = Settings()
-        assert settings.kafka_bootstrap == "127.0.0.1:39092"
+        assert settings.kafka_bootstrap == "127.0.0.1:19092"
         assert settings.topic_prefix == "tidegate."
         assert settings.partitions == 12
         assert settings.store == "memory://"
