@@ -11,6 +11,7 @@ JavaScript, and `static/bridge.js` adds live updates and small conveniences).
     GET  /bridge/project/{p}/live?context=                   server-sent "changed" notices (/bridge/live: all)
     POST /bridge/project/{p}/approval | trigger | sequence/{ctx}/control | evaluation/{id}/invalidate
     GET|POST /bridge/login, POST /bridge/logout, GET /bridge/static/{file}
+    DELETE /api/bridge/v1/sessions (x-token)                 revokes every Bridge session
 
 Each POST answers with a redirect to the page it came from (post/redirect/get) and a one-time notice.
 """
@@ -31,10 +32,20 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sse_starlette.sse import EventSourceResponse
 from starlette.datastructures import FormData
 
+from tidegate.gateway.auth import require_token
 from tidegate.gateway.context import Gateway, gateway
+from tidegate.gateway.models import Message
 
 from . import actions
-from .auth import SESSION_COOKIE, SESSION_MAX_AGE, Access, host_allowed, safe_next, same_origin
+from .auth import (
+    SESSION_COOKIE,
+    Access,
+    LoginThrottle,
+    Sessions,
+    host_allowed,
+    safe_next,
+    same_origin,
+)
 from .data import BridgeData
 from .evaluations import heatmap, score_chart
 from .forms import (
@@ -61,11 +72,16 @@ from .states import SEQUENCE_STATES
 from .timeline import build_timeline, failed_tasks
 
 router = APIRouter(prefix="/bridge", include_in_schema=False)
+api_router = APIRouter(prefix="/api/bridge/v1", tags=["bridge"], dependencies=[Depends(require_token)])
 
 
 def install(app: FastAPI) -> None:
-    """Serve the Bridge from the gateway's app (a gateway `Extension`)."""
+    """Serve the Bridge from the gateway's app (a gateway `Extension`), with its sessions and login
+    throttle (auth.py; TIDEGATE_BRIDGE_SESSION_TTL sets how long a session lasts)."""
+    app.state.bridge_sessions = Sessions.from_environment()
+    app.state.bridge_throttle = LoginThrottle()
     app.include_router(router)
+    app.include_router(api_router)
 
 FLASH_COOKIE = "tidegate_bridge_notice"
 LIVE_HEADER = "x-bridge-live"
@@ -81,7 +97,11 @@ Gw = Annotated[Gateway, Depends(gateway)]
 
 def _access(request: Request) -> Access:
     token: str | None = request.app.state.api_token
-    return Access(token)
+    return Access(token, request.app.state.bridge_sessions)
+
+
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
 
 
 def _now() -> datetime:
@@ -266,12 +286,22 @@ async def login(request: Request) -> Response:
         return _error_page(request, 403, "Not allowed", "this login was sent from another site")
     form = _fields(await request.form())
     target = safe_next(form.get("next"), "/bridge/dashboard")
+    throttle: LoginThrottle = request.app.state.bridge_throttle
+    address = _client_address(request)
+    wait = throttle.retry_after(address)
+    if wait:
+        response = _page(request, "login.html", status=429, next=target, project=None, nav=None,
+                         error=f"Too many wrong tokens from your address; try again in {wait} s.")
+        response.headers["Retry-After"] = str(wait)
+        return response
     if not access.token_ok(form.get("token", "")):
+        throttle.failed(address)
         return _page(request, "login.html", status=401, next=target, project=None, nav=None,
                      error="That is not the API token of this gateway. Use the value of TIDEGATE_API_TOKEN "
                            "(the CLI keeps it after `tidegate auth`).")
+    throttle.succeeded(address)
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(SESSION_COOKIE, access.session_value(), max_age=SESSION_MAX_AGE, path="/bridge",
+    response.set_cookie(SESSION_COOKIE, access.sessions.open(), max_age=int(access.sessions.ttl), path="/bridge",
                         httponly=True, samesite="strict", secure=request.url.scheme == "https")
     return response
 
@@ -280,6 +310,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     async def handler() -> Response:
         await _form(request)
+        _access(request).sessions.close(request.cookies.get(SESSION_COOKIE))  # revoked here, not only forgotten
         response = RedirectResponse("/bridge/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/bridge")
         return response
@@ -580,3 +611,12 @@ async def _changes(gw: Gateway, request: Request, project: str | None,
             if current != version:
                 version = current
                 yield {"event": "changed", "data": version}
+
+
+# --------------------------------------------------------------------- sessions (API)
+
+
+@api_router.delete("/sessions", response_model=Message, summary="Revoke every Bridge session (everyone logs in again)")
+async def revoke_sessions(request: Request) -> Message:
+    count = _access(request).sessions.close_all()
+    return Message(message=f"{count} Bridge session(s) revoked; everyone logs in again")
