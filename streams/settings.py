@@ -8,7 +8,7 @@ are `SecretStr`: they never show in a repr, a log line or an error message.
 |---|---|
 | TIDEGATE_KAFKA_BOOTSTRAP | 127.0.0.1:$TIDEGATE_KAFKA_PORT (19092), the local broker of deploy/local/kafka.py |
 | TIDEGATE_TOPIC_PREFIX | `tidegate.` |
-| TIDEGATE_PARTITIONS | 12 (events, task topics, audit and changelogs: fixed up front, see ARCHITECTURE) |
+| TIDEGATE_PARTITIONS | 12 (events, task topics, audit and changelogs: fixed up front, see docs/ARCHITECTURE.md) |
 | TIDEGATE_REPLICATION_FACTOR | 1 |
 | TIDEGATE_STORE | `memory://` (`rocksdb://` is opt-in, see the field) |
 | TIDEGATE_DATA_DIR | `$TIDEGATE_HOME/faust` (TIDEGATE_HOME defaults to `.cache`) |
