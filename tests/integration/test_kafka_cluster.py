@@ -1,0 +1,208 @@
+"""A three-broker cluster loses a broker mid-run: 100 deliveries, nothing lost, stuck or doubled.
+
+The test starts a KRaft cluster of its own (deploy/local/kafka.py `kafka_cluster`: three nodes, each
+broker and controller, fresh ports below the ephemeral range, its state in the test's tmp dir) with
+replication factor 3 and min.insync.replicas 2, the sequencer worker, and a responder playing the
+connectors (as test_sequencer_crash.py does). While the deliveries run, the broker leading the most
+partitions of the test's topics is killed with SIGKILL; the run must go on on the two others (every
+write still reaches two replicas), then the broker is started again (it recovers its logs and
+rejoins). Every sequence must finish once with a pass, and no task may be triggered twice under
+different ids (repeats under the same id are at-least-once and are counted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient, ConfigResource
+
+from deploy.local.kafka import KafkaCluster, kafka_cluster
+from tests.conftest import FaustWorker, StartWorker
+from tests.support.kafka import EventCollector, publish_files
+from tests.support.responder import TaskResponder
+from tidegate.schemas.events import KeptnEvent, sequence_type
+from tidegate.streams.producer import AsyncEventPublisher
+from tidegate.streams.provision import provision_topics
+from tidegate.streams.settings import Settings
+from tidegate.streams.topics import TopicRegistry
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+
+PROJECT = "clustertest"
+SHIPYARD = """
+apiVersion: spec.keptn.sh/0.2.2
+kind: Shipyard
+metadata: {name: clustertest}
+spec:
+  stages:
+    - name: dev
+      sequences:
+        - name: delivery
+          tasks: [{name: deployment}, {name: test}, {name: release}]
+"""
+DELIVERIES = 100
+TASKS = [("dev", "deployment"), ("dev", "test"), ("dev", "release")]
+TASK_TOPICS = ("deployment", "test", "release")
+FINAL_TYPE = sequence_type("dev", "delivery", "finished")
+ANSWER_DELAY = 0.5  # seconds from a task's .triggered to its .finished: sequences are mid-way at the kill
+PROGRESS_TIMEOUT = 150.0
+FINISH_TIMEOUT = 240.0
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[KafkaCluster]:
+    with kafka_cluster(3, home=tmp_path / "cluster") as started:
+        yield started
+
+
+@pytest.fixture
+def cluster_settings(cluster: KafkaCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    # Only the agents under test (the evaluator would answer evaluation tasks itself), short sessions.
+    monkeypatch.setenv("TIDEGATE_AGENTS", "sequencer,approver")
+    monkeypatch.setenv("BROKER_SESSION_TIMEOUT", "8")
+    monkeypatch.setenv("BROKER_HEARTBEAT_INTERVAL", "1")
+    settings = Settings(
+        kafka_bootstrap=cluster.bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:10]}.", partitions=4,
+        replication_factor=3, store="memory://", data_dir=tmp_path / "faust", web_enabled=False,
+    )
+    report = provision_topics(settings, TopicRegistry.from_settings(settings).specs())
+    assert report.ok, report.problems
+    return settings
+
+
+def trigger(service: str) -> KeptnEvent:
+    return KeptnEvent(
+        type=sequence_type("dev", "delivery", "triggered"),
+        source="ci",
+        shkeptncontext=str(uuid.uuid4()),
+        data={"project": PROJECT, "stage": "dev", "service": service,
+              "configurationChange": {"values": {"image": f"{service}:1.0.0"}}},
+    )
+
+
+def leaders(settings: Settings) -> Counter[int]:
+    """How many partitions of the test's topics (and of the consumer offsets) each broker leads."""
+    metadata = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0}).list_topics(timeout=15)
+    return Counter(
+        partition.leader
+        for name, topic in metadata.topics.items()
+        if name.startswith(settings.topic_prefix) or name == "__consumer_offsets"
+        for partition in topic.partitions.values()
+    )
+
+
+def durability(settings: Settings) -> tuple[int, str]:
+    """The events topic's replica count and min.insync.replicas, as the cluster reports them."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0})
+    events = TopicRegistry.from_settings(settings).events
+    replicas = len(admin.list_topics(events, timeout=15).topics[events].partitions[0].replicas)
+    (configs,) = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, events)]).values()
+    return replicas, configs.result(timeout=15)["min.insync.replicas"].value
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float, what: str, worker: FaustWorker) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        worker.assert_running()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(0.25)
+
+
+async def test_a_killed_broker_of_three_loses_no_delivery_and_doubles_no_task(
+    cluster: KafkaCluster, cluster_settings: Settings, faust_worker: StartWorker,
+    capsys: pytest.CaptureFixture[str], record_property: Callable[[str, object], None],
+) -> None:
+    settings = cluster_settings
+    began = time.monotonic()
+    assert await asyncio.to_thread(durability, settings) == (3, "2")
+    registry = TopicRegistry.from_settings(settings)
+    publish_files(settings, PROJECT, {"shipyard.yaml": SHIPYARD})
+    triggers = [trigger(f"svc-{n:03d}") for n in range(DELIVERIES)]
+    expected = {e.shkeptncontext for e in triggers}
+
+    worker = faust_worker("tidegate.agents.main:app", settings)
+    collectors = [EventCollector(settings, registry.task(task)) for task in TASK_TOPICS]
+    async with EventCollector(settings, registry.events) as events, TaskResponder(
+        settings, delay=ANSWER_DELAY
+    ) as responder:
+        for collector in collectors:
+            await collector.__aenter__()
+        try:
+            async with AsyncEventPublisher(settings) as publisher:
+                for event in triggers:
+                    await publisher.publish(registry.events, event)
+
+            def dispatched() -> set[str]:
+                return {e.shkeptncontext or "" for c in collectors for e in c.events
+                        if e.type.endswith(".triggered")} & expected
+
+            def done() -> set[str]:
+                return {e.shkeptncontext or "" for e in events.events if e.type == FINAL_TYPE} & expected
+
+            await wait_until(lambda: len(dispatched()) >= DELIVERIES // 4, PROGRESS_TIMEOUT,
+                             "a quarter of the deliveries to dispatch a task", worker)
+            led = await asyncio.to_thread(leaders, settings)
+            victim, victim_led = led.most_common(1)[0]
+            done_at_kill = len(done())
+            await asyncio.to_thread(cluster.kill, victim)
+            killed_at = time.monotonic()
+            # The run goes on with one broker down: more deliveries finish on the two others.
+            await wait_until(lambda: len(done()) >= min(DELIVERIES, done_at_kill + DELIVERIES // 5), PROGRESS_TIMEOUT,
+                             "deliveries to finish with a broker down", worker)
+            done_while_down = len(done()) - done_at_kill
+            await asyncio.to_thread(cluster.start, victim)
+            down_for = time.monotonic() - killed_at
+            await wait_until(lambda: len(done()) == DELIVERIES, FINISH_TIMEOUT,
+                             f"all {DELIVERIES} deliveries to finish", worker)
+            worker.assert_running()
+        finally:
+            for collector in collectors:
+                await collector.__aexit__(None, None, None)
+        answered = len(responder.seen)
+    # The preconditions of the test itself: the kill interrupted work.
+    assert done_at_kill < DELIVERIES, "every delivery finished before the broker was killed"
+
+    # Every delivery finished with a pass, under one id.
+    finals: dict[str, set[str]] = defaultdict(set)
+    final_records = 0
+    for event in events.events:
+        if event.type == FINAL_TYPE and event.shkeptncontext in expected:
+            assert (event.data["result"], event.data["status"]) == ("pass", "succeeded"), event.data
+            finals[event.shkeptncontext or ""].add(event.id)
+            final_records += 1
+    assert set(finals) == expected
+    assert all(len(ids) == 1 for ids in finals.values()), "a delivery finished twice under different ids"
+
+    # Each task of each delivery was triggered, under exactly one id.
+    triggered: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    records = 0
+    for collector in collectors:
+        for event in collector.events:
+            if event.type.endswith(".triggered") and event.shkeptncontext in expected:
+                records += 1
+                triggered[(event.shkeptncontext or "", str(event.data["stage"]), event.type.split(".")[3])].add(event.id)
+    twice = {where: ids for where, ids in triggered.items() if len(ids) > 1}
+    assert not twice, f"tasks triggered twice under different ids (double execution): {twice}"
+    for context in expected:
+        assert sorted((stage, task) for c, stage, task in triggered if c == context) == sorted(TASKS), context
+
+    repeated_tasks = records - len(triggered)
+    repeated_finals = final_records - len(finals)
+    record_property("repeated_task_triggers", repeated_tasks)
+    record_property("repeated_sequence_finished", repeated_finals)
+    with capsys.disabled():
+        print(
+            f"\n[cluster test] {DELIVERIES} deliveries on 3 brokers (RF 3, min ISR 2); killed broker {victim} "
+            f"leading {victim_led} of {sum(led.values())} partitions ({dict(led)}) with {done_at_kill} done; "
+            f"{done_while_down} finished while it was down ({down_for:.0f} s incl. its restart); "
+            f"{len(triggered)} tasks triggered ({repeated_tasks} repeated under the same id), "
+            f"{repeated_finals} repeated .finished; {answered} task records answered; "
+            f"{time.monotonic() - began:.0f} s from cluster up to the last check"
+        )
