@@ -124,20 +124,21 @@ class _Yaml12Loader(yaml.SafeLoader):
         self._total = 0
         self._depth = 0
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
-        if self.check_event(yaml.AliasEvent):
-            mark = self.peek_event().start_mark
-            node: yaml.Node = super().compose_node(parent, index)
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
+        mark = event.start_mark
+        place = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+        if isinstance(event, yaml.AliasEvent):
+            node = super().compose_node(parent, index)
             size = self._expanded.get(id(node))
             if size is None:
-                raise _LimitPassed(mark, "an alias refers to the list or mapping that contains it; "
-                                         "repeat the values instead")
-            self._add(size, mark)
+                raise _LimitPassed(place, "an alias refers to the list or mapping that contains it; "
+                                          "repeat the values instead")
+            self._add(size, place)
             return node
-        mark = self.peek_event().start_mark
         self._depth += 1
         if self._depth > MAX_DEPTH:
-            raise _LimitPassed(mark, f"the document nests deeper than {MAX_DEPTH} levels")
+            raise _LimitPassed(place, f"the document nests deeper than {MAX_DEPTH} levels")
         node = super().compose_node(parent, index)
         self._depth -= 1
         if isinstance(node, yaml.MappingNode):
@@ -147,20 +148,24 @@ class _Yaml12Loader(yaml.SafeLoader):
         else:
             size = 1
         self._expanded[id(node)] = size
-        self._add(1, mark)
+        self._add(1, place)
         return node
 
-    def _add(self, size: int, mark: yaml.Mark) -> None:
+    def _add(self, size: int, place: _Place) -> None:
         self._total += size
         if self._total > MAX_NODES:
-            raise _LimitPassed(mark, f"the document has more than {MAX_NODES} values once its aliases (*name) "
-                                     "are expanded; write fewer or shallower aliases")
+            raise _LimitPassed(place, f"the document has more than {MAX_NODES} values once its aliases (*name) "
+                                      "are expanded; write fewer or shallower aliases")
+
+
+_Place = tuple[int | None, int | None]
+"""1-based (line, column) of a node, as a FileProblem has them."""
 
 
 class _LimitPassed(Exception):
-    def __init__(self, mark: yaml.Mark, message: str) -> None:
+    def __init__(self, place: _Place, message: str) -> None:
         super().__init__(message)
-        self.mark = mark
+        self.place = place
         self.message = message
 
 
@@ -252,9 +257,7 @@ def _parse_yaml(text: str, path: str) -> _Document:
             if loader.get_node() is not None:
                 extra_documents += 1
     except _LimitPassed as passed:
-        raise YamlLimitError(path, [FileProblem(
-            path, passed.mark.line + 1, passed.mark.column + 1, "", passed.message,
-        )]) from None
+        raise YamlLimitError(path, [FileProblem(path, *passed.place, "", passed.message)]) from None
     except yaml.MarkedYAMLError as error:
         raise YamlSyntaxError(path, [_syntax_problem(error, path)]) from None
     except yaml.YAMLError as error:
