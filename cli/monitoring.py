@@ -18,12 +18,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import yaml
+
+# The planning and reloading are shared with the Prometheus connector's `monitoring.configure`
+# handler (Keptn's `keptn configure monitoring prometheus`).
+from tidegate.connectors.prometheus.monitoring import MonitoringError, plan_rules, reload_config
 
 configure_app = typer.Typer(help="Configure integrations for a project.", no_args_is_help=True)
 monitoring_app = typer.Typer(help="Configure monitoring: alert rules from SLOs, routed to Tidegate.",
@@ -35,10 +38,6 @@ REMEDIATION_FILE = "remediation.yaml"
 SLI_FILE = "prometheus/sli.yaml"
 SHIPYARD_FILE = "shipyard.yaml"
 _FILES = (SLO_FILE, REMEDIATION_FILE, SLI_FILE)
-
-
-class MonitoringError(Exception):
-    """The command cannot do what was asked; the message says what to change."""
 
 
 # -- where the files come from ------------------------------------------------------------------------
@@ -87,82 +86,6 @@ async def _read_resources_topic(timeout: float) -> Any:
     return view.store
 
 
-# -- planning -------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Plan:
-    rule_sets: list[Any] = field(default_factory=list)  # AlertRules
-    notes: list[str] = field(default_factory=list)
-
-
-def _load(resource: Any, kind: str) -> Any:
-    from tidegate.schemas.files import load_text
-
-    path = "/".join(p for p in (resource.project, resource.stage, resource.service, resource.path) if p)
-    return load_text(resource.text, path, kind).model
-
-
-def plan_rules(
-    store: Any,
-    project: str,
-    stages: list[str] | None,
-    services: list[str] | None,
-    for_: str,
-    window_seconds: float,
-    deployment: str,
-    severity: str,
-) -> Plan:
-    """The rule groups for every stage and service asked for (pure given the store)."""
-    from datetime import timedelta
-
-    from tidegate.connectors.prometheus.alerting import build_alert_rules
-    from tidegate.connectors.prometheus.sli import merge_indicators
-
-    plan = Plan()
-    chosen_stages = stages or _shipyard_stages(store, project)
-    known_services = sorted({r.service for r in store.files(project) if r.service})
-    chosen_services = services or known_services
-    if not chosen_services:
-        raise MonitoringError(
-            f"no service named: the files of project '{project}' are all project- or stage-level, so give "
-            "--service (e.g. --service carts)"
-        )
-    for stage in chosen_stages:
-        for service in chosen_services:
-            slo_file = store.resolve(project, SLO_FILE, stage, service)
-            remediation_file = store.resolve(project, REMEDIATION_FILE, stage, service)
-            if slo_file is None:
-                plan.notes.append(f"{stage}/{service}: no {SLO_FILE}, so no alert rules")
-                continue
-            if remediation_file is None:
-                plan.notes.append(f"{stage}/{service}: no {REMEDIATION_FILE}, so no alert rules (an alert could "
-                                  "only be escalated; Keptn skipped such stages too)")
-                continue
-            _load(remediation_file, "remediation")  # a broken remediation file is reported now, not at the alert
-            slo = _load(slo_file, "slo")
-            indicators = merge_indicators(*(
-                _load(layer, "sli").indicators for layer in store.layers(project, SLI_FILE, stage, service)
-            ))
-            rules = build_alert_rules(
-                slo, indicators, project, stage, service, for_,
-                deployment=deployment, window=timedelta(seconds=window_seconds), severity=severity,
-            )
-            plan.rule_sets.append(rules)
-            for skipped in rules.skipped:
-                plan.notes.append(f"{stage}/{service}: no rule for {skipped.sli}: {skipped.reason}")
-    return plan
-
-
-def _shipyard_stages(store: Any, project: str) -> list[str]:
-    resource = store.get(project, SHIPYARD_FILE)
-    if resource is None:
-        raise MonitoringError(f"project '{project}' has no {SHIPYARD_FILE} to take the stages from; "
-                              "give --stage (repeatable) or add the shipyard")
-    shipyard = _load(resource, "shipyard")
-    return list(shipyard.stage_names)
-
-
 # -- writing and reloading ----------------------------------------------------------------------------------
 
 
@@ -195,26 +118,6 @@ def _bridge_auth(credentials_file: Path | None) -> Any:
     raise MonitoringError(
         "the bridge only takes authenticated calls: set TIDEGATE_ALERTMANAGER_TOKEN (or _USER and _PASSWORD) "
         "as for the bridge, or give --credentials-file with the token, so Alertmanager can send it"
-    )
-
-
-def reload_config(url: str, what: str) -> str:
-    """POST <url>/-/reload; a message for the user (raises MonitoringError when the reload failed)."""
-    import httpx
-
-    target = f"{url.rstrip('/')}/-/reload"
-    try:
-        answer = httpx.post(target, timeout=30.0)
-    except httpx.HTTPError as error:
-        raise MonitoringError(f"could not reach {what} at {url} to reload it: {error}") from error
-    if answer.status_code == 200:
-        return f"{what} at {url} reloaded its configuration"
-    if answer.status_code == 403 or "lifecycle" in answer.text.lower():
-        return (f"{what} at {url} does not allow reloads over HTTP (start it with --web.enable-lifecycle); "
-                "send it SIGHUP or restart it to load the new files")
-    raise MonitoringError(
-        f"{what} at {url} refused the new configuration (HTTP {answer.status_code}): {answer.text.strip()}; "
-        "it keeps running with the previous one; fix the file and reload again"
     )
 
 

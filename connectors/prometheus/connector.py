@@ -1,4 +1,6 @@
-"""The Prometheus SLI connector: answers `get-sli.triggered` events whose `sliProvider` is `prometheus`.
+"""The Prometheus SLI connector: answers `get-sli.triggered` events whose `sliProvider` is `prometheus`,
+and `sh.keptn.event.monitoring.configure` events for Prometheus (`keptn configure monitoring
+prometheus`; monitoring.py: the project's SLI provider and, with a rules file, its alert rules).
 
     tidegate connector prometheus
 
@@ -27,6 +29,7 @@ only the credentials it names: the default credentials are never sent to another
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -38,6 +41,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from tidegate.connectors.prometheus.client import BearerToken, PrometheusClient, auth_from_env
+from tidegate.connectors.prometheus.monitoring import MonitoringSettings, follow_configure_events
 from tidegate.connectors.prometheus.provider import PROVIDER_NAME, finished_data, get_slis, handles
 from tidegate.connectors.prometheus.sli import merge_indicators
 from tidegate.connectors.runtime.catalog import BuildRequest
@@ -49,6 +53,7 @@ from tidegate.schemas.files import FileKind, load_text
 from tidegate.schemas.payloads import GetSLITriggered
 from tidegate.schemas.sli import SLI
 from tidegate.streams.resources import SLI_PROMETHEUS, Resource
+from tidegate.streams.settings import Settings
 
 TASK = "get-sli"
 URL_ENV = "TIDEGATE_PROMETHEUS_URL"
@@ -193,6 +198,12 @@ class PrometheusSLIConnector:
         self._environ = environ if environ is not None else os.environ
         # A test puts a fake Prometheus behind the real client here.
         self._client_options = {**(client_options or {}), **({"transport": transport} if transport else {})}
+        # Set once the monitoring.configure follower reads the events topic.
+        self.following = asyncio.Event()
+
+    async def follow(self, settings: Settings, stop: asyncio.Event) -> None:
+        """Answer `monitoring.configure` for Prometheus (monitoring.py) beside the get-sli tasks."""
+        await follow_configure_events(settings, stop, MonitoringSettings.from_env(self._environ), self.following)
 
     def wants(self, event: KeptnEvent) -> bool:
         try:
