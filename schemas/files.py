@@ -39,6 +39,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from tidegate.schemas.commandconfig import CommandConfig
 from tidegate.schemas.errors import (
     CUSTOM_ERROR_TYPE,
     FieldWarning,
@@ -71,6 +72,7 @@ class FileKind(StrEnum):
     JMETER = "jmeter"
     JOB_EXECUTOR = "job-executor"
     WEBHOOK = "webhook"
+    COMMAND = "command"
 
 
 @dataclass(frozen=True)
@@ -406,6 +408,8 @@ KINDS: dict[FileKind, KindInfo] = {
         KindInfo(FileKind.JMETER, JMeterConfig, "jmeter/jmeter.conf.yaml: JMeter workloads", _plain(JMeterConfig)),
         KindInfo(FileKind.JOB_EXECUTOR, JobConfig, "job/config.yaml: job-executor actions", _plain(JobConfig)),
         KindInfo(FileKind.WEBHOOK, WebhookConfig, "webhook.yaml: webhook requests", _plain(WebhookConfig)),
+        KindInfo(FileKind.COMMAND, CommandConfig, "command/config.yaml: the command connector's programs",
+                 _plain(CommandConfig)),
     )
 }
 

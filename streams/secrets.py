@@ -34,8 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from tidegate.schemas.secrets import secret_variable
+
 DEFAULT_SCOPE = "keptn-default"
-SECRET_PREFIX = "TIDEGATE_SECRET_"
 MANAGED_BY = "tidegate"
 #: Kubernetes' limit for one Secret; the file store keeps the same, so a secret fits both.
 MAX_SECRET_BYTES = 1024 * 1024
@@ -80,11 +81,6 @@ class SecretStore(Protocol):
     def list(self, name: str | None = None, scope: str | None = None) -> list[SecretInfo]: ...
 
     def value(self, name: str, key: str) -> str | None: ...
-
-
-def secret_variable(name: str, key: str) -> str:
-    """The environment variable that overrides secret `name`'s `key` for a connector."""
-    return SECRET_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", f"{name}_{key}").upper()
 
 
 def check_secret(name: str, scope: str, data: Mapping[str, str] | None) -> None:

@@ -4,15 +4,20 @@ The event reaches a program in two ways only, never through a shell: the whole e
 (`TIDEGATE_EVENT_FILE`), and the environment variables the configuration maps from it. The common
 fields are always set: TIDEGATE_PROJECT, TIDEGATE_STAGE, TIDEGATE_SERVICE, TIDEGATE_TASK,
 TIDEGATE_KEPTN_CONTEXT, TIDEGATE_TRIGGERED_ID.
+
+Only programs the operator allowed run: TIDEGATE_COMMAND_ALLOW lists program names (looked up on the
+connector's PATH) and absolute paths, comma-separated; `cmd[0]` must be one of them, written the same
+way. Empty (the default) allows nothing. Allowing an interpreter (`python3`, `sh`) allows whatever a
+resource author writes for it: prefer the scripts or tools themselves, installed by the operator.
 """
 
 from __future__ import annotations
 
 import json
+import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Any
 
 import jsonpath
@@ -31,6 +36,7 @@ from tidegate.schemas.events import KeptnEvent
 from tidegate.schemas.jobconfig import JobEvent
 
 KEPTN_DIR = "/keptn/"
+ALLOW_VARIABLE = "TIDEGATE_COMMAND_ALLOW"
 
 
 class PlanError(ValueError):
@@ -44,7 +50,7 @@ class PlannedTask:
     env: dict[str, str]
     files: tuple[str, ...]
     working_dir: str
-    """Relative to the task's directory, or absolute."""
+    """Relative to the task's directory, inside it."""
     timeout: float | None
     secrets: tuple[str, ...] = ()
     """Secret values, to be masked in any output that is reported."""
@@ -119,10 +125,25 @@ def _keptn_path(part: str, directory: str) -> str:
     return directory.rstrip("/") + "/" + part[len(KEPTN_DIR):] if part.startswith(KEPTN_DIR) else part
 
 
+def program_allowed(program: str, allow: Collection[str]) -> bool:
+    """Whether `program` (cmd[0]) is on the operator's list: a bare name as a bare name, a path as that
+    absolute path."""
+    if "/" in program:
+        return posixpath.isabs(program) and posixpath.normpath(program) in allow
+    return program in allow
+
+
+def refused_program(task: str, program: str, allow: Collection[str]) -> str:
+    listed = f"it lists {', '.join(sorted(allow))}" if allow else "it is empty, so nothing runs"
+    return (f"task {task!r}: the program {program!r} is not allowed: the command connector runs only programs "
+            f"an operator lists in {ALLOW_VARIABLE} (comma-separated names or absolute paths; {listed})")
+
+
 def plan_task(task: CommandTask, event: KeptnEvent, task_name: str, environ: Mapping[str, str],
-              directory: str) -> PlannedTask:
+              directory: str, allow: Collection[str]) -> PlannedTask:
     """One configured task made concrete for `event`. `environ` is the connector's environment (for
-    secretEnv), `directory` the task's temporary directory (for job-executor `/keptn/` paths)."""
+    secretEnv), `directory` the task's temporary directory (for job-executor `/keptn/` paths), `allow`
+    the programs the operator allows (PlanError for any other)."""
     document = event.to_json_dict()
     env = common_env(event, task_name)
     secrets: list[str] = []
@@ -151,15 +172,13 @@ def plan_task(task: CommandTask, event: KeptnEvent, task_name: str, environ: Map
     if argv[0].startswith("<no cmd"):
         raise PlanError(f"task {task.name!r} has no cmd: the job executor ran its image's entrypoint, which the "
                         "command connector cannot; write the program to run in `cmd`")
-    for path in task.files:
-        pure = PurePosixPath(path.lstrip("/"))
-        if ".." in pure.parts:
-            raise PlanError(f"task {task.name!r}: file {path!r} leaves the task's directory; use a resource path")
+    if not program_allowed(argv[0], allow):
+        raise PlanError(refused_program(task.name, argv[0], allow))
     return PlannedTask(
         name=task.name,
         argv=tuple(argv),
         env=env,
-        files=tuple(path.lstrip("/") for path in task.files),
+        files=tuple(task.files),
         working_dir=task.workingDir or ".",
         timeout=_timeout(task),
         secrets=tuple(secrets),

@@ -11,6 +11,7 @@ Public names:
     Connector, ConnectorOptions          the contract and how the runtime runs a connector
     TaskContext, TaskOutcome             what `run` gets and returns
     run_program, ProgramResult, ProgramStartError   programs as argument lists, killed on cancel/timeout
+    RunAs, hide_environment              another user for programs; the parent's environ closed to them
     started_event, finished_event        the replies every connector sends
     ConnectorHost, ConnectorRunner       the Kafka shell (loaded on first use)
     TaskMemory, TaskRecord, Verdict      the memory of handled tasks (state topic)
@@ -25,7 +26,13 @@ from tidegate.connectors.runtime.connector import Connector, ConnectorOptions
 from tidegate.connectors.runtime.context import TaskContext
 from tidegate.connectors.runtime.outcome import TaskOutcome
 from tidegate.connectors.runtime.policy import TimeLimit, task_time_limit
-from tidegate.connectors.runtime.program import ProgramResult, ProgramStartError, run_program
+from tidegate.connectors.runtime.program import (
+    ProgramResult,
+    ProgramStartError,
+    RunAs,
+    hide_environment,
+    run_program,
+)
 from tidegate.connectors.runtime.replies import finished_event, started_event
 from tidegate.connectors.runtime.state import (
     TaskMemory,
@@ -55,6 +62,7 @@ __all__ = [
     "ConnectorRunner",
     "ProgramResult",
     "ProgramStartError",
+    "RunAs",
     "TaskContext",
     "TaskMemory",
     "TaskOutcome",
@@ -64,6 +72,7 @@ __all__ = [
     "Verdict",
     "consumer_group",
     "finished_event",
+    "hide_environment",
     "run_program",
     "started_event",
     "state_topic",

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tidegate.connectors.runtime.program import ProgramResult, run_program
+from tidegate.connectors.runtime.program import ProgramResult, RunAs, run_program
 from tidegate.schemas.events import KeptnEvent
 from tidegate.schemas.keys import Key
 from tidegate.streams.resources import Resource, ResourceStore
@@ -94,9 +94,11 @@ class TaskContext:
         cwd: str | Path | None = None,
         timeout: float | None = None,
         capture: Callable[[str], bool] | None = None,
+        user: RunAs | None = None,
     ) -> ProgramResult:
         """Run a program (argument list, never a shell string); bounded by `timeout` or the task's."""
         self.log.info("running %s", argv[0] if argv else "?")
         return await run_program(
-            argv, env=env, cwd=cwd, timeout=timeout if timeout is not None else self.timeout, capture=capture
+            argv, env=env, cwd=cwd, timeout=timeout if timeout is not None else self.timeout, capture=capture,
+            user=user,
         )

@@ -7,14 +7,25 @@ process group), so a timeout or a cancelled task kills the program and everythin
 The child's environment is not the connector's: only a few harmless variables (PATH, HOME, locale,
 TMPDIR, TZ) are inherited, plus what the caller passes, so the connector's own secrets (Kafka
 credentials, tokens) never leak into programs run for events.
+
+Nor can a program read them from its parent: /proc/<pid>/environ keeps the environment a process
+started with, readable by every process of the same user. Before the first program starts, the
+process makes itself non-dumpable (`hide_environment`: Linux prctl PR_SET_DUMPABLE=0), which makes its
+/proc files (environ, mem) and ptrace closed to other processes of its user; the programs themselves
+are dumpable again after exec. A process with CAP_SYS_PTRACE (root) still reads everything: a
+connector running as root should start programs as another user (`user=`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import functools
 import os
+import pwd
 import signal
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,8 +43,43 @@ PIPE_GRACE = 2.0
 """Seconds to keep reading output after the program ended (a child it left may hold the pipes)."""
 
 
+PR_SET_DUMPABLE = 4
+"""prctl(2) option; <linux/prctl.h>."""
+
+
 class ProgramStartError(RuntimeError):
     """The program could not be started (not installed, not executable, bad working directory)."""
+
+
+@functools.cache
+def hide_environment() -> bool:
+    """Make this process non-dumpable (Linux), so programs it starts, and any other process of the same
+    user without CAP_SYS_PTRACE, cannot read its /proc/<pid>/environ or memory. True when done."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class RunAs:
+    """The user a program runs as (the connector must be root to switch)."""
+
+    name: str
+    uid: int
+    gid: int
+
+    @classmethod
+    def of(cls, user: str | int) -> RunAs:
+        """From a user name or uid; ValueError when the system has no such user."""
+        try:
+            entry = pwd.getpwuid(user) if isinstance(user, int) or str(user).isdigit() else pwd.getpwnam(str(user))
+        except KeyError:
+            raise ValueError(f"there is no user {user!r} on this system") from None
+        return cls(entry.pw_name, entry.pw_uid, entry.pw_gid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,11 +191,14 @@ async def run_program(
     inherit_env: Sequence[str] = INHERITED_ENV,
     capture: Callable[[str], bool] | None = None,
     stdin: bytes | None = None,
+    user: RunAs | None = None,
 ) -> ProgramResult:
     """Run `argv` to its end, its timeout (then `timed_out=True`), or the caller's cancellation
-    (then the program is killed and CancelledError propagates). Raises ProgramStartError."""
+    (then the program is killed and CancelledError propagates). `user`: run as that user, with its
+    group and no supplementary groups. Raises ProgramStartError."""
     if not argv or not all(isinstance(part, str) for part in argv):
         raise ProgramStartError(f"a program must be a non-empty list of strings, got {list(argv)!r}")
+    hide_environment()
     started = time.monotonic()
     try:
         process = await asyncio.create_subprocess_exec(
@@ -160,6 +209,9 @@ async def run_program(
             cwd=str(cwd) if cwd is not None else None,
             env=child_environment(env, inherit_env),
             start_new_session=True,
+            user=None if user is None else user.uid,
+            group=None if user is None else user.gid,
+            extra_groups=None if user is None else [],
         )
     except FileNotFoundError as error:
         missing = argv[0] if error.filename in (None, argv[0]) else error.filename

@@ -2,7 +2,8 @@
 
 Secrets: `envFrom: [{name: token, secretRef: {name: slack, key: token}}]` makes `{{.env.token}}`
 available. Keptn read Kubernetes secrets; Tidegate reads the environment variable
-`TIDEGATE_SECRET_<NAME>_<KEY>` (upper case, other characters as `_`), here TIDEGATE_SECRET_SLACK_TOKEN.
+`TIDEGATE_SECRET_<NAME>_<KEY>` (upper case, other characters as `_`), here TIDEGATE_SECRET_SLACK_TOKEN
+(schemas.secrets: the one prefix connectors read secrets from).
 Secret values are masked in every message.
 
 Filters (a Tidegate extension; Keptn filtered in the Uniform subscription instead): a webhook may say
@@ -32,10 +33,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tidegate.connectors.webhook.templates import TemplateProblem, Trusted, render, render_url
 from tidegate.schemas.events import KeptnEvent
+from tidegate.schemas.secrets import secret_variable
 from tidegate.schemas.webhook import Webhook, WebhookConfig, WebhookRequest
 
 CONFIG_PATH = "webhook/webhook.yaml"
-SECRET_PREFIX = "TIDEGATE_SECRET_"
 
 
 class WebhookProblem(ValueError):
@@ -69,10 +70,6 @@ class PlannedCall:
         for secret in self.secrets:
             text = text.replace(secret, "***")
         return text
-
-
-def secret_variable(name: str, key: str) -> str:
-    return SECRET_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", f"{name}_{key}").upper()
 
 
 def webhook_filter(webhook: Webhook) -> WebhookFilter:

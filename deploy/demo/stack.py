@@ -251,7 +251,9 @@ class Stack:
         tasks = [part for task in COMMAND_TASKS for part in ("--task", task)]
         start(CONNECTORS, self._tidegate("connector", "command", "tests", "prometheus", *tasks, "--concurrency", "2",
                                          "--log-level", "WARNING"),
-              self._child_env(TIDEGATE_PROMETHEUS_URL=config.prometheus_url), REPO_ROOT)
+              # The command connector runs only the Sock Shop deployment program (on PATH from config.bin).
+              self._child_env(TIDEGATE_PROMETHEUS_URL=config.prometheus_url, TIDEGATE_COMMAND_ALLOW="sockshop-deploy"),
+              REPO_ROOT)
         # Local mode (no API token, loopback only): the Bridge needs no login. Alertmanager's webhook on the
         # gateway takes its own token.
         start(GATEWAY, self._tidegate("gateway", "--port", str(config.ports.gateway), "--no-token",

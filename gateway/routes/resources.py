@@ -48,7 +48,7 @@ _KINDS_BY_NAME = {
     "locust.conf.yaml": FileKind.LOCUST,
     "webhook.yaml": FileKind.WEBHOOK,
 }
-_KINDS_BY_PATH = {"job/config.yaml": FileKind.JOB_EXECUTOR}
+_KINDS_BY_PATH = {"job/config.yaml": FileKind.JOB_EXECUTOR, "command/config.yaml": FileKind.COMMAND}
 
 
 def kind_of(path: str) -> FileKind | None:

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -261,8 +262,9 @@ def command_config(program: Path, marker: Path, seconds: float) -> str:
     }]})
 
 
-def start_connector(settings: Settings, log_file: Path, *options: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **settings.as_env(), "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+def start_connector(settings: Settings, log_file: Path, *options: str, **extra_env: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **settings.as_env(), "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1",
+           "TIDEGATE_COMMAND_ALLOW": sys.executable, **extra_env}
     with open(log_file, "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-c", "from tidegate.cli.main import main; main()", "connector", "command",
@@ -402,3 +404,35 @@ async def test_a_killed_connector_reports_only_its_running_programs_lost_and_run
         for pid, _ in read_runs(marker):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+async def test_a_task_program_cannot_read_the_connector_s_secrets_through_proc(
+    tidegate_settings: Settings, tmp_path: Path
+) -> None:
+    """The attack: a command/config.yaml whose program cats /proc/$PPID/environ (the connector's). The
+    connector's secret must appear neither in the .finished event nor in its log. As root the connector
+    runs programs as `nobody` (TIDEGATE_COMMAND_USER); otherwise it protects itself (non-dumpable)."""
+    secret = f"s3cret-{uuid.uuid4().hex}"
+    config = yaml.safe_dump({"actions": [{
+        "name": "peek", "events": [{"name": "sh.keptn.event.deployment.triggered"}],
+        "tasks": [{"name": "peek", "cmd": ["sh", "-c", "cat /proc/$PPID/environ && echo read it"]}],
+    }]})
+    publish_files(tidegate_settings, "sockshop", {"command/config.yaml": config})
+    event = triggered("deployment")
+    topics = TopicRegistry.from_settings(tidegate_settings)
+    log_file = tmp_path / "connector.log"
+    as_user = {"TIDEGATE_COMMAND_USER": "nobody"} if os.geteuid() == 0 else {}
+    process = start_connector(tidegate_settings, log_file, "--log-level", "DEBUG", TIDEGATE_COMMAND_ALLOW="sh",
+                              TIDEGATE_SECRET_DEPLOY_TOKEN=secret, **as_user)
+    try:
+        async with EventCollector(tidegate_settings, topics.events) as replies:
+            await publish_tasks(tidegate_settings, event)
+            events = await replies.wait_for(has_finished(event.id), WAIT, "deployment.finished of the peeking task")
+    finally:
+        process.kill()
+        process.wait(30)
+    [finished] = replies_to(events, event.id, "finished")
+    message = finished.data["message"]
+    assert "peek: exit 1" in message and "Permission denied" in message, message
+    assert secret not in str(finished.data)
+    assert secret not in log_file.read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -11,11 +12,13 @@ import yaml
 
 from tidegate.connectors.command import (
     CommandConnector,
+    CommandSettings,
     ConfigProblem,
     PlanError,
     matching_actions,
     parse_config,
     plan_task,
+    program_allowed,
 )
 from tidegate.connectors.runtime import TaskContext
 from tidegate.schemas.events import KeptnEvent
@@ -23,6 +26,7 @@ from tidegate.streams.resources import Resource, ResourceStore
 from tidegate.streams.settings import Settings
 
 PY = sys.executable
+ALLOWED = CommandSettings(allow=[PY, "prog", "/nonexistent/deploy"])
 
 
 def event(task: str = "deployment", **data: object) -> KeptnEvent:
@@ -66,22 +70,22 @@ def test_environment_comes_from_literals_the_event_and_secret_variables() -> Non
         "name": "t", "cmd": ["prog"], "args": ["--x"],
         "env": [{"name": "MODE", "value": "fast"},
                 {"name": "IMAGE", "valueFrom": {"event": "$.data.configurationChange.values.image"}},
-                {"name": "TOKEN", "valueFrom": {"secretEnv": "DEMO_TOKEN"}}],
+                {"name": "TOKEN", "valueFrom": {"secretEnv": "TIDEGATE_SECRET_DEMO_TOKEN"}}],
     }).encode()))
     triggered = event(configurationChange={"values": {"image": "carts:2"}})
-    planned = plan_task(cfg.actions[0].tasks[0], triggered, "deployment", {"DEMO_TOKEN": "s3cret"}, "/tmp/x")
+    planned = plan_task(cfg.actions[0].tasks[0], triggered, "deployment", {"TIDEGATE_SECRET_DEMO_TOKEN": "s3cret"}, "/tmp/x", ALLOWED.allow)
     assert planned.argv == ("prog", "--x")
     assert planned.env["MODE"] == "fast" and planned.env["IMAGE"] == "carts:2" and planned.env["TOKEN"] == "s3cret"
     assert planned.env["TIDEGATE_PROJECT"] == "sockshop" and planned.env["TIDEGATE_TRIGGERED_ID"] == "trig-1"
     assert planned.secrets == ("s3cret",)
-    with pytest.raises(PlanError, match="DEMO_TOKEN, which is not set"):
-        plan_task(cfg.actions[0].tasks[0], triggered, "deployment", {}, "/tmp/x")
+    with pytest.raises(PlanError, match="TIDEGATE_SECRET_DEMO_TOKEN, which is not set"):
+        plan_task(cfg.actions[0].tasks[0], triggered, "deployment", {}, "/tmp/x", ALLOWED.allow)
     with pytest.raises(PlanError, match=r"matches nothing"):
-        plan_task(cfg.actions[0].tasks[0], event(), "deployment", {"DEMO_TOKEN": "s"}, "/tmp/x")
+        plan_task(cfg.actions[0].tasks[0], event(), "deployment", {"TIDEGATE_SECRET_DEMO_TOKEN": "s"}, "/tmp/x", ALLOWED.allow)
 
 
 def test_a_bad_config_names_the_field() -> None:
-    with pytest.raises(ConfigProblem, match=r"actions\.0\.tasks\.0\.cmd"):
+    with pytest.raises(ConfigProblem, match=r"actions\[0\]\.tasks\[0\]\.cmd"):
         parse_config(Resource.new("p", "command/config.yaml", config({"name": "t", "cmd": []}).encode()))
     with pytest.raises(ConfigProblem, match="either `value` or `valueFrom`"):
         parse_config(Resource.new("p", "command/config.yaml", config(
@@ -109,7 +113,7 @@ actions:
     cfg = parse_config(Resource.new("p", "job/config.yaml", job.encode()))
     triggered = event("test", test={"teststrategy": "locust"}, deployment={"deploymentURIsLocal": ["http://carts:80"]})
     assert matching_actions(cfg, triggered)
-    planned = plan_task(cfg.actions[0].tasks[0], triggered, "test", {}, "/tmp/task")
+    planned = plan_task(cfg.actions[0].tasks[0], triggered, "test", {}, "/tmp/task", ["locust"])
     assert planned.argv == ("locust", "-f", "/tmp/task/locust/basic.py")
     assert planned.env["HOST"] == "http://carts:80"
     assert planned.timeout == 120.0
@@ -122,7 +126,7 @@ async def test_exit_zero_passes_with_output_and_result_data(tmp_path: Path) -> N
               "print(json.dumps({'tidegate': {'deployment': {'deploymentURIsLocal': ['http://127.0.0.1:8080']}}}))")
     store = store_with({"command/config.yaml": config(
         {"name": "deploy", "cmd": [PY, "-c", script], "env": [{"name": "GREETING", "value": "hello"}]})})
-    connector = CommandConnector(store, tasks=["deployment"], environ={})
+    connector = CommandConnector(store, tasks=["deployment"], settings=ALLOWED, environ={})
     triggered = event()
     assert connector.wants(triggered)
     outcome = await connector.run(context(store, triggered))
@@ -136,7 +140,7 @@ async def test_non_zero_exit_fails_and_stops_the_next_task() -> None:
         {"name": "first", "cmd": [PY, "-c", "import sys; print('boom', file=sys.stderr); sys.exit(4)"]},
         {"name": "second", "cmd": [PY, "-c", "print('should not run')"]},
     )})
-    outcome = await CommandConnector(store, environ={}).run(context(store, event()))
+    outcome = await CommandConnector(store, settings=ALLOWED, environ={}).run(context(store, event()))
     assert (outcome.status.value, outcome.result.value) == ("succeeded", "fail")
     assert "first: exit 4" in outcome.message and "boom" in outcome.message
     assert "should not run" not in outcome.message
@@ -144,13 +148,13 @@ async def test_non_zero_exit_fails_and_stops_the_next_task() -> None:
 
 async def test_a_program_that_cannot_start_is_errored_and_secrets_are_masked() -> None:
     store = store_with({"command/config.yaml": config({"name": "t", "cmd": ["/nonexistent/deploy"]})})
-    outcome = await CommandConnector(store, environ={}).run(context(store, event()))
+    outcome = await CommandConnector(store, settings=ALLOWED, environ={}).run(context(store, event()))
     assert outcome.status.value == "errored"
     assert "/nonexistent/deploy" in outcome.message
     leaky = store_with({"command/config.yaml": config({
         "name": "t", "cmd": [PY, "-c", "import os; print('token is', os.environ['T'])"],
-        "env": [{"name": "T", "valueFrom": {"secretEnv": "TOK"}}]})})
-    masked = await CommandConnector(leaky, environ={"TOK": "hunter2"}).run(context(leaky, event()))
+        "env": [{"name": "T", "valueFrom": {"secretEnv": "TIDEGATE_SECRET_TOK"}}]})})
+    masked = await CommandConnector(leaky, settings=ALLOWED, environ={"TIDEGATE_SECRET_TOK": "hunter2"}).run(context(leaky, event()))
     assert "hunter2" not in masked.message and "token is ***" in masked.message
 
 
@@ -159,23 +163,23 @@ async def test_files_are_copied_from_resources_into_the_working_directory() -> N
         "command/config.yaml": config({"name": "t", "cmd": [PY, "command/hello.py"], "files": ["command/hello.py"]}),
         "command/hello.py": "print('hello from a resource')",
     })
-    outcome = await CommandConnector(store, environ={}).run(context(store, event()))
+    outcome = await CommandConnector(store, settings=ALLOWED, environ={}).run(context(store, event()))
     assert outcome.result.value == "pass" and "hello from a resource" in outcome.message
     missing = store_with({"command/config.yaml": config({"name": "t", "cmd": [PY, "x.py"], "files": ["x.py"]})})
-    outcome = await CommandConnector(missing, environ={}).run(context(missing, event()))
+    outcome = await CommandConnector(missing, settings=ALLOWED, environ={}).run(context(missing, event()))
     assert outcome.status.value == "errored" and "needs the file x.py" in outcome.message
 
 
 def test_without_config_or_with_a_broken_one_the_connector_leaves_the_task_alone() -> None:
-    assert not CommandConnector(ResourceStore(), environ={}).wants(event())
+    assert not CommandConnector(ResourceStore(), settings=ALLOWED, environ={}).wants(event())
     broken = store_with({"command/config.yaml": "actions: [{name: x}]"})
-    assert not CommandConnector(broken, environ={}).wants(event())
+    assert not CommandConnector(broken, settings=ALLOWED, environ={}).wants(event())
 
 
 async def test_a_program_timeout_is_errored() -> None:
     store = store_with({"command/config.yaml": config(
         {"name": "slow", "cmd": [PY, "-c", "import time; time.sleep(30)"], "timeout": "1s"})})
-    outcome = await CommandConnector(store, environ={}).run(context(store, event()))
+    outcome = await CommandConnector(store, settings=ALLOWED, environ={}).run(context(store, event()))
     assert outcome.status.value == "errored" and "timed out after 1 s" in outcome.message
 
 
@@ -187,3 +191,68 @@ def test_result_lines_must_be_json_objects() -> None:
     assert data == {"a": {"b": 1, "c": 2}}
     assert len(problems) == 2
     assert json.dumps(data)
+
+
+# --- what a resource author cannot make the connector do (issue 16) ---------------------------------
+
+
+async def test_programs_are_refused_unless_the_operator_allows_them(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    script = f"open({str(marker)!r}, 'w').write('ran')"
+    for allow, cmd in (([], [PY, "-c", script]), ([PY], ["sh", "-c", f"touch {marker}"]),
+                       ([PY], ["/bin/sh", "-c", f"touch {marker}"]), (["python3"], ["./python3", "-c", script])):
+        store = store_with({"command/config.yaml": config({"name": "t", "cmd": cmd})})
+        outcome = await CommandConnector(store, settings=CommandSettings(allow=allow), environ={}).run(
+            context(store, event()))
+        assert outcome.status.value == "errored", outcome.message
+        assert "TIDEGATE_COMMAND_ALLOW" in outcome.message and repr(cmd[0]) in outcome.message
+    assert not marker.exists()
+    assert "it is empty, so nothing runs" in outcome.message or "it lists python3" in outcome.message
+    assert program_allowed("/usr/bin/../bin/sh", ["/usr/bin/sh"]) and not program_allowed("sh", ["/usr/bin/sh"])
+    with pytest.raises(ValueError, match="neither a program name nor an absolute path"):
+        CommandSettings(allow=["bin/sh"])
+
+
+def test_secret_env_reads_only_tidegate_secret_variables() -> None:
+    for variable in ("TIDEGATE_API_TOKEN", "TIDEGATE_KAFKA_SASL_PASSWORD", "HOME", "TIDEGATE_SECRET_"):
+        text = config({"name": "t", "cmd": ["prog"], "env": [{"name": "T", "valueFrom": {"secretEnv": variable}}]})
+        with pytest.raises(ConfigProblem, match="must name a variable starting with TIDEGATE_SECRET_"):
+            parse_config(Resource.new("p", "command/config.yaml", text.encode()))
+
+
+def test_the_working_directory_and_files_stay_inside_the_task_directory() -> None:
+    for task in ({"name": "t", "cmd": ["prog"], "workingDir": "/etc"},
+                 {"name": "t", "cmd": ["prog"], "workingDir": "a/../../.."},
+                 {"name": "t", "cmd": ["prog"], "files": ["../../etc/passwd"]}):
+        with pytest.raises(ConfigProblem, match="must be a relative path inside the task's directory"):
+            parse_config(Resource.new("p", "command/config.yaml", config(task).encode()))
+    job = ("actions:\n  - name: a\n    events: [{name: sh.keptn.event.test.triggered}]\n    tasks:\n"
+           "      - {name: t, image: x, cmd: [prog], workingDir: /keptn/sub}\n")
+    assert parse_config(Resource.new("p", "job/config.yaml", job.encode())).actions[0].tasks[0].workingDir == "sub"
+    with pytest.raises(ConfigProblem, match="workingDir '/tmp' must be a relative path"):
+        parse_config(Resource.new("p", "job/config.yaml", job.replace("/keptn/sub", "/tmp").encode()))
+
+
+async def test_a_symlink_cannot_lead_the_working_directory_out(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    store = store_with({"command/config.yaml": config(
+        {"name": "link", "cmd": [PY, "-c", f"import os; os.symlink({str(outside)!r}, 'out')"]},
+        {"name": "escape", "cmd": [PY, "-c", "open('pwned', 'w').write('x')"], "workingDir": "out"},
+    )})
+    outcome = await CommandConnector(store, settings=ALLOWED, environ={}).run(context(store, event()))
+    assert outcome.status.value == "errored"
+    assert "workingDir 'out' leads outside the task's directory" in outcome.message
+    assert list(outside.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root (the non-root case: test_connector_program)")
+async def test_programs_run_as_the_operator_s_user_cannot_read_the_connector_s_environment() -> None:
+    store = store_with({"command/config.yaml": config({
+        "name": "peek", "cmd": ["cat", f"/proc/{os.getpid()}/environ", "/proc/self/status"],
+    })})
+    settings = CommandSettings(allow=["cat"], user="nobody")
+    outcome = await CommandConnector(store, settings=settings, environ={}).run(context(store, event()))
+    assert (outcome.status.value, outcome.result.value) == ("succeeded", "fail")
+    assert "Permission denied" in outcome.message
+    assert "PATH=" not in outcome.message  # nothing of the parent's environment came through

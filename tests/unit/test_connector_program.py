@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
 from tidegate.connectors.runtime import ProgramStartError, run_program
+from tidegate.connectors.runtime import program as program_module
 
 PY = sys.executable
 
@@ -102,3 +107,49 @@ async def test_captured_lines_survive_truncation() -> None:
         output_limit=200, capture=lambda line: line.startswith('{"tidegate"'),
     )
     assert result.captured == ('{"tidegate": {"a": 1}}',)
+
+
+# --- a program cannot read its parent's environment through /proc (issue 16) -------------------------
+
+PEEK = """
+import asyncio, importlib.util, json, os, subprocess, sys
+spec = importlib.util.spec_from_file_location("program", sys.argv[1])
+program = importlib.util.module_from_spec(spec)
+sys.modules["program"] = program
+spec.loader.exec_module(program)
+peek = ["cat", f"/proc/{os.getpid()}/environ"]
+before = subprocess.run(peek, capture_output=True, text=True).stdout
+result = asyncio.run(program.run_program(peek, timeout=30))
+print(json.dumps({"before": before, "stdout": result.stdout, "stderr": result.stderr, "exit": result.exit_code}))
+"""
+
+
+def interpreter_for(user: int | None) -> str | None:
+    """A Python that `user` may run (the venv's may live where only root can read)."""
+    for candidate in (sys.executable, "/usr/bin/python3"):
+        try:
+            probe = subprocess.run([candidate, "-c", "pass"], user=user, capture_output=True, cwd="/", check=False)
+        except OSError:
+            continue
+        if probe.returncode == 0:
+            return candidate
+    return None
+
+
+def test_a_program_cannot_read_the_environment_of_the_process_that_started_it() -> None:
+    """The attack: a program cats /proc/<parent>/environ, where the parent's secrets are. As a user without
+    CAP_SYS_PTRACE (root has it: then the connector runs programs as another user, see the command tests)."""
+    user = 65534 if os.geteuid() == 0 else None
+    python = interpreter_for(user)
+    if python is None:
+        pytest.skip("no Python the unprivileged user may run")
+    secret = f"s3cret-{uuid.uuid4().hex}"
+    source = Path(program_module.__file__).resolve()
+    answer = subprocess.run(
+        [python, "-c", PEEK, str(source)], user=user, cwd="/", capture_output=True, text=True, timeout=60,
+        env={"PATH": os.environ["PATH"], "TIDEGATE_SECRET_PROBE": secret}, check=True,
+    )
+    seen = json.loads(answer.stdout)
+    assert secret in seen["before"], "the attack should work against a process that did not protect itself"
+    assert secret not in seen["stdout"] + seen["stderr"]
+    assert seen["exit"] != 0 and "Permission denied" in seen["stderr"]

@@ -139,7 +139,7 @@ def test_an_unknown_kind_says_how_to_choose_one() -> None:
     [problem] = caught.value.problems
     assert problem.path == "settings.yaml"
     assert problem.message.startswith("cannot tell which kind of Keptn file this is")
-    assert "--kind (shipyard, slo, sli, remediation, locust, jmeter, job-executor, webhook)" in problem.message
+    assert "--kind (shipyard, slo, sli, remediation, locust, jmeter, job-executor, webhook, command)" in problem.message
 
 
 def test_an_unknown_kind_value_is_named() -> None:

@@ -370,6 +370,26 @@ def test_known_files_are_validated_on_upload(env: Env) -> None:
     assert internal.status_code == 400
 
 
+def test_a_command_config_that_reaches_for_the_connector_s_secrets_or_the_host_is_refused(env: Env) -> None:
+    env.create_project()
+    env.create_service()
+    base = "/api/resource-service/v1/project/sockshop/stage/staging/service/carts/resource"
+    task = "    tasks:\n      - name: t\n        cmd: [deploy]\n"
+    head = "actions:\n  - name: a\n    events: [{name: sh.keptn.event.deployment.triggered}]\n"
+    for extra, problem in (
+        ("        env: [{name: T, valueFrom: {secretEnv: TIDEGATE_API_TOKEN}}]\n", "TIDEGATE_SECRET_"),
+        ("        workingDir: /etc\n", "workingDir"),
+        ("        files: [../../../etc/passwd]\n", "files"),
+    ):
+        answer = env.client.post(base, json={"resources": [
+            {"resourceURI": "command/config.yaml", "resourceContent": b64(head + task + extra)}]})
+        assert answer.status_code == 400, answer.text
+        assert problem in answer.text and "command/config.yaml" in answer.text
+    good = head + task + "        env: [{name: T, valueFrom: {secretEnv: TIDEGATE_SECRET_DEPLOY_TOKEN}}]\n"
+    answer = env.client.post(base, json={"resources": [{"resourceURI": "command/config.yaml", "resourceContent": b64(good)}]})
+    assert answer.status_code == 201, answer.text
+
+
 def test_health_ready_and_metrics(env: Env) -> None:
     assert env.client.get("/readyz").json() == {"status": "ready"}
     env.gateway.not_ready = lambda: ["still loading"]
