@@ -25,6 +25,7 @@ import typer
 import yaml
 
 from tidegate.gateway.rules import DEFAULT_SOURCE, check_event, keptn_context_for
+from tidegate.schemas.errors import TidegateError
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8080"
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -36,7 +37,7 @@ KafkaOption = Annotated[
 ]
 
 
-class CliError(Exception):
+class CliError(TidegateError):
     """A failure to show the user as `error: <message>` (exit code 1 unless given)."""
 
     def __init__(self, message: str, exit_code: int = 1) -> None:

@@ -42,7 +42,7 @@ from tidegate.agents.sequencer import (
 )
 from tidegate.agents.sequencer.driver import EPOCH
 from tidegate.schemas.durations import parse_duration
-from tidegate.schemas.errors import DurationError, FileError
+from tidegate.schemas.errors import DurationError, FileError, TidegateError
 from tidegate.schemas.events import KeptnEvent
 from tidegate.schemas.files import load_file
 from tidegate.schemas.ids import derived_id
@@ -55,7 +55,7 @@ INPUT_SOURCE = "tidegate-simulate/input"
 _ID_SEED = "tidegate-simulate"
 
 
-class TriggerFileError(ValueError):
+class TriggerFileError(TidegateError, ValueError):
     """A line of the triggers file that cannot be used; the message names the line."""
 
 

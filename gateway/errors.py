@@ -17,6 +17,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tidegate.schemas.errors import TidegateError
+
 from .rules import Problem
 
 log = logging.getLogger(__name__)
@@ -30,7 +32,7 @@ class ErrorBody(BaseModel):
     problems: list[dict[str, str]] | None = None
 
 
-class ApiError(Exception):
+class ApiError(TidegateError):
     def __init__(self, status: int, message: str, problems: Sequence[Problem] = ()) -> None:
         super().__init__(message)
         self.status = status

@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from tidegate.schemas.errors import TidegateError
 from tidegate.schemas.events import KeptnEvent
 from tidegate.streams.resources import Resource, ResourceStore
 
 
-class PublishFailed(RuntimeError):
+class PublishFailed(TidegateError, RuntimeError):
     """Kafka did not take a write; the message names what and why (shown to the client as a 503)."""
 
 

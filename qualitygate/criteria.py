@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from tidegate.qualitygate.gonum import parse_float
+from tidegate.schemas.errors import TidegateError
 
 # Keptn's shape check (`^([<|<=|=|>|>=]{1,2})...`, unanchored at the end and with everything after
 # the operator optional) only demands that the text starts with one of these characters; the
@@ -47,7 +48,7 @@ class CriterionKind(StrEnum):
     RELATIVE_ABS = "relative_abs"
 
 
-class CriteriaError(ValueError):
+class CriteriaError(TidegateError, ValueError):
     """A criterion that is not in the grammar. `reason` is Keptn's wording, `str()` the user's help."""
 
     def __init__(self, criteria: str, reason: str) -> None:

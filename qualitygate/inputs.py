@@ -12,8 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tidegate.schemas.errors import TidegateError
 
-class InputError(ValueError):
+
+class InputError(TidegateError, ValueError):
     """SLI values or previous evaluations that cannot be used; the message names the entry and the fix."""
 
 

@@ -1,13 +1,52 @@
-"""Every error the configuration-file side of `schemas` raises, and the problems they carry.
+"""Tidegate's errors: one tree, rooted at `TidegateError`, and the problems a user's file can have.
 
-    SchemaError                         base: a file or value from a user cannot be used
-     ├── DurationError (ValueError)      a Go duration such as "1h30m" could not be read
-     └── FileError                       a configuration file cannot be used; `.problems` says where and why
-          ├── FileReadError              the file could not be read (missing, a directory, not UTF-8 text)
-          ├── YamlSyntaxError            the text is not valid YAML
-          ├── YamlLimitError             the text is larger, nests deeper or expands (aliases) further than allowed
-          ├── UnknownKindError           what kind of file it is could not be told from its content or name
-          └── FileValidationError        valid YAML, but the content breaks the rules of its kind
+Every error Tidegate raises on purpose derives from `TidegateError`, so `except TidegateError` tells
+"Tidegate refused or could not do this, and says why" apart from a bug. Each error keeps the built-in
+base it always had (`ValueError`, `RuntimeError`), so existing `except` clauses still catch it. The
+configuration-file errors are defined here; the others live beside the code that raises them (their
+home in brackets) and derive from the root:
+
+    TidegateError                          root: an error Tidegate raises on purpose, with a message for people
+     ├── SchemaError                       a file or value from a user cannot be used [schemas.errors]
+     │    ├── DurationError (ValueError)   a Go duration such as "1h30m" could not be read
+     │    └── FileError                    a configuration file cannot be used; `.problems` says where and why
+     │         ├── FileReadError           the file could not be read (missing, a directory, not UTF-8 text)
+     │         ├── YamlSyntaxError         the text is not valid YAML
+     │         ├── YamlLimitError          the text is larger, nests deeper or expands (aliases) further than allowed
+     │         ├── UnknownKindError        what kind of file it is could not be told from its content or name
+     │         └── FileValidationError     valid YAML, but the content breaks the rules of its kind
+     ├── EventTypeError (ValueError)       not a Keptn event type [schemas.events]
+     ├── DecodeError (ValueError)          a Kafka record is not a readable CloudEvent [streams.codec]
+     ├── ProvisionError (RuntimeError)     topics could not be created or checked [streams.kafka]
+     ├── PublishError (RuntimeError)       Kafka did not take a record [streams.kafka]
+     ├── SecretError                       a secret cannot be stored or read [streams.secrets]
+     │    ├── SecretInvalid / SecretNotFound / SecretExists
+     ├── CriteriaError (ValueError)        an SLO criterion outside the lighthouse grammar [qualitygate.criteria]
+     ├── InputError (ValueError)           SLI values or previous evaluations that cannot be used [qualitygate.inputs]
+     ├── WindowError (ValueError)          an evaluation window that cannot be read [agents.evaluator.flow]
+     ├── RuleError (ValueError)            a simulation rule that cannot be used [agents.sequencer.driver]
+     ├── SimulationLimitError (RuntimeError)  a simulation ran past its bounds [agents.sequencer.driver]
+     ├── connectors: ConfigProblem (ValueError) [command.connector, prometheus.connector], PlanError (ValueError)
+     │    [command.plan], ChartError (ValueError), HelmError, HelmInstallError (RuntimeError) [helm],
+     │    ScaleError (RuntimeError) [kubernetes.api], UnleashError (RuntimeError) [unleash.api],
+     │    ResultFileError (ValueError) [tests.verdicts], UnknownConnectorError (ValueError) [runtime.catalog],
+     │    ProgramStartError (RuntimeError) [runtime.program], WebhookProblem (ValueError) [webhook.calls],
+     │    TemplateProblem (ValueError) [webhook.templates], WebhookCallError (RuntimeError) and
+     │    RetryableResponse [webhook.sender], AlertingError (ValueError) [prometheus.alerting],
+     │    MonitoringError [prometheus.monitoring]
+     │    ├── PrometheusError [prometheus.errors]: PrometheusUnavailable, PrometheusRefused
+     │    └── SliError [prometheus.errors]: UnknownIndicator, InvalidTimeframe, QueryNotAnswered, QueryRejected,
+     │         EmptyResult, SeveralSeries, NotANumber, UnexpectedAnswer
+     ├── readside: AuditFormatError (ValueError) [history.audit], QueryError (ValueError) [history.store],
+     │    AnalyticsInputError (ValueError) [analytics.service], WindowError (ValueError) [analytics.window]
+     ├── gateway: ApiError [errors] (an HTTP answer in Keptn's format), PublishFailed (RuntimeError) [ports],
+     │    SinkUnavailable (RuntimeError) [alertmanager.app], AuthConfigError (ValueError) [alertmanager.auth],
+     │    PayloadError (ValueError) [alertmanager.translate]
+     └── cli: CliError [client], TriggerFileError (ValueError) [simulate]
+
+Private exceptions that only carry control flow inside one module (`_LimitPassed`, `_TooLarge`, ...)
+stay outside the tree. `tests/unit/test_error_tree.py` checks that every public exception class of the
+product derives from `TidegateError` and is named here.
 
 A `FileProblem` is one finding in one file, with a place (line, column, field) and a severity. Errors
 make a file unusable and are raised inside a `FileError`; warnings are returned with a file that loaded
@@ -65,7 +104,11 @@ class FieldWarning:
     message: str
 
 
-class SchemaError(Exception):
+class TidegateError(Exception):
+    """Root of every error Tidegate raises on purpose (the tree is in this module's docstring)."""
+
+
+class SchemaError(TidegateError):
     """Base of every error raised for a user's file or value."""
 
 

@@ -23,6 +23,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from tidegate.schemas.errors import TidegateError
+
 KEPTN_PREFIX = "sh.keptn.event."
 PROBLEM_TYPE = "sh.keptn.events.problem"
 LOG_ERROR_TYPE = "sh.keptn.log.error"
@@ -61,7 +63,7 @@ class SequenceKind(StrEnum):
     FINISHED = "finished"
 
 
-class EventTypeError(ValueError):
+class EventTypeError(TidegateError, ValueError):
     """An event type that is not one of Keptn's forms."""
 
 

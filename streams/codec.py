@@ -45,6 +45,7 @@ from cloudevents.core.v1.event import CloudEvent
 from dateutil import tz as dateutil_tz
 from pydantic import ValidationError
 
+from tidegate.schemas.errors import TidegateError
 from tidegate.schemas.events import KeptnEvent, format_time
 from tidegate.schemas.ids import derived_id
 from tidegate.schemas.keys import Key
@@ -62,7 +63,7 @@ HeadersLike = Mapping[str, bytes | str | None] | Iterable[tuple[str, bytes | str
 """Headers as Kafka clients give them: Faust (dict), aiokafka (tuples), confluent-kafka (list or None)."""
 
 
-class DecodeError(ValueError):
+class DecodeError(TidegateError, ValueError):
     """A record that is not a readable Keptn CloudEvent; `reason` says why."""
 
     def __init__(self, reason: str) -> None:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from tidegate.schemas.errors import TidegateError
 from tidegate.schemas.secrets import secret_variable
 
 DEFAULT_SCOPE = "keptn-default"
@@ -46,7 +47,7 @@ _NAME_MAX = 253
 _SCOPE_MAX = 63
 
 
-class SecretError(Exception):
+class SecretError(TidegateError):
     """A secret operation that cannot be done; the message names the secret and what to do."""
 
 

@@ -35,7 +35,7 @@ from tidegate.qualitygate.inputs import (
     sli_values_from_json,
 )
 from tidegate.schemas.durations import parse_duration
-from tidegate.schemas.errors import SchemaError
+from tidegate.schemas.errors import SchemaError, TidegateError
 from tidegate.schemas.events import EventType, KeptnEvent, Result, Status, format_time, task_type
 from tidegate.schemas.ids import derived_id
 from tidegate.schemas.keys import Key
@@ -138,7 +138,7 @@ class FlowDecision:
     sends: tuple[Send, ...]
 
 
-class WindowError(ValueError):
+class WindowError(TidegateError, ValueError):
     pass
 
 

@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from tidegate.agents.approver import APPROVAL_FINISHED, approved_result, decide_approval
+from tidegate.schemas.errors import TidegateError
 from tidegate.schemas.events import EventType, KeptnEvent, Result, Status, TaskKind, format_time, task_type
 from tidegate.schemas.ids import derived_id
 from tidegate.schemas.keys import Key
@@ -58,7 +59,7 @@ class ApprovalPolicy(StrEnum):
     HOLD = "hold"  # nobody answers: the sequence stays waitingForApproval
 
 
-class RuleError(ValueError):
+class RuleError(TidegateError, ValueError):
     """A `--respond` rule that cannot be read."""
 
 
@@ -153,7 +154,7 @@ class SequenceSummary:
         }
 
 
-class SimulationLimitError(RuntimeError):
+class SimulationLimitError(TidegateError, RuntimeError):
     """The run did not settle within the event budget (usually a sequence that triggers itself)."""
 
 

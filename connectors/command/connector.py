@@ -46,7 +46,7 @@ from tidegate.connectors.command.plan import (
 )
 from tidegate.connectors.runtime import ProgramStartError, RunAs, TaskContext, TaskOutcome
 from tidegate.connectors.runtime.replies import task_name
-from tidegate.schemas.errors import FileError
+from tidegate.schemas.errors import FileError, TidegateError
 from tidegate.schemas.events import KeptnEvent
 from tidegate.schemas.files import load_text
 from tidegate.schemas.jobconfig import JobConfig
@@ -60,7 +60,7 @@ MESSAGE_CHARS = 1500
 EVENT_FILE = "event.json"
 
 
-class ConfigProblem(ValueError):
+class ConfigProblem(TidegateError, ValueError):
     """command/config.yaml or job/config.yaml cannot be used; the message names the file and the field."""
 
 

@@ -31,7 +31,7 @@ from tidegate.connectors.command.config import (
     SecretSource,
 )
 from tidegate.schemas.durations import parse_duration
-from tidegate.schemas.errors import DurationError
+from tidegate.schemas.errors import DurationError, TidegateError
 from tidegate.schemas.events import KeptnEvent
 from tidegate.schemas.jobconfig import JobEvent
 
@@ -39,7 +39,7 @@ KEPTN_DIR = "/keptn/"
 ALLOW_VARIABLE = "TIDEGATE_COMMAND_ALLOW"
 
 
-class PlanError(ValueError):
+class PlanError(TidegateError, ValueError):
     """The configuration cannot be applied to this event; the message says what to change."""
 
 

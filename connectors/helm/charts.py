@@ -26,12 +26,14 @@ from typing import Any
 
 import yaml
 
+from tidegate.schemas.errors import TidegateError
+
 PRIMARY_SUFFIX = "-primary"
 CANARY_SUFFIX = "-canary"
 MANIFEST_FILE = "manifest.yaml"
 
 
-class ChartError(ValueError):
+class ChartError(TidegateError, ValueError):
     """A chart archive or manifest that cannot be used; the message says which file and why."""
 
 

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tidegate.connectors.runtime.program import ProgramResult
+from tidegate.schemas.errors import TidegateError
 
 ProgramRunner = Callable[..., Awaitable[ProgramResult]]
 
 
-class HelmError(RuntimeError):
+class HelmError(TidegateError, RuntimeError):
     """A helm command failed; the message is what helm said."""
 
 

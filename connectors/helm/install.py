@@ -13,11 +13,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from tidegate.schemas.errors import TidegateError
+
 HELM_VERSION = "v3.16.4"
 HELM_MODULE = "helm.sh/helm/v3/cmd/helm"
 
 
-class HelmInstallError(RuntimeError):
+class HelmInstallError(TidegateError, RuntimeError):
     pass
 
 

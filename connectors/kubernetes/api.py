@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Protocol
 
+from tidegate.schemas.errors import TidegateError
 
-class ScaleError(RuntimeError):
+
+class ScaleError(TidegateError, RuntimeError):
     """The cluster refused or could not be reached; the message names the Deployment and the cause."""
 
 

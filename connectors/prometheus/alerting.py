@@ -34,6 +34,7 @@ from typing import Any, Literal
 from tidegate.connectors.prometheus.errors import SliError
 from tidegate.connectors.prometheus.sli import DEFAULT_DEPLOYMENT, QueryContext, build_query
 from tidegate.qualitygate.criteria import CriteriaError, Criterion, parse_criteria
+from tidegate.schemas.errors import TidegateError
 from tidegate.schemas.slo import SLO
 
 DEFAULT_SEVERITY = "webhook"
@@ -47,7 +48,7 @@ _PROMETHEUS_DURATION = re.compile(r"^(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class AlertingError(ValueError):
+class AlertingError(TidegateError, ValueError):
     """Rules cannot be generated as asked; the message says which input is wrong and how to fix it."""
 
 

@@ -47,7 +47,7 @@ from tidegate.connectors.prometheus.sli import merge_indicators
 from tidegate.connectors.runtime.catalog import BuildRequest
 from tidegate.connectors.runtime.context import TaskContext
 from tidegate.connectors.runtime.outcome import TaskOutcome
-from tidegate.schemas.errors import FileError
+from tidegate.schemas.errors import FileError, TidegateError
 from tidegate.schemas.events import KeptnEvent
 from tidegate.schemas.files import FileKind, load_text
 from tidegate.schemas.payloads import GetSLITriggered
@@ -61,7 +61,7 @@ KEPTN_URL_ENV = "PROMETHEUS_URL"
 TARGET_FILE = ".tidegate/prometheus.yaml"
 
 
-class ConfigProblem(ValueError):
+class ConfigProblem(TidegateError, ValueError):
     """A configuration file or setting that cannot be used; the message names it and says what to change."""
 
 

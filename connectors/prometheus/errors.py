@@ -19,8 +19,10 @@ text as message, so one bad query does not cost the other indicators their value
 
 from __future__ import annotations
 
+from tidegate.schemas.errors import TidegateError
 
-class PrometheusError(Exception):
+
+class PrometheusError(TidegateError):
     """Talking to Prometheus at `url` failed; `url` never contains credentials."""
 
     def __init__(self, url: str, reason: str) -> None:
@@ -37,7 +39,7 @@ class PrometheusRefused(PrometheusError):
     """Prometheus (or something in front of it) refused the request: fix the URL or the credentials."""
 
 
-class SliError(Exception):
+class SliError(TidegateError):
     """Indicator `indicator` has no value. `query` is the PromQL that was (or would have been) run."""
 
     def __init__(self, indicator: str, query: str, reason: str, hint: str = "") -> None:

@@ -44,7 +44,7 @@ from tidegate.connectors.prometheus.alerting import (
 )
 from tidegate.connectors.prometheus.errors import SliError
 from tidegate.connectors.prometheus.sli import merge_indicators
-from tidegate.schemas.errors import SchemaError
+from tidegate.schemas.errors import SchemaError, TidegateError
 from tidegate.schemas.events import MONITORING_CONFIGURE_TYPE, KeptnEvent
 from tidegate.schemas.files import load_text
 from tidegate.schemas.ids import derived_id
@@ -74,7 +74,7 @@ ALERT_FOR_ENV = "TIDEGATE_PROMETHEUS_ALERT_FOR"
 KEPTN_ALERT_FOR = "10m"
 
 
-class MonitoringError(Exception):
+class MonitoringError(TidegateError):
     """Monitoring cannot be configured as asked; the message says what to change."""
 
 

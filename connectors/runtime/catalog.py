@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 from tidegate.connectors.runtime.connector import Connector, ConnectorOptions
 from tidegate.schemas.durations import parse_duration
-from tidegate.schemas.errors import DurationError
+from tidegate.schemas.errors import DurationError, TidegateError
 from tidegate.streams.resources import ResourceStore
 from tidegate.streams.settings import Settings
 
@@ -37,7 +37,7 @@ CATALOG: dict[str, str] = {
 }
 
 
-class UnknownConnectorError(ValueError):
+class UnknownConnectorError(TidegateError, ValueError):
     pass
 
 

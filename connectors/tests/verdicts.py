@@ -27,6 +27,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tidegate.schemas.errors import TidegateError
+
 
 class LocustLimits(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
@@ -43,7 +45,7 @@ class LocustLimits(BaseModel):
         return cls.model_validate(extra or {})
 
 
-class ResultFileError(ValueError):
+class ResultFileError(TidegateError, ValueError):
     """A load tool's result file is missing what Tidegate reads from it."""
 
 

@@ -11,8 +11,10 @@ from urllib.parse import quote
 
 import httpx
 
+from tidegate.schemas.errors import TidegateError
 
-class UnleashError(RuntimeError):
+
+class UnleashError(TidegateError, RuntimeError):
     """Unleash refused or could not be reached; the message says which toggle and what to check."""
 
 

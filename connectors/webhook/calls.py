@@ -32,6 +32,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tidegate.connectors.webhook.templates import TemplateProblem, Trusted, render, render_url
+from tidegate.schemas.errors import TidegateError
 from tidegate.schemas.events import KeptnEvent
 from tidegate.schemas.secrets import secret_variable
 from tidegate.schemas.webhook import Webhook, WebhookConfig, WebhookRequest
@@ -39,7 +40,7 @@ from tidegate.schemas.webhook import Webhook, WebhookConfig, WebhookRequest
 CONFIG_PATH = "webhook/webhook.yaml"
 
 
-class WebhookProblem(ValueError):
+class WebhookProblem(TidegateError, ValueError):
     """A webhook that cannot be called as configured; the message says what to fix."""
 
 

@@ -21,6 +21,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from tidegate.connectors.webhook.addresses import AddressPolicy
 from tidegate.connectors.webhook.calls import PlannedCall
+from tidegate.schemas.errors import TidegateError
 
 MAX_ANSWER = 64 * 1024
 RESOLVE_TIMEOUT = 10.0
@@ -34,13 +35,13 @@ async def resolve(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-class RetryableResponse(Exception):
+class RetryableResponse(TidegateError):
     def __init__(self, status_code: int) -> None:
         super().__init__(f"HTTP {status_code}")
         self.status_code = status_code
 
 
-class WebhookCallError(RuntimeError):
+class WebhookCallError(TidegateError, RuntimeError):
     """A call failed for good or was refused; the message (secrets masked) says how."""
 
 

@@ -31,6 +31,8 @@ from jinja2 import StrictUndefined, TemplateError, UndefinedError
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
+from tidegate.schemas.errors import TidegateError
+
 MAX_OUTPUT = 1_000_000
 """Characters a rendered template may have."""
 MAX_VALUE = 1_000_000
@@ -45,7 +47,7 @@ _GO_PATH = re.compile(r"^\.(?:[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*)?$")
 _GO_ACTIONS = ("if ", "else", "end", "range ", "with ", "define ", "template ", "block ")
 
 
-class TemplateProblem(ValueError):
+class TemplateProblem(TidegateError, ValueError):
     """A template that cannot be rendered for this event; the message names the reference."""
 
 

@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse
 from tidegate.gateway.alertmanager.auth import Credentials
 from tidegate.gateway.alertmanager.settings import BridgeSettings
 from tidegate.gateway.alertmanager.translate import Batch, PayloadError, Rejected, translate
+from tidegate.schemas.errors import TidegateError
 from tidegate.schemas.events import KeptnEvent
 from tidegate.schemas.keys import Key
 from tidegate.streams.codec import KafkaRecord
@@ -42,7 +43,7 @@ WEBHOOK_SOURCE = "alertmanager-webhook"
 AGENT = "alertmanager-bridge"
 
 
-class SinkUnavailable(RuntimeError):
+class SinkUnavailable(TidegateError, RuntimeError):
     """Kafka did not take the events in time; the caller must answer 503 so Alertmanager retries."""
 
 

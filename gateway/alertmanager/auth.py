@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from tidegate.gateway.alertmanager.settings import BridgeSettings
 from tidegate.gateway.settings import short_secret
+from tidegate.schemas.errors import TidegateError
 
 
-class AuthConfigError(ValueError):
+class AuthConfigError(TidegateError, ValueError):
     """The bridge has no usable credentials configured; the message says which variables to set."""
 
 

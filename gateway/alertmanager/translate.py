@@ -31,6 +31,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tidegate.gateway.alertmanager.settings import BridgeSettings
+from tidegate.schemas.errors import TidegateError
 from tidegate.schemas.events import PROBLEM_TYPE, KeptnEvent, sequence_type
 from tidegate.schemas.ids import derived_id
 from tidegate.schemas.keys import Key
@@ -41,7 +42,7 @@ REMEDIATION = "remediation"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # fullmatch: `$` would let a final newline in
 
 
-class PayloadError(ValueError):
+class PayloadError(TidegateError, ValueError):
     """The request body is not an Alertmanager webhook payload; `reasons` say what is wrong."""
 
     def __init__(self, reasons: list[str]) -> None:

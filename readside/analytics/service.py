@@ -24,10 +24,11 @@ from tidegate.readside.analytics.source import analytics_from_store, stored_even
 from tidegate.readside.analytics.whatif import INPUT_TYPES, WhatIfReport, replay, stored_evaluations
 from tidegate.readside.analytics.window import DEFAULT_SINCE, WindowError, parse_since, parse_until
 from tidegate.readside.history.store import HistoryStore
+from tidegate.schemas.errors import TidegateError
 from tidegate.schemas.slo import SLO
 
 
-class AnalyticsInputError(ValueError):
+class AnalyticsInputError(TidegateError, ValueError):
     """An input the user gave that analytics cannot use; `field` names it (e.g. `since`)."""
 
     def __init__(self, field: str, message: str) -> None:

@@ -6,13 +6,13 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from tidegate.schemas.durations import parse_duration
-from tidegate.schemas.errors import DurationError
+from tidegate.schemas.errors import DurationError, TidegateError
 
 DEFAULT_SINCE = "30d"
 _DAYS = re.compile(r"^(\d+)([dw])$")
 
 
-class WindowError(ValueError):
+class WindowError(TidegateError, ValueError):
     """A window the user wrote that cannot be read; the message says how to write it."""
 
 

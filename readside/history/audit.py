@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from tidegate.schemas.errors import TidegateError
 from tidegate.schemas.events import KeptnEvent
 from tidegate.schemas.keys import Key
 from tidegate.streams.audit import as_transition, transition_fields
@@ -80,7 +81,7 @@ class Transition:
 AuditEntry = SeenEvent | Transition
 
 
-class AuditFormatError(ValueError):
+class AuditFormatError(TidegateError, ValueError):
     """An audit record that is neither a Keptn event nor a transition; the message says why."""
 
 

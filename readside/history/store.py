@@ -24,6 +24,7 @@ from sqlalchemy import Engine, Select, and_, create_engine, event, exists, func,
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from tidegate.schemas.errors import TidegateError
 from tidegate.schemas.events import KeptnEvent
 from tidegate.schemas.keys import Key
 from tidegate.schemas.tidegate_events import TASK_CANCELLED_TYPE
@@ -44,7 +45,7 @@ MAX_PAGE_SIZE = 500
 TimelineCursor = tuple[int, int]
 
 
-class QueryError(ValueError):
+class QueryError(TidegateError, ValueError):
     """A query the store cannot answer as asked (a bad page key, ...); the message says what to change."""
 
 

@@ -19,6 +19,7 @@ from confluent_kafka import KafkaError, KafkaException
 # The documented import path; the module re-exports these without declaring them, hence the ignore.
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # type: ignore[attr-defined]
 
+from tidegate.schemas.errors import TidegateError
 from tidegate.streams.kafka._config import confluent_config
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicSpec
@@ -26,7 +27,7 @@ from tidegate.streams.topics import TopicSpec
 ADMIN_TIMEOUT = 30.0
 
 
-class ProvisionError(RuntimeError):
+class ProvisionError(TidegateError, RuntimeError):
     """The broker refused or could not be reached; the message says which topic and why."""
 
 

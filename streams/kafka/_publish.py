@@ -14,6 +14,7 @@ from typing import Any, Self
 from aiokafka import AIOKafkaProducer
 from confluent_kafka import KafkaError, Message, Producer
 
+from tidegate.schemas.errors import TidegateError
 from tidegate.schemas.events import KeptnEvent
 from tidegate.schemas.keys import Key
 from tidegate.streams.codec import KafkaRecord, encode
@@ -29,7 +30,7 @@ def async_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
     return AIOKafkaProducer(**aiokafka_config(settings, enable_idempotence=True, **overrides))
 
 
-class PublishError(RuntimeError):
+class PublishError(TidegateError, RuntimeError):
     """The broker did not take an event; the message names the event, the topic and the cause."""
 
 

@@ -4,7 +4,9 @@ What runs (once per module, torn down at the end):
 - Kafka (the session's broker from tests/conftest.py) with a fresh topic prefix;
 - `tidegate gateway` in a subprocess on a free 127.0.0.1 port, with an API token;
 - the worker (`faust -A tidegate.agents.main:app worker`: sequencer, approver, evaluator, remediator);
-- the Sock Shop example project (examples/sockshop) created through the gateway's API;
+- per test (and per attempt of a rerun test), a fresh copy of the Sock Shop example project
+  (examples/sockshop, `project` fixture: `sockshop-<hex>`) created through the gateway's API, so
+  no test sees another's runs, or a failed attempt's;
 - scripted executors playing helm, the load tests, Prometheus (get-sli) and the action provider; the
   label `scenario` of a trigger steers them (`slow`: the SLIs break the quality gate; `hang`: the
   deployment starts and never finishes);
@@ -28,7 +30,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,10 +56,12 @@ ARTIFACTS = REPO / "test-artifacts" / "bridge"
 NODE_DIR = Path(os.environ.get("TIDEGATE_NODE_DIR") or REPO / ".cache" / "node")
 CHROMIUM = os.environ.get("TIDEGATE_CHROMIUM") or "/usr/bin/chromium"
 TOKEN = "bridge-browser-test-token"
-PROJECT = "sockshop"
 SERVICE = "carts"
 STAGES = ("dev", "staging", "production")
 START_TIMEOUT = 90.0
+# Waiting for the agents: as long as they make progress (new records on `events`), up to a cap.
+STALL_TIMEOUT = 120.0  # seconds without a new event while the page still does not show what is awaited
+FLOW_CAP = 900.0
 WORKER_READY = "[^Worker]: Ready"  # Faust's line once recovery is done and the agents consume
 
 # The SLI values the scripted Prometheus answers (the example SLO: p95 < 0.5 s and at most 10 % over
@@ -202,9 +206,44 @@ class BridgeEnv:
     settings: Settings
     api: httpx.Client
     artifacts: Path
+    processes: dict[str, tuple[subprocess.Popen[bytes], Path]]
+    """The gateway and the worker: (process, log)."""
 
     def url(self, path: str) -> str:
         return self.base_url + path
+
+    def assert_running(self) -> None:
+        for name, (process, log) in self.processes.items():
+            if process.poll() is not None:
+                raise AssertionError(f"the {name} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+
+    def activity(self) -> int:
+        """How many records the `events` topic holds: grows while the agents and executors work."""
+        from confluent_kafka import Consumer, TopicPartition
+
+        topic = TopicRegistry.from_settings(self.settings).events
+        consumer = Consumer({"bootstrap.servers": self.settings.kafka_bootstrap, "group.id": f"probe-{uuid.uuid4().hex}"})
+        try:
+            return sum(consumer.get_watermark_offsets(TopicPartition(topic, n), timeout=10)[1]
+                       for n in range(self.settings.partitions))
+        finally:
+            consumer.close()
+
+    def wait_while_busy(self, check: Callable[[int], bool], what: str) -> None:
+        """Wait until `check(ms)` (a bounded browser wait of `ms` milliseconds) succeeds, as long as the
+        gateway and worker live and the agents make progress: a busy machine only takes longer; a
+        stuck run (no new event for STALL_TIMEOUT s) or a dead process fails."""
+        began = last_change = time.monotonic()
+        seen = -1
+        while not check(10_000):
+            self.assert_running()
+            now, current = time.monotonic(), self.activity()
+            if current != seen:
+                seen, last_change = current, now
+            if now - last_change > STALL_TIMEOUT:
+                raise AssertionError(f"waiting for {what}: no new event for {STALL_TIMEOUT:.0f} s")
+            if now - began > FLOW_CAP:
+                raise AssertionError(f"waiting for {what}: still not there after {FLOW_CAP:.0f} s of activity")
 
     def send_event(self, body: dict[str, Any]) -> str:
         answer = self.api.post("/api/v1/event", json=body)
@@ -212,8 +251,9 @@ class BridgeEnv:
         context: str = answer.json()["keptnContext"]
         return context
 
-    def trigger_delivery(self, image: str, labels: dict[str, str] | None = None, stage: str = "dev") -> str:
-        data: dict[str, Any] = {"project": PROJECT, "stage": stage, "service": SERVICE,
+    def trigger_delivery(self, project: str, image: str, labels: dict[str, str] | None = None,
+                         stage: str = "dev") -> str:
+        data: dict[str, Any] = {"project": project, "stage": stage, "service": SERVICE,
                                 "configurationChange": {"values": {"image": image}}}
         if labels:
             data["labels"] = labels
@@ -306,17 +346,17 @@ def _wait_worker_ready(worker: subprocess.Popen[bytes], log: Path) -> None:
     raise AssertionError(f"the worker was not ready within {START_TIMEOUT:.0f} s:\n{log.read_text()[-3000:]}")
 
 
-def _create_project(api: httpx.Client) -> None:
+def _create_project(api: httpx.Client, project: str) -> None:
     shipyard = (EXAMPLE / "shipyard.yaml").read_bytes()
-    answer = api.post("/api/controlPlane/v1/project", json={"name": PROJECT, "shipyard": _b64(shipyard)})
+    answer = api.post("/api/controlPlane/v1/project", json={"name": project, "shipyard": _b64(shipyard)})
     assert answer.status_code == 201, answer.text
-    answer = api.post(f"/api/controlPlane/v1/project/{PROJECT}/service", json={"serviceName": SERVICE})
+    answer = api.post(f"/api/controlPlane/v1/project/{project}/service", json={"serviceName": SERVICE})
     assert answer.status_code == 201, answer.text
     files = {"slo.yaml": EXAMPLE / "slo.yaml", "prometheus/sli.yaml": EXAMPLE / "prometheus" / "sli.yaml",
              "remediation.yaml": EXAMPLE / "remediation.yaml"}
     for stage in STAGES:
         resources = [{"resourceURI": uri, "resourceContent": _b64(path.read_bytes())} for uri, path in files.items()]
-        answer = api.post(f"/api/resource-service/v1/project/{PROJECT}/stage/{stage}/service/{SERVICE}/resource",
+        answer = api.post(f"/api/resource-service/v1/project/{project}/stage/{stage}/service/{SERVICE}/resource",
                           json={"resources": resources})
         assert answer.status_code == 201, answer.text
 
@@ -361,10 +401,10 @@ def bridge_env(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -
                 stdout=log, stderr=subprocess.STDOUT,
             ))
         _wait_ready(api, processes[0], gateway_log)
-        _create_project(api)
         _wait_worker_ready(processes[1], worker_log)
         executors.start()
-        yield BridgeEnv(f"http://127.0.0.1:{port}", TOKEN, settings, api, ARTIFACTS)
+        yield BridgeEnv(f"http://127.0.0.1:{port}", TOKEN, settings, api, ARTIFACTS,
+                        {"gateway": (processes[0], gateway_log), "worker": (processes[1], worker_log)})
         worker = processes[1]
         assert worker.poll() is None, f"the worker exited during the tests:\n{worker_log.read_text()[-3000:]}"
     finally:
@@ -373,6 +413,14 @@ def bridge_env(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -
         for process in reversed(processes):
             _stop_process(process)
         delete_topics(settings, settings.topic_prefix)
+
+
+@pytest.fixture
+def project(bridge_env: BridgeEnv) -> str:
+    """A fresh Sock Shop project for one test attempt (a rerun gets another)."""
+    name = f"sockshop-{uuid.uuid4().hex[:8]}"
+    _create_project(bridge_env.api, name)
+    return name
 
 
 @pytest.fixture(scope="module")
