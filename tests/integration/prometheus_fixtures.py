@@ -128,22 +128,27 @@ class LocalPrometheus:
 @pytest.fixture(scope="session")
 def demo_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServices]:
     services = DemoServices(tmp_path_factory.mktemp("demo-services"))
-    yield services
-    services.stop_all()
+    try:
+        yield services
+    finally:
+        services.stop_all()
 
 
 @pytest.fixture(scope="session")
 def local_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPrometheus]:
     home = tmp_path_factory.mktemp("prometheus-home")
     port = free_port()
-    url = ensure_prometheus(port, {}, home=home)
-    yield LocalPrometheus(url, port, home)
-    stop_prometheus(port, home)
+    try:  # stopped even when its start fails half-way
+        yield LocalPrometheus(ensure_prometheus(port, {}, home=home), port, home)
+    finally:
+        stop_prometheus(port, home)
 
 
 @pytest.fixture(scope="session")
 def local_alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("alertmanager-home")
     port = free_port()
-    yield ensure_alertmanager(port, home=home)
-    stop_alertmanager(port, home)
+    try:  # stopped even when its start fails half-way
+        yield ensure_alertmanager(port, home=home)
+    finally:
+        stop_alertmanager(port, home)

@@ -114,8 +114,10 @@ class BridgeServer:
 @pytest.fixture
 def slow_carts() -> Iterator[DemoService]:
     service = DemoService(behaviour_for("0.11.2"), port=0, seed=1).start()
-    yield service
-    service.stop()
+    try:
+        yield service
+    finally:
+        service.stop()
 
 
 @pytest.fixture
@@ -128,6 +130,35 @@ def worker(tidegate_settings: Settings, faust_worker, monkeypatch: pytest.Monkey
     started.assert_running()
 
 
+@pytest.fixture
+def alertmanager_port(tmp_path: Path) -> Iterator[int]:
+    """A port for the test's Alertmanager, stopped afterwards whatever happened (also when its start
+    failed half-way: the stop is in place before the start)."""
+    port = free_port()
+    try:
+        yield port
+    finally:
+        stop_alertmanager(port, tmp_path)
+
+
+@pytest.fixture
+def prometheus_port(tmp_path: Path) -> Iterator[int]:
+    port = free_port()
+    try:
+        yield port
+    finally:
+        stop_prometheus(port, tmp_path)
+
+
+@pytest.fixture
+def slow_traffic(slow_carts: DemoService) -> Iterator[SlowTraffic]:
+    traffic = SlowTraffic(slow_carts.url)
+    try:
+        yield traffic.start()
+    finally:
+        traffic.stop()
+
+
 def generated_rules(path: Path) -> Path:
     slo = load_file(SOCKSHOP / "slo.yaml", "slo").model
     sli = load_file(SOCKSHOP / "prometheus" / "sli.yaml", "sli").model
@@ -138,14 +169,14 @@ def generated_rules(path: Path) -> Path:
 
 
 async def test_a_slow_service_is_remediated_through_prometheus_alertmanager_and_the_bridge(
-    tidegate_settings: Settings, worker: Any, slow_carts: DemoService, tmp_path: Path
+    tidegate_settings: Settings, worker: Any, slow_carts: DemoService, slow_traffic: SlowTraffic,
+    alertmanager_port: int, prometheus_port: int, tmp_path: Path,
 ) -> None:
     registry = TopicRegistry.from_settings(tidegate_settings)
-    prometheus_port, alertmanager_port = free_port(), free_port()
+    traffic = slow_traffic
     bridge = AlertmanagerBridge(
         BridgeSettings(token=TOKEN), KafkaSink(tidegate_settings, timeout=10), registry  # type: ignore[arg-type]
     )
-    traffic = SlowTraffic(slow_carts.url).start()
     with BridgeServer(bridge) as server:
         am_config = alertmanager_config(AlertmanagerRouting(
             server.url, BridgeAuth("bearer", token=TOKEN), group_wait="1s", group_interval="1s", repeat_interval="1h",
@@ -158,41 +189,36 @@ async def test_a_slow_service_is_remediated_through_prometheus_alertmanager_and_
             alertmanager_url=am_url,
             home=tmp_path,
         )
-        try:
-            # Without the token the bridge answers 401 and publishes nothing.
-            assert httpx.post(server.url, json={"version": "4"}).status_code == 401
+        # Without the token the bridge answers 401 and publishes nothing.
+        assert httpx.post(server.url, json={"version": "4"}).status_code == 401
 
-            async with EventCollector(tidegate_settings, registry.events) as events, \
-                    EventCollector(tidegate_settings, registry.audit) as audit, \
-                    Providers(tidegate_settings, {"carts": ["pass"]}, on_action=lambda _: traffic.stop()) as providers, \
-                    worker_log_on_failure(worker):
-                await events.wait_for(lambda evs: any(e.type == TRIGGERED for e in evs), TIMEOUT,
-                                      "the remediation trigger from Alertmanager")
-                trigger = next(e for e in events.events if e.type == TRIGGERED)
-                context = str(trigger.shkeptncontext)
+        async with EventCollector(tidegate_settings, registry.events) as events, \
+                EventCollector(tidegate_settings, registry.audit) as audit, \
+                Providers(tidegate_settings, {"carts": ["pass"]}, on_action=lambda _: traffic.stop()) as providers, \
+                worker_log_on_failure(worker):
+            await events.wait_for(lambda evs: any(e.type == TRIGGERED for e in evs), TIMEOUT,
+                                  "the remediation trigger from Alertmanager")
+            trigger = next(e for e in events.events if e.type == TRIGGERED)
+            context = str(trigger.shkeptncontext)
 
-                # The context is derived from the alert Alertmanager holds: its fingerprint and start.
-                [firing] = [a for a in httpx.get(f"{am_url}/api/v2/alerts").json()
-                            if a["labels"]["alertname"] == "response_time_p95"]
-                problem = trigger.data["problem"]
-                assert problem["ProblemID"] == firing["fingerprint"]
-                assert context == alert_context(firing["fingerprint"], problem["ProblemDetails"]["startsAt"])
-                assert problem["problemTitle"] == "response_time_p95"
-                assert problem["State"] == "OPEN"
-                assert (trigger.data["project"], trigger.data["stage"], trigger.data["service"]) == (
-                    "sockshop", "production", "carts")
-                assert trigger.data["deployment"] == {"deploymentNames": ["primary"]}
+            # The context is derived from the alert Alertmanager holds: its fingerprint and start.
+            [firing] = [a for a in httpx.get(f"{am_url}/api/v2/alerts").json()
+                        if a["labels"]["alertname"] == "response_time_p95"]
+            problem = trigger.data["problem"]
+            assert problem["ProblemID"] == firing["fingerprint"]
+            assert context == alert_context(firing["fingerprint"], problem["ProblemDetails"]["startsAt"])
+            assert problem["problemTitle"] == "response_time_p95"
+            assert problem["State"] == "OPEN"
+            assert (trigger.data["project"], trigger.data["stage"], trigger.data["service"]) == (
+                "sockshop", "production", "carts")
+            assert trigger.data["deployment"] == {"deploymentNames": ["primary"]}
 
-                def closed(evs: list[KeptnEvent]) -> bool:
-                    return any(e.type == PROBLEM_TYPE and e.shkeptncontext == context for e in evs)
+            def closed(evs: list[KeptnEvent]) -> bool:
+                return any(e.type == PROBLEM_TYPE and e.shkeptncontext == context for e in evs)
 
-                await events.wait_for(closed, TIMEOUT, "the problem to close once the service is fast again")
-                await audit.wait_for(lambda evs: any(e.type.endswith("remediator.problem_closed") for e in evs), 30,
-                                     "the remediator to record the closed problem")
-        finally:
-            traffic.stop()
-            stop_prometheus(prometheus_port, tmp_path)
-            stop_alertmanager(alertmanager_port, tmp_path)
+            await events.wait_for(closed, TIMEOUT, "the problem to close once the service is fast again")
+            await audit.wait_for(lambda evs: any(e.type.endswith("remediator.problem_closed") for e in evs), TIMEOUT,
+                                 "the remediator to record the closed problem")
     assert prometheus_url.endswith(str(prometheus_port))
 
     # The remediator chose the first action for the problem, the provider ran it, the evaluation passed.
