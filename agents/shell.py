@@ -1,9 +1,9 @@
-"""What every agent shell shares: the worker context, reading a keyed record, sending outputs, auditing.
+"""What the worker gives every agent: the app and the configuration files (`WorkerContext`).
 
 The audit topic holds all of `events`, all of `tasks.*` and every state transition (streams.audit).
-The sequencer (agents.sequencer.processor) audits every event it consumes from `events`; each shell
-audits what it sends to a task topic and its own transitions. So no event is audited twice by design,
-and consumers of `audit` drop repeated ids anyway.
+The sequencer audits every event it consumes from `events`; each agent's host audits what the agent
+sends to a task topic and its transitions (`agents.kernel.Runner`). So no event is audited twice by
+design, and consumers of `audit` drop repeated ids anyway.
 """
 
 from __future__ import annotations
@@ -11,13 +11,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from faust.types import EventT
-
-from tidegate.schemas.events import KeptnEvent
 from tidegate.schemas.files import FileKind, load_text
-from tidegate.schemas.keys import Key, key_mismatch
 from tidegate.schemas.shipyard import Shipyard
-from tidegate.streams.app import TidegateApp, decode_or_dlq, send_event, send_to_dlq
+from tidegate.streams.app import TidegateApp
 from tidegate.streams.resources import SHIPYARD, ResourceStore, ResourceView
 
 log = logging.getLogger(__name__)
@@ -55,26 +51,3 @@ class WorkerContext:
                 raise TypeError(f"{project}/{SHIPYARD} did not load as a shipyard")
             self._shipyards[cache_key] = model
         return self._shipyards[cache_key], resource.version
-
-
-async def read_keyed(record: EventT[bytes]) -> tuple[KeptnEvent, Key] | None:
-    """Decode a record and check that its Kafka key is the event's project/stage/service (else: DLQ)."""
-    event = await decode_or_dlq(record)
-    if event is None:
-        return None
-    problem = key_mismatch(record.message.key, event.data)
-    if problem is not None:
-        await send_to_dlq(record, problem)
-        return None
-    return event, Key.of_data(event.data)
-
-
-async def audit(app: TidegateApp, event: KeptnEvent, key: Key) -> None:
-    await send_event(app, app.topic_registry.audit, event, key=key)
-
-
-async def emit(app: TidegateApp, destination: str, event: KeptnEvent, key: Key) -> None:
-    """Send to `events` or `tasks.<task>` (logical names); task-topic sends are audited here."""
-    await send_event(app, app.topic_registry.destination(destination), event, key=key)
-    if destination != "events":
-        await audit(app, event, key)

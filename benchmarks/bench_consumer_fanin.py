@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from confluent_kafka import Producer
 
 from benchmarks.bench_sequencer import broker, percentile
-from tidegate.agents.sequencer.processor import producer_config
+from tidegate.streams.kafka.loop import producer_config
 from tidegate.streams.provision import delete_topics, provision_topics
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicSpec
@@ -69,7 +69,7 @@ class Inbox:
 @contextlib.asynccontextmanager
 async def senders(settings: Settings) -> AsyncIterator[dict[str, Send]]:
     aio = AIOKafkaProducer(**settings.aiokafka_config(), acks="all")
-    confluent = Producer(producer_config(settings))  # the sequencer processor's settings
+    confluent = Producer(producer_config(settings))  # the loop's settings, as the sequencer uses them
 
     async def aio_send(topic: str, value: bytes, key: bytes) -> None:
         await aio.send(topic, value, key=key)

@@ -31,7 +31,7 @@ For context the run also prints three references that show where the worker's ti
   batches and producing FANOUT records per input, with no decisions: the ceiling of the processor;
 - a Faust agent that only forwards FANOUT records per input (`benchmarks/_forwarder.py`, the worker's
   Faust settings): why the sequencer has its own loop instead of a Faust agent
-  (agents/sequencer/processor.py);
+  (streams/kafka/loop.py);
 - the decision path alone, in this process without Kafka (decode the input, read the key's state,
   decide, encode every output, store the state): the ceiling if Faust and the broker cost nothing.
 """
@@ -60,7 +60,6 @@ from tidegate.agents.sequencer.core import decide
 from tidegate.agents.sequencer.driver import SIMULATED_CONNECTOR, Driver
 from tidegate.agents.sequencer.model import KeyState, SequencerConfig
 from tidegate.agents.sequencer.outputs import AuditRecord, Emit
-from tidegate.agents.sequencer.processor import producer_config
 from tidegate.schemas.events import EventType, KeptnEvent, Status, sequence_type, task_type
 from tidegate.schemas.files import FileKind, load_text
 from tidegate.schemas.ids import derived_id
@@ -68,6 +67,7 @@ from tidegate.schemas.keys import Key
 from tidegate.schemas.shipyard import Shipyard
 from tidegate.streams.app import worker_command
 from tidegate.streams.codec import DecodeError, KafkaRecord, decode, encode
+from tidegate.streams.kafka.loop import producer_config
 from tidegate.streams.provision import delete_topics, provision_topics
 from tidegate.streams.resources import SHIPYARD, Resource
 from tidegate.streams.settings import Settings

@@ -163,7 +163,8 @@ def worker_command(app_spec: str, settings: Settings, *, log_level: str = "info"
 # --- receive -------------------------------------------------------------------------------------------
 
 
-def _record_of(event: EventT[bytes]) -> KafkaRecord:
+def record_of(event: EventT[bytes]) -> KafkaRecord:
+    """The Kafka record of a Faust stream event (the one adapter from Faust to `KafkaRecord`)."""
     message = event.message
     headers = event.headers.items() if event.headers else ()
     return KafkaRecord(
@@ -204,7 +205,7 @@ async def send_to_dlq(
         agent=_agent_name(),
         code=code,
     )
-    dead = dead_letter_record(_record_of(record), letter)
+    dead = dead_letter_record(record_of(record), letter)
     # Awaited (queued before the next record): Faust flushes the producer before it commits the
     # offset, so the letter is on the DLQ before the input counts as processed.
     await app.channels.dlq.send(key=dead.key, value=dead.value, headers=list(dead.headers))

@@ -13,6 +13,7 @@ are `SecretStr`: they never show in a repr, a log line or an error message.
 | TIDEGATE_STORE | `memory://` (`rocksdb://` is opt-in, see the field) |
 | TIDEGATE_DATA_DIR | `$TIDEGATE_HOME/faust` (TIDEGATE_HOME defaults to `.cache`) |
 | TIDEGATE_WEB_ENABLED / _WEB_BIND / _WEB_PORT | off / 127.0.0.1 / 6066 |
+| TIDEGATE_MAX_STATE_BYTES | 524288: the most state one key may hold (a sequencer trigger past it ends errored) |
 | TIDEGATE_KAFKA_SECURITY_PROTOCOL, _SASL_MECHANISM, _SASL_USERNAME, _SASL_PASSWORD | PLAINTEXT, none |
 | TIDEGATE_KAFKA_SSL_CAFILE | none: the system's CAs (a PEM file of extra CAs for SSL / SASL_SSL) |
 
@@ -70,6 +71,9 @@ class Settings(BaseSettings):
     web_enabled: bool = False
     web_bind: str = "127.0.0.1"
     web_port: int = Field(default=6066, ge=1, le=65535)
+    # The largest state one key may hold in an agent's core (the sequencer refuses a trigger that would
+    # pass it): well below Kafka's default message limit (1 MB), so every state record fits.
+    max_state_bytes: int = Field(default=512 * 1024, ge=16 * 1024, le=900_000)
     # How long a worker may take to join its group and recover its tables before it reports failure.
     started_timeout: float = Field(default=60.0, gt=0)
 

@@ -1,21 +1,26 @@
-"""The approver's Faust shell: answers `approval.triggered` on `tasks.approval` (stateless)."""
+"""The approver in the worker: answers `approval.triggered` on `tasks.approval` (stateless)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from tidegate.agents.approver.core import decide_approval
-from tidegate.agents.shell import WorkerContext, read_keyed
-from tidegate.streams.app import send_event
+from tidegate.agents.kernel import Agent, Decision, Emit, Hosted
+from tidegate.agents.shell import WorkerContext
+from tidegate.schemas.events import KeptnEvent
+from tidegate.schemas.keys import Key
 
 
-def register(ctx: WorkerContext) -> None:
-    app = ctx.app
+def decide(state: None, event: KeptnEvent, _config: None, _now: datetime) -> Decision[Any]:
+    """The approver's answer as a decision: its replies go to `events`, keyed like the approval.
+    The replies' time is the approval's own (`decide_approval`), so a redelivery re-sends identical events."""
+    key = Key.of_data(event.data)
+    return Decision(None, tuple(Emit(reply, key) for reply in decide_approval(event)))
 
-    @app.agent(app.channels.task("approval"), name="approver")
-    async def approver(stream):  # type: ignore[no-untyped-def]
-        async for record in stream.events():
-            keyed = await read_keyed(record)
-            if keyed is None:
-                continue
-            event, key = keyed
-            for reply in decide_approval(event):
-                await send_event(app, app.topic_registry.events, reply, key=key)
+
+AGENT: Agent[Any, None] = Agent(name="approver", inputs=("tasks.approval",), decide=decide)
+
+
+def hosted(_ctx: WorkerContext) -> Hosted[Any, None]:
+    return Hosted(AGENT, None)

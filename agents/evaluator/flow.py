@@ -1,6 +1,6 @@
 """The evaluator agent's pure core: Keptn's lighthouse flow around the quality-gate engine (§4.1).
 
-    decide(state, event, config, now) -> FlowDecision(state, sends)
+    decide(state, event, config, now) -> Decision(state, outputs)   (agents.kernel: Emit outputs only)
 
 One key (project/stage/service) at a time, like every agent:
 - `evaluation.triggered` (from `tasks.evaluation`): `evaluation.started`; the evaluation window
@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from tidegate.agents.kernel import Decision, Emit
 from tidegate.qualitygate.baseline import select_previous
 from tidegate.qualitygate.engine import QualityGate
 from tidegate.qualitygate.explain import explain
@@ -126,16 +127,7 @@ class EvaluatorConfig:
         return self._gates[content]
 
 
-@dataclass(frozen=True, slots=True)
-class Send:
-    event: KeptnEvent
-    destination: str  # `events` or `tasks.<task>`
-
-
-@dataclass(frozen=True, slots=True)
-class FlowDecision:
-    state: EvaluatorState | None
-    sends: tuple[Send, ...]
+Send = tuple[KeptnEvent, str]  # an event and its destination (`events` or `tasks.<task>`), before the key is added
 
 
 class WindowError(TidegateError, ValueError):
@@ -194,12 +186,14 @@ def evaluation_window(data: dict[str, Any], now: datetime) -> tuple[datetime, da
     raise WindowError(NO_TIMEFRAME)
 
 
-def decide(state: EvaluatorState | None, event: KeptnEvent, config: EvaluatorConfig, now: datetime) -> FlowDecision:
+def decide(
+    state: EvaluatorState | None, event: KeptnEvent, config: EvaluatorConfig, now: datetime
+) -> Decision[EvaluatorState]:
     if state is not None and event.id in state.seen:
-        return FlowDecision(state, ())
+        return Decision(state, ())
     parsed = EventType.parse(event.type)
     if not parsed.is_task:
-        return FlowDecision(state, ())
+        return Decision(state, ())
     work = state.with_own_lists() if state is not None else EvaluatorState()
     sends: list[Send] | None
     if parsed.task == "evaluation" and parsed.kind == "triggered":
@@ -207,15 +201,16 @@ def decide(state: EvaluatorState | None, event: KeptnEvent, config: EvaluatorCon
     elif parsed.task == "get-sli" and parsed.kind == "finished":
         sends = _on_sli(work, event, config)
         if sends is None:
-            return FlowDecision(state, ())
+            return Decision(state, ())
     elif parsed.task == "evaluation" and parsed.kind == "invalidated":
         if not _invalidate(work, event.triggeredid):
-            return FlowDecision(state, ())
+            return Decision(state, ())
         sends = []
     else:
-        return FlowDecision(state, ())
+        return Decision(state, ())
     work.seen = [*work.seen, event.id][-REMEMBERED_INPUTS:]
-    return FlowDecision(work, tuple(sends))
+    key = Key.of_data(event.data)
+    return Decision(work, tuple(Emit(sent, key, destination) for sent, destination in sends))
 
 
 def _common(data: dict[str, Any]) -> dict[str, Any]:
@@ -259,10 +254,10 @@ def _on_triggered(state: EvaluatorState, event: KeptnEvent, config: EvaluatorCon
     common = _common(event.data)
     ids = _Answering(event.id, event.shkeptncontext, event.gitcommitid)
     started = _reply(event, "started", "evaluation.started", config, {**common, "status": Status.SUCCEEDED.value}, ids)
-    sends = [Send(started, "events")]
+    sends = [(started, "events")]
 
     def finish(result: Result, status: Status, message: str) -> list[Send]:
-        return [*sends, Send(_finished(event, config, common, result.value, status.value, message, ids), "events")]
+        return [*sends, (_finished(event, config, common, result.value, status.value, message, ids), "events")]
 
     try:
         begin, end = evaluation_window(event.data, event.time)
@@ -326,7 +321,7 @@ def _on_triggered(state: EvaluatorState, event: KeptnEvent, config: EvaluatorCon
         )
     )
     del state.pending[: max(0, len(state.pending) - MAX_PENDING)]
-    return [*sends, Send(request, "tasks.get-sli")]
+    return [*sends, (request, "tasks.get-sli")]
 
 
 def _on_sli(state: EvaluatorState, event: KeptnEvent, config: EvaluatorConfig) -> list[Send] | None:
@@ -340,7 +335,7 @@ def _on_sli(state: EvaluatorState, event: KeptnEvent, config: EvaluatorConfig) -
     message = str(event.data.get("message") or "")
     if status in (Status.ERRORED.value, Status.ABORTED.value):
         text = f"evaluation performed by lighthouse received an unexpected error: {message}"
-        return [Send(_finished(event, config, common, Result.FAIL.value, Status.ERRORED.value, text, ids), "events")]
+        return [(_finished(event, config, common, Result.FAIL.value, Status.ERRORED.value, text, ids), "events")]
     block = event.data.get("get-sli") if isinstance(event.data.get("get-sli"), dict) else {}
     assert isinstance(block, dict)
     gate = config.gate(pending.slo_content)
@@ -349,7 +344,7 @@ def _on_sli(state: EvaluatorState, event: KeptnEvent, config: EvaluatorConfig) -
         previous = _compared(gate, state.history)
     except InputError as error:
         text = f"the SLI values in get-sli.finished cannot be used: {error}"
-        return [Send(_finished(event, config, common, Result.FAIL.value, Status.ERRORED.value, text, ids), "events")]
+        return [(_finished(event, config, common, Result.FAIL.value, Status.ERRORED.value, text, ids), "events")]
     sli_failure = message if event.data.get("result") == Result.FAIL.value else None
     verdict = gate.evaluate(values, previous, sli_failure=sli_failure)
     body = verdict.to_event_data(
@@ -378,7 +373,7 @@ def _on_sli(state: EvaluatorState, event: KeptnEvent, config: EvaluatorConfig) -
         ),
     )
     del state.history[config.history_size :]
-    return [Send(finished, "events")]
+    return [(finished, "events")]
 
 
 def _compared(gate: QualityGate, history: list[StoredEvaluation]) -> list[PreviousEvaluation]:

@@ -102,7 +102,7 @@ def decide(
     remediation: RemediationInput,
     settings: RemediatorSettings,
     now: datetime,
-) -> Decision:
+) -> Decision[RemediationState]:
     """The new state of the event's key and what to send. `state` is never modified."""
     work = _Work(state, event, remediation, settings, now)
     work.handle()
@@ -184,7 +184,7 @@ class _Work:
         else:
             self._ignore(IgnoreReason.UNHANDLED_TYPE, f"the remediator does not act on {event.type}")
 
-    def decision(self) -> Decision:
+    def decision(self) -> Decision[RemediationState]:
         if not self.changed or self.state is None:
             return Decision(self.original, tuple(self.outputs))
         state = self.state

@@ -1,8 +1,9 @@
-"""What a remediator decision asks the shell to do: a small typed union, shaped like the sequencer's.
+"""What a remediator decision asks its host to do: the agents' one output family (`agents.kernel`).
 
 - `Emit`: send an event to `events` with key `Emit.key` (task replies, escalations, quota requests
   and answers, sequence controls).
-- `AuditRecord`: a remediation step or safety decision, for `audit` as `sh.tidegate.audit.remediator.<kind>`;
+- `AuditRecord`: a remediation step or safety decision (a `kernel.Transition`), for `audit` as
+  `sh.tidegate.audit.remediator.<kind>`;
   the same fields as the sequencer's audit record where they mean the same (id, kind, time,
   shkeptncontext, key, task, task_triggered_id, result, status, message, detail), plus the problem
   and the action. Its id is deterministic, so the history store drops replays.
@@ -16,21 +17,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from tidegate.agents import outputs as agent_outputs
+from tidegate.agents import kernel
+from tidegate.agents.kernel import Decision, Emit
 from tidegate.schemas.events import KeptnEvent, format_time
 from tidegate.schemas.keys import Key
-from tidegate.streams.audit import transition_fields
-
-from .model import RemediationState
+from tidegate.streams.audit import transition_event, transition_fields, transition_record
+from tidegate.streams.codec import KafkaRecord
 
 AGENT = "remediator"
-
-
-@dataclass(frozen=True, slots=True)
-class Emit:
-    event: KeptnEvent
-    key: Key
-    destination: str = "events"
+__all__ = ["AGENT", "AuditKind", "AuditRecord", "Decision", "Emit", "IgnoreReason", "Ignored", "Output"]
 
 
 class AuditKind(StrEnum):
@@ -46,7 +41,7 @@ class AuditKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class AuditRecord:
+class AuditRecord(kernel.Transition):
     id: str
     kind: AuditKind
     time: datetime
@@ -60,6 +55,16 @@ class AuditRecord:
     problem: str | None = None
     action: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_event(self) -> KeptnEvent:
+        """The record as an audit CloudEvent (`sh.tidegate.audit.remediator.<kind>`)."""
+        return transition_event(agent=AGENT, kind=self.kind.value, id=self.id, time=self.time,
+                                keptn_context=self.keptn_context, data=self.to_json_dict())
+
+    def to_record(self) -> KafkaRecord:
+        """`encode(self.to_event(), self.key)`, byte for byte, without the event."""
+        return transition_record(agent=AGENT, kind=self.kind.value, id=self.id, time=self.time,
+                                 keptn_context=self.keptn_context, data=self.to_json_dict(), key=self.key)
 
     def to_json_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -89,32 +94,8 @@ class IgnoreReason(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Ignored(agent_outputs.Ignored[IgnoreReason]):
+class Ignored(kernel.Ignored[IgnoreReason]):
     """The input changed nothing; `dead_letter` is True for IgnoreReason.INVALID."""
 
 
 Output = Emit | AuditRecord | Ignored
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The key's new state (the same object when nothing changed) and the outputs, in order."""
-
-    state: RemediationState | None
-    outputs: tuple[Output, ...]
-
-    @property
-    def emitted(self) -> list[Emit]:
-        return [o for o in self.outputs if isinstance(o, Emit)]
-
-    @property
-    def events(self) -> list[KeptnEvent]:
-        return [o.event for o in self.outputs if isinstance(o, Emit)]
-
-    @property
-    def audit(self) -> list[AuditRecord]:
-        return [o for o in self.outputs if isinstance(o, AuditRecord)]
-
-    @property
-    def ignored(self) -> list[Ignored]:
-        return [o for o in self.outputs if isinstance(o, Ignored)]

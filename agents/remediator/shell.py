@@ -1,27 +1,26 @@
-"""The remediator's Faust shell: table `remediations[key]`, agents on `tasks.get-action` and `events`, a ticker.
+"""The remediator in the worker: its agent bundle (`AGENT`: inputs `tasks.get-action` and `events`, state
+`remediations[key]`, a timer) and its configuration (`hosted(ctx)`); a host runs it (`agents.worker.HOSTS`).
 
-Everything the remediator decides happens in `agents.remediator.core.decide`; this shell loads
-remediation.yaml for the key (service, else stage, else project level, from the resources view), reads
-the key's state, calls the core, writes the state back and sends the outputs:
-- every event to `events` (task replies, escalations, quota requests and answers, sequence aborts);
-- transitions to `audit` as `sh.tidegate.audit.remediator.<kind>`.
-The table is keyed like the topics (`project/stage/service`, a project's quota under `project//`),
-and every event that changes an entry carries that same key, so changelog entries stay co-partitioned.
+Everything the remediator decides happens in `agents.remediator.core.decide`; this module finds
+remediation.yaml for the key (service, else stage, else project level, from the resources view). The
+outputs: events to `events` (task replies, escalations, quota requests and answers, sequence aborts)
+and transitions to `audit` as `sh.tidegate.audit.remediator.<kind>`. The state is keyed like the topics
+(`project/stage/service`, a project's quota under `project//`), and every event that changes an entry
+carries that same key, so state records stay co-partitioned.
 
-The agent on `events` skips everything the remediator does not act on without decoding errors of its
-own: records that cannot be decoded or are keyed wrongly are the sequencer's to dead-letter (it reads
-every record of `events`), so they are not dead-lettered twice.
+On `events` the remediator skips everything it does not act on without dead letters of its own:
+records that cannot be decoded or are keyed wrongly are the sequencer's to dead-letter (it reads every
+record of `events`), so they are not dead-lettered twice.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import Counter, defaultdict
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 
-from faust.types import EventT
-
+from tidegate.agents.kernel import Agent, Decision, Hosted, ModelCodec
 from tidegate.agents.remediator.core import (
     RemediationFileProblem,
     RemediationInput,
@@ -31,37 +30,18 @@ from tidegate.agents.remediator.core import (
 )
 from tidegate.agents.remediator.events import GET_ACTION
 from tidegate.agents.remediator.model import RemediationState
-from tidegate.agents.remediator.outputs import AGENT, AuditRecord, Emit, Ignored
+from tidegate.agents.remediator.outputs import AGENT as AGENT_NAME
 from tidegate.agents.remediator.settings import RemediatorSettings
-from tidegate.agents.shell import WorkerContext, audit, read_keyed
+from tidegate.agents.shell import WorkerContext
 from tidegate.schemas.errors import FileError
 from tidegate.schemas.events import KeptnEvent
 from tidegate.schemas.files import FileKind, load_text
 from tidegate.schemas.keys import Key
 from tidegate.schemas.remediation import Remediation
 from tidegate.schemas.tidegate_events import remediation_tick
-from tidegate.streams.app import send_event, send_to_dlq
-from tidegate.streams.audit import transition_event
-from tidegate.streams.codec import DecodeError, decode
-from tidegate.streams.dlq import DeadLetterReason
-from tidegate.streams.metrics import observe_ignored
 from tidegate.streams.resources import REMEDIATION, Resource
 
 log = logging.getLogger(__name__)
-
-TICK_INTERVAL = 1.0  # seconds between scans of the local deadline index
-RESCAN_EVERY = 15  # full table scans (after recovery or rebalance) every N ticks
-
-
-def audit_event(record: AuditRecord) -> KeptnEvent:
-    return transition_event(
-        agent=AGENT,
-        kind=record.kind.value,
-        id=record.id,
-        time=record.time,
-        keptn_context=record.keptn_context,
-        data=record.to_json_dict(),
-    )
 
 
 class RemediationFiles:
@@ -71,12 +51,9 @@ class RemediationFiles:
         self._ctx = ctx
         self._parsed: dict[tuple[str, str], Remediation | RemediationFileProblem] = {}
 
-    async def for_key(self, key: Key) -> RemediationInput:
-        resource = self._resolve(key)
-        if resource is None:
-            # It may have been written a moment before the problem was reported.
-            await self._ctx.sync_resources()
-            resource = self._resolve(key)
+    def lookup(self, key: Key) -> RemediationInput:
+        """The key's remediation.yaml as the view has it now (None: there is none)."""
+        resource = self.resolve(key)
         if resource is None:
             return None
         cache_key = (resource.key, resource.version)
@@ -84,7 +61,7 @@ class RemediationFiles:
             self._parsed[cache_key] = _parse(resource)
         return self._parsed[cache_key]
 
-    def _resolve(self, key: Key) -> Resource | None:
+    def resolve(self, key: Key) -> Resource | None:
         return self._ctx.resources.resolve(key.project, REMEDIATION, key.stage, key.service)
 
 
@@ -105,109 +82,57 @@ def _parse(resource: Resource) -> Remediation | RemediationFileProblem:
     return loaded.model
 
 
-def register(ctx: WorkerContext, settings: RemediatorSettings | None = None) -> None:
-    """Add the remediator's table, agents and ticker to the worker's app."""
-    app = ctx.app
-    config = settings or RemediatorSettings()
-    table = app.Table(
-        "remediations",
-        default=None,
-        partitions=app.tidegate_settings.partitions,
-        key_type=bytes,
-        value_type=bytes,
-    )
+@dataclass(frozen=True)
+class RemediatorConfig:
+    """What the remediator decides with: its settings and remediation.yaml of a key."""
+
+    settings: RemediatorSettings
+    remediation_for: Callable[[Key], RemediationInput]
+
+
+def decide_remediation(
+    state: RemediationState | None, event: KeptnEvent, config: RemediatorConfig, now: datetime
+) -> Decision[RemediationState]:
+    """The core's decision, with remediation.yaml read only for the inputs that use it (get-action)."""
+    remediation: RemediationInput = None
+    if _uses_file(event):
+        remediation = config.remediation_for(Key.of_data(event.data))
+    return decide(state, event, remediation, config.settings, now)
+
+
+def _uses_file(event: KeptnEvent) -> bool:
+    parsed = event.parsed_type
+    return parsed.is_task and parsed.task == GET_ACTION
+
+
+def _accepts(event: KeptnEvent, topic: str) -> bool:
+    # On `events` only what the remediator acts on; task triggers arrive on tasks.get-action, never there.
+    return topic != "events" or (is_relevant(event) and not event.parsed_type.is_task)
+
+
+def _tick(key: Key, deadline: datetime, config: RemediatorConfig) -> KeptnEvent:
+    return remediation_tick(key, deadline, config.settings.source)
+
+
+AGENT: Agent[RemediationState, RemediatorConfig] = Agent(
+    name=AGENT_NAME,
+    inputs=(f"tasks.{GET_ACTION}", "events"),
+    decide=decide_remediation,
+    state=ModelCodec(RemediationState),
+    state_topic=("worker", "remediations"),  # the worker's table `remediations`, on either host
+    next_deadline=next_deadline,
+    tick=_tick,
+    accepts=_accepts,
+    checks=frozenset({f"tasks.{GET_ACTION}"}),  # records of `events` are the sequencer's to dead-letter
+)
+
+
+def hosted(ctx: WorkerContext, settings: RemediatorSettings | None = None) -> Hosted[RemediationState, RemediatorConfig]:
+    """The remediator bound to the worker's configuration files."""
     files = RemediationFiles(ctx)
-    ignored: Counter[str] = Counter()
-    deadlines: dict[bytes, datetime] = {}
-    sent_ticks: dict[bytes, datetime] = {}
-    scans = {"count": 0}
-    locks: defaultdict[bytes, asyncio.Lock] = defaultdict(asyncio.Lock)
 
-    async def process(record: EventT[bytes], event: KeptnEvent, key: Key) -> None:
-        try:
-            await handle(record, event, key)
-        except Exception as error:  # a bug must not stop the agent (Faust would drop the input): DLQ it
-            log.exception("remediator failed on %s (id %s)", event.type, event.id)
-            await send_to_dlq(record, f"the remediator failed on this {event.type}: {error!r}",
-                              code=DeadLetterReason.AGENT_ERROR)
+    def stale(event: KeptnEvent, key: Key) -> bool:
+        # remediation.yaml may have been written a moment before the problem was reported.
+        return _uses_file(event) and files.resolve(key) is None
 
-    async def handle(record: EventT[bytes], event: KeptnEvent, key: Key) -> None:
-        remediation: RemediationInput = None
-        parsed = event.parsed_type
-        if parsed.is_task and parsed.task == GET_ACTION:
-            remediation = await files.for_key(key)
-        raw_key = key.encode()
-        # The two agents share the table: one key's read-decide-send-write never interleaves with another.
-        async with locks[raw_key]:
-            stored = table.get(raw_key)
-            state = RemediationState.model_validate_json(stored) if stored else None
-            decision = decide(state, event, remediation, config, datetime.now(UTC))
-            # Outputs are queued before the state is written: after a crash in between, the input is
-            # read again and the same outputs (same ids) are sent again, instead of being lost behind
-            # a state that already remembers the input.
-            for output in decision.outputs:
-                if isinstance(output, Emit):
-                    await send_event(app, app.topic_registry.events, output.event, key=output.key)
-                elif isinstance(output, AuditRecord):
-                    await audit(app, audit_event(output), output.key)
-                elif isinstance(output, Ignored):
-                    ignored[output.reason.value] += 1
-                    observe_ignored("remediator", output.reason.value)
-                    if output.dead_letter:
-                        await send_to_dlq(record, output.detail)
-                    else:
-                        log.debug("remediator ignored %s: %s", event.type, output.detail)
-            if decision.state is not state:
-                table[raw_key] = decision.state.model_dump_json().encode() if decision.state is not None else None
-        deadline = next_deadline(decision.state)
-        if deadline is None:
-            deadlines.pop(raw_key, None)
-        else:
-            deadlines[raw_key] = deadline
-
-    @app.agent(app.channels.task(GET_ACTION), name="remediator")
-    async def remediator(stream):  # type: ignore[no-untyped-def]
-        await ctx.wait_ready()  # never answer from a half-loaded configuration
-        async for record in stream.events():
-            keyed = await read_keyed(record)
-            if keyed is None:
-                continue
-            event, key = keyed
-            await process(record, event, key)
-
-    @app.agent(app.channels.events, name="remediator-events")
-    async def remediator_events(stream):  # type: ignore[no-untyped-def]
-        async for record in stream.events():
-            message = record.message
-            try:
-                event = decode(message.value, record.headers)
-            except DecodeError:
-                continue  # the sequencer dead-letters it
-            if not is_relevant(event) or event.parsed_type.is_task:
-                continue  # task triggers arrive on tasks.get-action, never here
-            key = Key.of_data(event.data)
-            if message.key is not None and message.key != key.encode():
-                continue  # keyed wrongly: the sequencer dead-letters it
-            await process(record, event, key)
-
-    @app.timer(TICK_INTERVAL)  # type: ignore[untyped-decorator]
-    async def remediation_ticker() -> None:
-        scans["count"] += 1
-        if scans["count"] % RESCAN_EVERY == 1:
-            # After a restart or a rebalance the index is rebuilt from the recovered table.
-            for raw_key, stored in list(table.items()):
-                if not stored:
-                    continue
-                deadline = next_deadline(RemediationState.model_validate_json(stored))
-                if deadline is not None:
-                    deadlines[raw_key] = deadline
-        now = datetime.now(UTC)
-        for raw_key, deadline in list(deadlines.items()):
-            if deadline > now or sent_ticks.get(raw_key) == deadline:
-                continue
-            key = Key.parse(raw_key)
-            await send_event(app, app.topic_registry.events, remediation_tick(key, deadline, config.source), key=key)
-            sent_ticks[raw_key] = deadline
-
-    app.remediator_ignored = ignored  # type: ignore[attr-defined]
-    app.remediator_table = table  # type: ignore[attr-defined]
+    return Hosted(AGENT, RemediatorConfig(settings or RemediatorSettings(), files.lookup), stale=stale)

@@ -1,5 +1,5 @@
-"""The sequencer agent (Keptn's shipyard-controller): pure core, in-memory driver; the shell sits apart
-(`processor.py`, a confluent-kafka loop in a thread of the worker, and `shell.py`, which starts it).
+"""The sequencer agent (Keptn's shipyard-controller): pure core, in-memory driver; `shell.py` (apart) binds
+it to the worker as an `agents.kernel.Agent`, which the loop host runs (`streams/kafka/loop.py`).
 
 Core API (pure, no I/O):
     decide(state, event, config, now) -> Decision(state, outputs)   one key's state, one event

@@ -53,7 +53,7 @@ _STARTED = TaskKind.STARTED.value  # plain strings: an enum's `.value` is a desc
 _REPLY_KINDS = frozenset({_STARTED, TaskKind.FINISHED.value})
 
 
-def decide(state: KeyState | None, event: KeptnEvent, config: SequencerConfig, now: datetime) -> Decision:
+def decide(state: KeyState | None, event: KeptnEvent, config: SequencerConfig, now: datetime) -> Decision[KeyState]:
     """Apply one event of this key to its state; return the new state and the outputs."""
     if state is not None and event.id in state.seen:
         return Decision(state, (Ignored(IgnoreReason.DUPLICATE, f"event {event.id} was handled before"),))
@@ -114,7 +114,7 @@ class _Work:
         if self.state is not None:
             self._schedule()
 
-    def decision(self) -> Decision:
+    def decision(self) -> Decision[KeyState]:
         if not self.changed:
             return Decision(self.original, tuple(self.outputs))
         assert self.state is not None
@@ -178,8 +178,20 @@ class _Work:
             tasks=[_snapshot(task) for task in definition.tasks],
             payload={**event.data, "project": project, "stage": stage, "service": service},
         )
-        state.next_order += 1
         state.sequences.append(run)
+        size = len(state.model_dump_json())
+        if size > self.config.max_state_bytes:
+            # Kept, the trigger's data would make the key's state too large to store (and one key's state
+            # record that the broker refuses would stop every key's progress): the sequence ends here.
+            state.sequences.pop()
+            self._finish_unstarted(name, Status.ERRORED, Result.FAIL, AuditKind.FINISHED,
+                                   f"Unable to start sequence '{name}' in stage '{stage}' of project '{project}': "
+                                   f"with this trigger's data the service's state would hold {size} bytes, over "
+                                   f"the limit of {self.config.max_state_bytes} bytes (TIDEGATE_MAX_STATE_BYTES). "
+                                   "Send less data with the trigger (it is kept until the sequence ends), or "
+                                   "trigger again once the service's queued sequences have finished")
+            return
+        state.next_order += 1
         self.changed = True
         self._audit(AuditKind.QUEUED, run)
         if context in state.paused_contexts:
@@ -630,7 +642,7 @@ class _Work:
         return derived_id(self.event.id, unique)
 
     def _emit(self, event: KeptnEvent, key: Key, topic: str = "events", task: str | None = None) -> None:
-        self.outputs.append(Emit(event=event, key=key, topic="tasks" if topic == "tasks" else "events", task=task))
+        self.outputs.append(Emit(event, key, f"tasks.{task}" if topic == "tasks" else "events"))
 
     def _audit(self, kind: AuditKind, run: SequenceRun, **fields: Any) -> None:
         current = run.current

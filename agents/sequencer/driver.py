@@ -1,9 +1,9 @@
 """An in-memory driver for the sequencer and approver cores: no Kafka, virtual time.
 
-It is the reference for the worker's processor (agents.sequencer.processor) and uses only the cores'
+It is the reference for the agent hosts (agents.hosts: the loop and Faust) and uses only the cores'
 public API:
 - an event on `events` goes to `decide()` with the state of its key (`project/stage/service`);
-  the state is round-tripped through JSON each time, as the processor's state topic stores it;
+  the state is round-tripped through JSON each time, as the hosts' state topic stores it;
 - `Emit` outputs are published again (to `events` or `tasks.<task>`), `AuditRecord`s collected,
   `Ignored` outputs counted;
 - on `tasks.<task>` it plays the connectors: `approval` goes to the approver core (and, per the
@@ -266,7 +266,7 @@ class Driver:
                 self._send(output.event, output.key, output.destination)
             elif isinstance(output, AuditRecord):
                 self.audit.append(output)
-            else:
+            elif isinstance(output, Ignored):
                 self.ignored.append((item.event, output))
                 self.ignored_counts[output.reason.value] += 1
 

@@ -118,3 +118,6 @@ class SequencerConfig:
     source: str = "tidegate-sequencer"
     # Wait before the built-in remediation sequence re-evaluates (a Go duration).
     remediation_wait: str = "10m"
+    # The most a key's state may hold, as JSON (TIDEGATE_MAX_STATE_BYTES): a trigger that would pass it
+    # ends at once, errored, so the state record always fits the broker's message limit.
+    max_state_bytes: int = 512 * 1024

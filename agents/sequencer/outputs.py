@@ -1,11 +1,12 @@
-"""What a sequencer decision asks the shell to do: a small typed union.
+"""What a sequencer decision asks its host to do: the agents' one output family (`agents.kernel`).
 
 - `Emit`: send an event. Task `.triggered` events and task cancellations go to `tasks.<task>`,
   everything else to `events`; the Kafka key is `Emit.key`.
-- `AuditRecord`: a state transition of a sequence, for `audit` (the read side builds timelines from
-  these). Its id is deterministic like every output id, so the history store can drop replays.
+- `AuditRecord`: a state transition of a sequence (a `kernel.Transition`), for `audit` (the read side
+  builds timelines from these). Its id is deterministic like every output id, so the history store can
+  drop replays.
 - `Ignored`: the input changed nothing. `dead_letter=True` means the input is invalid and belongs in
-  the DLQ; otherwise the shell only counts it by `reason`.
+  the DLQ; otherwise the host only counts it by `reason`.
 """
 
 from __future__ import annotations
@@ -13,31 +14,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
-from tidegate.agents import outputs as agent_outputs
+from tidegate.agents import kernel
+from tidegate.agents.kernel import Decision, Emit
 from tidegate.schemas.events import KeptnEvent, format_time
 from tidegate.schemas.keys import Key
 from tidegate.streams.audit import transition_event, transition_fields, transition_record
 from tidegate.streams.codec import KafkaRecord
 
-from .model import KeyState
-
-Topic = Literal["events", "tasks"]
 AUDIT_AGENT = "sequencer"
-
-
-@dataclass(frozen=True, slots=True)
-class Emit:
-    event: KeptnEvent
-    key: Key
-    topic: Topic = "events"
-    task: str | None = None  # set when topic == "tasks"
-
-    @property
-    def destination(self) -> str:
-        """The logical topic name without the configurable prefix: `events` or `tasks.<task>`."""
-        return f"tasks.{self.task}" if self.topic == "tasks" else "events"
+__all__ = ["AuditKind", "AuditRecord", "Decision", "Emit", "IgnoreReason", "Ignored", "Output"]
 
 
 class AuditKind(StrEnum):
@@ -57,7 +44,7 @@ class AuditKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class AuditRecord:
+class AuditRecord(kernel.Transition):
     id: str
     kind: AuditKind
     time: datetime
@@ -121,28 +108,8 @@ class IgnoreReason(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Ignored(agent_outputs.Ignored[IgnoreReason]):
+class Ignored(kernel.Ignored[IgnoreReason]):
     """The input changed nothing; `dead_letter` is True for IgnoreReason.INVALID."""
 
 
 Output = Emit | AuditRecord | Ignored
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The new state of the key (None: nothing stored yet) and the outputs, in order."""
-
-    state: KeyState | None
-    outputs: tuple[Output, ...]
-
-    @property
-    def emitted(self) -> list[Emit]:
-        return [o for o in self.outputs if isinstance(o, Emit)]
-
-    @property
-    def audit(self) -> list[AuditRecord]:
-        return [o for o in self.outputs if isinstance(o, AuditRecord)]
-
-    @property
-    def ignored(self) -> list[Ignored]:
-        return [o for o in self.outputs if isinstance(o, Ignored)]

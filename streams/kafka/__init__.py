@@ -1,7 +1,8 @@
 """The one Kafka layer: every Kafka client of the product is configured and built here.
 
-Outside this package, only Faust (inside a Faust app) and the sequencer's stream processor (until its
-loop moves here as `loop.py`) construct Kafka clients; `tests/unit/test_kafka_layer.py` says so.
+Outside this package, only Faust (inside a Faust app) constructs Kafka clients;
+`tests/unit/test_kafka_layer.py` says so. The consume-decide-produce loop that runs agents outside
+Faust is `tidegate.streams.kafka.loop` (`StreamLoop`, imported from there: it loads confluent-kafka).
 
 Public names (stable; import them from `tidegate.streams.kafka`):
 

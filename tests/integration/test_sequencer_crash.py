@@ -124,12 +124,12 @@ def worker_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TIDEGATE_AGENTS", "sequencer,approver")
     # Faust's own settings (the approver's group): a killed member leaves the group only when its session
     # expires (60 s by default); a short session lets the restarted worker take over within seconds.
-    # The sequencer's own group uses a 10 s session (agents.sequencer.processor).
+    # The sequencer's own group uses a 10 s session (streams.kafka.loop).
     monkeypatch.setenv("BROKER_SESSION_TIMEOUT", "8")
     monkeypatch.setenv("BROKER_HEARTBEAT_INTERVAL", "1")
 
 
-# The sequencer's state lives in memory and in its compacted state topic (agents.sequencer.processor);
+# The sequencer's state lives in memory and in its compacted state topic (streams.kafka.loop);
 # a restarted worker reads it back. early: killed as soon as the run is mid-way (the processor may or
 # may not have committed yet: it commits every second); late: killed only once the sequencer group has
 # committed offsets, so the new worker resumes from them and from the state written before them.

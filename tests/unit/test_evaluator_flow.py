@@ -20,13 +20,12 @@ from tidegate.agents.evaluator.flow import (
     MAX_PENDING,
     EvaluatorConfig,
     EvaluatorState,
-    FlowDecision,
-    Send,
     SLOFile,
     WindowError,
     decide,
     evaluation_window,
 )
+from tidegate.agents.kernel import Decision, Emit
 from tidegate.schemas.events import KeptnEvent, task_type
 from tidegate.schemas.keys import Key
 
@@ -60,7 +59,7 @@ class Lighthouse:
     provider: str | None = "prometheus"
     history_size: int = 50
     state: EvaluatorState | None = None
-    sent: list[Send] = field(default_factory=list)
+    sent: list[Emit] = field(default_factory=list)
 
     def config(self) -> EvaluatorConfig:
         slo = None if self.slo is None else SLOFile(self.slo, "v1", f"{PROJECT}/{STAGE}/{SERVICE}/slo.yaml")
@@ -68,10 +67,10 @@ class Lighthouse:
             slo_for=lambda key: slo, sli_provider_for=lambda key: self.provider, history_size=self.history_size
         )
 
-    def handle(self, event: KeptnEvent) -> FlowDecision:
+    def handle(self, event: KeptnEvent) -> Decision:
         decision = decide(self.state, event, self.config(), NOW)
         self.state = decision.state
-        self.sent.extend(decision.sends)
+        self.sent.extend(decision.emitted)
         return decision
 
     def evaluate(self, values: Mapping[str, float | None], **evaluation: Any) -> KeptnEvent:
@@ -136,15 +135,15 @@ def invalidated(trigger_id: str) -> KeptnEvent:
     )
 
 
-def only(decision: FlowDecision, destination: str) -> KeptnEvent:
+def only(decision: Decision, destination: str) -> KeptnEvent:
     """The one event sent to `destination` that is not evaluation.started."""
-    found = [s.event for s in decision.sends
+    found = [s.event for s in decision.emitted
              if s.destination == destination and s.event.type != task_type("evaluation", "started")]
-    assert len(found) == 1, [(s.destination, s.event.type) for s in decision.sends]
+    assert len(found) == 1, [(s.destination, s.event.type) for s in decision.emitted]
     return found[0]
 
 
-def finished_of(decision: FlowDecision) -> KeptnEvent:
+def finished_of(decision: Decision) -> KeptnEvent:
     return only(decision, "events")
 
 
@@ -212,7 +211,7 @@ def test_unusable_windows_fail_the_evaluation_as_errored(evaluation: dict[str, s
     assert finished.data["status"] == "errored"
     assert finished.data["result"] == "fail"
     assert expected in finished.data["message"]
-    assert not [s for s in decision.sends if s.destination == "tasks.get-sli"]
+    assert not [s for s in decision.emitted if s.destination == "tasks.get-sli"]
 
 
 @pytest.mark.parametrize(
@@ -240,11 +239,11 @@ def test_a_trigger_is_started_then_asks_the_sli_provider_for_the_slos_indicators
                         deployment={"deploymentNames": ["canary"]})
     decision = lighthouse.handle(trigger)
 
-    assert [(s.destination, s.event.type) for s in decision.sends] == [
+    assert [(s.destination, s.event.type) for s in decision.emitted] == [
         ("events", "sh.keptn.event.evaluation.started"),
         ("tasks.get-sli", "sh.keptn.event.get-sli.triggered"),
     ]
-    started, request = (s.event for s in decision.sends)
+    started, request = (s.event for s in decision.emitted)
     assert started.triggeredid == trigger.id
     assert started.shkeptncontext == trigger.shkeptncontext
     assert started.data["status"] == "succeeded"
@@ -272,7 +271,7 @@ def test_no_sli_provider_passes_without_evaluating() -> None:
     assert finished.data["message"] == (
         "no evaluation performed by lighthouse because no SLI-provider configured for project sockshop"
     )
-    assert decision.sends[0].event.type == "sh.keptn.event.evaluation.started"
+    assert decision.emitted[0].event.type == "sh.keptn.event.evaluation.started"
 
 
 def test_no_slo_file_passes_without_asking_for_slis() -> None:
@@ -282,7 +281,7 @@ def test_no_slo_file_passes_without_asking_for_slis() -> None:
     assert finished.data["message"] == (
         "no evaluation performed by lighthouse because no SLO file configured for project sockshop"
     )
-    assert [s.destination for s in decision.sends] == ["events", "events"]
+    assert [s.destination for s in decision.emitted] == ["events", "events"]
 
 
 def test_without_provider_and_slo_the_provider_message_wins_as_in_lighthouse() -> None:
@@ -298,7 +297,7 @@ def test_a_broken_slo_file_fails_the_evaluation_naming_the_file_and_the_field(pr
     message = finished.data["message"]
     assert "sockshop/staging/carts/slo.yaml:3" in message
     assert "weight" in message
-    assert not [s for s in decision.sends if s.destination == "tasks.get-sli"]
+    assert not [s for s in decision.emitted if s.destination == "tasks.get-sli"]
 
 
 def test_the_finished_event_answers_the_trigger() -> None:
@@ -376,7 +375,7 @@ def test_an_answer_to_an_unknown_request_is_ignored_and_changes_nothing() -> Non
     stranger = sli_finished(request, {"response_time_p95": 540})
     stranger.triggeredid = str(uuid.uuid4())
     decision = lighthouse.handle(stranger)
-    assert decision.sends == ()
+    assert decision.outputs == ()
     assert decision.state is before
     # The real answer still finds its request afterwards.
     assert finished_of(lighthouse.handle(sli_finished(request, {"response_time_p95": 540})))
@@ -389,7 +388,7 @@ def test_events_the_evaluator_does_not_handle_change_nothing() -> None:
     for event_type in ("sh.keptn.event.deployment.finished", "sh.keptn.event.staging.evaluation.triggered",
                        "sh.keptn.event.evaluation.started", "sh.keptn.event.get-sli.started"):
         decision = lighthouse.handle(KeptnEvent(type=event_type, data={"project": PROJECT, "stage": STAGE}))
-        assert (decision.state, decision.sends) == (before, ()), event_type
+        assert (decision.state, decision.outputs) == (before, ()), event_type
 
 
 # --- scoring against history (§4.3) --------------------------------------------------------------------
@@ -478,7 +477,7 @@ def test_an_invalidated_result_is_left_out_of_later_comparisons() -> None:
     lighthouse.handle(sli_finished(request, {"response_time_p95": 900, "throughput": 9}))
 
     decision = lighthouse.handle(invalidated(second_trigger.id))
-    assert decision.sends == ()
+    assert decision.outputs == ()
     assert decision.state is not None and [h.invalidated for h in decision.state.history] == [True, False]
 
     after = lighthouse.evaluate({"response_time_p95": 540, "throughput": 9})
@@ -494,7 +493,7 @@ def test_invalidating_an_unknown_or_already_invalidated_evaluation_changes_nothi
     before = lighthouse.state
     for event in (invalidated(trigger.id), invalidated(str(uuid.uuid4()))):
         decision = lighthouse.handle(event)
-        assert (decision.state, decision.sends) == (before, ())
+        assert (decision.state, decision.outputs) == (before, ())
 
 
 # --- redelivery, bounds, the stored state ----------------------------------------------------------
@@ -505,8 +504,8 @@ def test_a_redelivered_trigger_sends_nothing_again() -> None:
     trigger = triggered(evaluation={"timeframe": "5m"})
     first = lighthouse.handle(trigger)
     again = lighthouse.handle(trigger)
-    assert len(first.sends) == 2
-    assert again.sends == ()
+    assert len(first.emitted) == 2
+    assert again.outputs == ()
     assert lighthouse.state is not None and len(lighthouse.state.pending) == 1
 
 
@@ -514,17 +513,17 @@ def test_a_redelivered_sli_answer_scores_once() -> None:
     lighthouse = Lighthouse()
     request = only(lighthouse.handle(triggered(evaluation={"timeframe": "5m"})), "tasks.get-sli")
     answer = sli_finished(request, {"response_time_p95": 500, "throughput": 9})
-    assert len(lighthouse.handle(answer).sends) == 1
-    assert lighthouse.handle(answer).sends == ()
+    assert len(lighthouse.handle(answer).emitted) == 1
+    assert lighthouse.handle(answer).outputs == ()
     assert lighthouse.state is not None and len(lighthouse.state.history) == 1
 
 
 def test_output_ids_derive_from_the_input_so_a_replay_re_emits_the_same_events() -> None:
     trigger = triggered(evaluation={"timeframe": "5m"})
     one, two = Lighthouse().handle(trigger), Lighthouse().handle(trigger)
-    assert [s.event.id for s in one.sends] == [s.event.id for s in two.sends]
-    assert [s.event for s in one.sends] == [s.event for s in two.sends]
-    assert len({s.event.id for s in one.sends} | {trigger.id}) == 3
+    assert [s.event.id for s in one.emitted] == [s.event.id for s in two.emitted]
+    assert [s.event for s in one.emitted] == [s.event for s in two.emitted]
+    assert len({s.event.id for s in one.emitted} | {trigger.id}) == 3
 
 
 def test_the_history_keeps_only_the_newest_results() -> None:
@@ -541,7 +540,7 @@ def test_unanswered_sli_requests_are_bounded() -> None:
     assert lighthouse.state is not None
     assert [p.get_sli_id for p in lighthouse.state.pending] == [r.id for r in requests[2:]]
     # The oldest request was given up: its late answer is ignored; a newer one is still scored.
-    assert lighthouse.handle(sli_finished(requests[0], {"response_time_p95": 500})).sends == ()
+    assert lighthouse.handle(sli_finished(requests[0], {"response_time_p95": 500})).outputs == ()
     assert finished_of(lighthouse.handle(sli_finished(requests[-1], {"response_time_p95": 500})))
 
 
@@ -563,7 +562,7 @@ def test_the_state_survives_a_json_round_trip_and_decides_the_same_afterwards() 
     answer = sli_finished(pending, {"response_time_p95": 545, "throughput": 9})
     config = lighthouse.config()
     from_memory, from_table = decide(state, answer, config, NOW), decide(restored, answer, config, NOW)
-    assert from_memory.sends == from_table.sends
+    assert from_memory.emitted == from_table.emitted
     assert from_memory.state == from_table.state
     assert p95(finished_of(from_table))["value"]["comparedValue"] == 500
 
@@ -595,4 +594,4 @@ def test_the_key_of_an_event_is_its_project_stage_and_service() -> None:
     # The shell keys the table by this; the flow's outputs must stay on the same key.
     lighthouse = Lighthouse()
     decision = lighthouse.handle(triggered(evaluation={"timeframe": "5m"}))
-    assert {str(Key.of_data(s.event.data)) for s in decision.sends} == {f"{PROJECT}/{STAGE}/{SERVICE}"}
+    assert {str(Key.of_data(s.event.data)) for s in decision.emitted} == {f"{PROJECT}/{STAGE}/{SERVICE}"}

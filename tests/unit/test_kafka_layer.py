@@ -29,9 +29,7 @@ CLIENTS = frozenset({
     "Producer", "Consumer", "AdminClient", "SerializingProducer", "DeserializingConsumer",
     "AIOKafkaProducer", "AIOKafkaConsumer", "AIOKafkaAdminClient", "AIOKafkaClient",
 })
-# Allowed for now: the sequencer's stream processor builds its own confluent-kafka clients until its
-# consume-decide-produce loop moves into streams/kafka/ (loop.py); remove this entry then.
-ALLOWED = {"agents/sequencer/processor.py"}
+ALLOWED: set[str] = set()  # the consume-decide-produce loop lives in streams/kafka/loop.py
 
 SASL = Settings(
     kafka_bootstrap="broker.example:9093",

@@ -102,7 +102,7 @@ class Bus:
 
 def tasks_of(decision: Decision) -> list[KeptnEvent]:
     """The task `.triggered` events a decision sent to `tasks.<task>`."""
-    return [e.event for e in decision.emitted if e.topic == "tasks" and e.event.type.endswith(".triggered")]
+    return [e.event for e in decision.emitted if e.task is not None and e.event.type.endswith(".triggered")]
 
 
 def only_task(decision: Decision) -> KeptnEvent:

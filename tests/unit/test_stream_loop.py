@@ -1,10 +1,13 @@
-"""The sequencer processor's ordering rules, with the Kafka clients replaced by recorders.
+"""The consume-decide-produce loop's ordering rules (`streams.kafka.loop`, the sequencer on the loop host),
+with the Kafka clients replaced by recorders.
 
 What the crash test proves end to end is pinned here step by step: task events leave before the
 audit records of the batch; the audit topic gets the input's copy and then the transitions in the
 order decided; a key's state is written only when nothing produced before it is unacknowledged; a
-commit flushes outputs, then writes state, flushes again, then commits; a refused record stops the
-processor from counting anything after it as handled.
+commit flushes outputs, then writes state, flushes again, then commits; a failed delivery that is not
+the record's own stops the loop from counting anything after it as handled. And one key never stops
+the others: a record refused for good (no such topic, too large) goes to the DLQ, an undeliverable task
+trigger is answered with that task's errored `.finished`, a state record refused drops that key's state.
 """
 
 from __future__ import annotations
@@ -14,15 +17,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 from prometheus_client import REGISTRY
 
+from tidegate.agents.hosts.loop import loop_for
+from tidegate.agents.kernel import Hosted
 from tidegate.agents.sequencer.model import SequencerConfig
-from tidegate.agents.sequencer.processor import SequencerProcessor
+from tidegate.agents.sequencer.shell import AGENT
 from tidegate.schemas.events import KeptnEvent, sequence_type, task_type
 from tidegate.schemas.files import FileKind, load_text
 from tidegate.schemas.keys import Key
 from tidegate.schemas.shipyard import Shipyard
-from tidegate.streams.codec import decode, encode
+from tidegate.streams.codec import KafkaRecord, decode, encode
+from tidegate.streams.dlq import read_dead_letter
+from tidegate.streams.kafka.loop import StreamLoop
 from tidegate.streams.metrics import default_metrics
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
@@ -54,6 +62,20 @@ class Produced:
         assert self.value is not None
         return decode(self.value, self.headers)
 
+    @property
+    def letter(self) -> Any:
+        return read_dead_letter(KafkaRecord(self.key, self.value, tuple(self.headers)))
+
+
+@dataclass
+class TopicMetadata:
+    error: Any = None
+
+
+@dataclass
+class ClusterMetadata:
+    topics: dict[str, TopicMetadata]
+
 
 @dataclass
 class RecordingProducer:
@@ -62,11 +84,19 @@ class RecordingProducer:
     log: list[Any] = field(default_factory=list)
     in_flight: int = 0
     on_delivery: Any = None
+    missing: set[str] = field(default_factory=set)  # topics the broker does not have
+    too_large: int | None = None  # records with a longer value are refused before sending, as librdkafka does
 
     def produce(self, topic: str, value: bytes | None, *, key: bytes | None = None, headers: Any = None,
                 partition: int = -1) -> None:
+        if self.too_large is not None and value is not None and len(value) > self.too_large:
+            raise KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
         self.log.append(Produced(topic, value, key, partition, list(headers or [])))
         self.in_flight += 1
+
+    def list_topics(self, topic: str, timeout: float = 0) -> ClusterMetadata:
+        error = KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART) if topic in self.missing else None
+        return ClusterMetadata({topic: TopicMetadata(error)})
 
     def poll(self, _timeout: float = 0) -> int:
         return 0
@@ -92,7 +122,7 @@ class Message:
     """What confluent-kafka's consumer hands out, for one record of `events`."""
 
     def __init__(self, topic: str, partition: int, offset: int, event: KeptnEvent) -> None:
-        record = encode(event, KEY)
+        record = encode(event, Key.of_data(event.data))
         self._topic, self._partition, self._offset = topic, partition, offset
         self._key, self._value, self._headers = record.key, record.value, list(record.headers)
 
@@ -122,11 +152,11 @@ class Message:
 
 
 @pytest.fixture
-def processor() -> SequencerProcessor:
+def processor() -> StreamLoop:
     default_metrics()  # the process's collectors are registered before the first count
     shipyard = load_text(SHIPYARD, "shop/shipyard.yaml", FileKind.SHIPYARD).model
     assert isinstance(shipyard, Shipyard)
-    processor = SequencerProcessor(Settings(topic_prefix="t."), SequencerConfig(shipyard_for=lambda _p: shipyard))
+    processor = loop_for(Settings(topic_prefix="t."), Hosted(AGENT, SequencerConfig(shipyard_for=lambda _p: shipyard)))
     producer = RecordingProducer()
     processor._producer = producer  # type: ignore[assignment]
     processor._consumer = RecordingConsumer(producer.log)  # type: ignore[assignment]
@@ -134,7 +164,7 @@ def processor() -> SequencerProcessor:
     return processor
 
 
-def log_of(processor: SequencerProcessor) -> list[Any]:
+def log_of(processor: StreamLoop) -> list[Any]:
     producer = processor._producer
     assert isinstance(producer, RecordingProducer)
     return producer.log
@@ -161,7 +191,7 @@ def reply(triggered: KeptnEvent, kind: str) -> KeptnEvent:
 
 
 def test_task_events_leave_before_the_batch_audit_records_which_keep_the_decided_order(
-    processor: SequencerProcessor,
+    processor: StreamLoop,
 ) -> None:
     registry = TopicRegistry.from_settings(processor.settings)
     start = trigger()
@@ -178,10 +208,10 @@ def test_task_events_leave_before_the_batch_audit_records_which_keep_the_decided
     # The copy of the task event sits where the core emitted it, among the transitions.
     copy = next(event for event in audit[1:] if not event.type.startswith("sh.tidegate.audit."))
     assert copy.id == produced[0].event.id
-    assert processor._positions == {4: 11}
+    assert processor._positions == {(registry.events, 4): 11}
 
 
-def test_state_is_written_only_once_nothing_before_it_is_unacknowledged(processor: SequencerProcessor) -> None:
+def test_state_is_written_only_once_nothing_before_it_is_unacknowledged(processor: StreamLoop) -> None:
     registry = TopicRegistry.from_settings(processor.settings)
     producer = processor._producer
     assert isinstance(producer, RecordingProducer)
@@ -199,7 +229,7 @@ def test_state_is_written_only_once_nothing_before_it_is_unacknowledged(processo
     assert not processor._dirty
 
 
-def test_a_commit_flushes_outputs_then_writes_state_then_flushes_then_commits(processor: SequencerProcessor) -> None:
+def test_a_commit_flushes_outputs_then_writes_state_then_flushes_then_commits(processor: StreamLoop) -> None:
     registry = TopicRegistry.from_settings(processor.settings)
     start = trigger()
     processor._process([Message(registry.events, 4, 10, start)])  # type: ignore[list-item]
@@ -210,25 +240,25 @@ def test_a_commit_flushes_outputs_then_writes_state_then_flushes_then_commits(pr
     assert shape == ["flush", processor.state_topic, "flush", ("commit", [(4, 11)])]
 
 
-def test_a_refused_record_stops_state_and_commits(processor: SequencerProcessor) -> None:
+def test_a_refused_record_stops_state_and_commits(processor: StreamLoop) -> None:
     registry = TopicRegistry.from_settings(processor.settings)
     processor._process([Message(registry.events, 4, 10, trigger())])  # type: ignore[list-item]
-    processor._delivery_failed(RuntimeError("broker said no"), Message(registry.audit, 0, 0, trigger()))  # type: ignore[arg-type]
+    processor._delivery_failed(KafkaError(KafkaError._MSG_TIMED_OUT), Message(registry.audit, 0, 0, trigger()))  # type: ignore[arg-type]
     log = log_of(processor)
-    with pytest.raises(RuntimeError, match="refused a record"):
+    with pytest.raises(RuntimeError, match="failed a record"):
         processor._commit()
     assert not [e for e in log if isinstance(e, tuple) and e[0] == "commit"]
     assert not [e for e in log if isinstance(e, Produced) and e.topic == processor.state_topic]
 
 
-def test_records_of_a_partition_revoked_mid_batch_are_left_to_the_new_owner(processor: SequencerProcessor) -> None:
+def test_records_of_a_partition_revoked_mid_batch_are_left_to_the_new_owner(processor: StreamLoop) -> None:
     registry = TopicRegistry.from_settings(processor.settings)
     processor._process([Message(registry.events, 7, 3, trigger())])  # type: ignore[list-item]
     assert not [e for e in log_of(processor) if isinstance(e, Produced)]
-    assert 7 not in processor._positions and 7 not in processor._states
+    assert not processor._positions and 7 not in processor._states
 
 
-def test_a_whole_sequence_in_one_batch_dispatches_each_task_once(processor: SequencerProcessor) -> None:
+def test_a_whole_sequence_in_one_batch_dispatches_each_task_once(processor: StreamLoop) -> None:
     registry = TopicRegistry.from_settings(processor.settings)
     start = trigger()
     processor._process([Message(registry.events, 4, 0, start)])  # type: ignore[list-item]
@@ -246,14 +276,14 @@ def test_a_whole_sequence_in_one_batch_dispatches_each_task_once(processor: Sequ
         after = len([e for e in log_of(processor) if isinstance(e, Produced) and e.topic.startswith("t.tasks.")])
         assert after == before
         assert ignored_count("duplicate") == duplicates + 2
-        assert processor.ignored["duplicate"] >= 2
+        assert processor.handler.ignored["duplicate"] >= 2  # type: ignore[attr-defined]
     finished = [e.event for e in log_of(processor) if isinstance(e, Produced) and e.topic == registry.events]
     assert [e.type for e in finished] == [sequence_type("dev", "delivery", "finished")]
     assert finished[0].data["result"] == "pass"
-    assert processor.state_of(KEY) is None or not processor.state_of(KEY).sequences  # type: ignore[union-attr]
+    assert processor.state_of(KEY.encode()) is None or not processor.state_of(KEY.encode()).sequences
 
 
-def test_with_two_producers_hops_leave_at_once_and_the_rest_waits_for_both(processor: SequencerProcessor) -> None:
+def test_with_two_producers_hops_leave_at_once_and_the_rest_waits_for_both(processor: StreamLoop) -> None:
     # The processor's session uses a producer without linger for what a hop waits on and a lingering one
     # for audit, state and dead letters; state and commits must wait for both.
     registry = TopicRegistry.from_settings(processor.settings)
@@ -275,8 +305,76 @@ def test_with_two_producers_hops_leave_at_once_and_the_rest_waits_for_both(proce
     assert [e.topic for e in fast.log if isinstance(e, Produced)][-1] == processor.state_topic
     assert bulk.in_flight == 1 and fast.in_flight == 0  # the state record went through the bulk producer
 
-    processor._positions[4] = 11
+    processor._positions[(registry.events, 4)] = 11
     processor._commit()
     flushes = [i for i, e in enumerate(fast.log) if e == "flush"]
     commit = next(i for i, e in enumerate(fast.log) if isinstance(e, tuple) and e[0] == "commit")
     assert len([i for i in flushes if i < commit]) >= 4  # both producers flushed, twice (outputs, then state)
+
+
+def produced(processor: StreamLoop, topic: str) -> list[Produced]:
+    return [e for e in log_of(processor) if isinstance(e, Produced) and e.topic == topic]
+
+
+def test_a_task_topic_that_does_not_exist_ends_the_sequence_with_the_error_not_the_loop(
+    processor: StreamLoop,
+) -> None:
+    registry = TopicRegistry.from_settings(processor.settings)
+    producer = processor._producer
+    assert isinstance(producer, RecordingProducer)
+    producer.missing = {registry.task("deployment")}
+    start = trigger()
+    processor._process([Message(registry.events, 4, 10, start)])  # type: ignore[list-item]
+    processor._answer_refusals()
+    assert not produced(processor, registry.task("deployment"))
+    [letter] = produced(processor, registry.dlq)
+    assert registry.task("deployment") in letter.letter.reason and "does not exist" in letter.letter.reason
+    answers = [e.event for e in produced(processor, registry.events)]
+    assert [a.type for a in answers] == [task_type("deployment", "started"), task_type("deployment", "finished")]
+    assert answers[1].data["status"] == "errored" and "tidegate topics create --task deployment" in \
+        answers[1].data["message"]
+
+    # The answers come back on `events`: the sequence ends with the error; the loop goes on committing.
+    processor._process([Message(registry.events, 4, 11 + i, answer) for i, answer in enumerate(answers)])  # type: ignore[misc]
+    [finished] = [e.event for e in produced(processor, registry.events)
+                  if e.event.type == sequence_type("dev", "delivery", "finished")]
+    assert (finished.data["status"], finished.data["result"]) == ("errored", "fail")
+    assert registry.task("deployment") in finished.data["message"]
+    processor._commit()
+    assert ("commit", [(4, 13)]) in log_of(processor)
+
+
+def test_a_record_refused_before_sending_goes_to_the_dlq_and_the_others_go_on(processor: StreamLoop) -> None:
+    registry = TopicRegistry.from_settings(processor.settings)
+    producer = processor._producer
+    assert isinstance(producer, RecordingProducer)
+    producer.too_large = 80_000
+    big = trigger()
+    big.data["blob"] = "x" * 100_000  # its task event carries the data: refused as too large
+    processor._process([Message(registry.events, 4, 10, big)])  # type: ignore[list-item]
+    processor._commit()  # answers the refusal, writes state, commits: no failure
+    letters = [e.letter for e in produced(processor, registry.dlq)]
+    assert any("MSG_SIZE_TOO_LARGE" in letter.reason or "too large" in letter.reason.lower() for letter in letters)
+    assert ("commit", [(4, 11)]) in log_of(processor)
+
+
+def test_a_state_record_the_broker_refuses_drops_that_keys_state_only(processor: StreamLoop) -> None:
+    registry = TopicRegistry.from_settings(processor.settings)
+    other = Key("shop", "dev", "orders")
+    second = trigger()
+    second.data["service"] = "orders"
+    processor._process([Message(registry.events, 4, 10, trigger()), Message(registry.events, 4, 11, second)])  # type: ignore[list-item]
+    processor._flush(1)
+    processor._write_states()
+    [refused] = [e for e in produced(processor, processor.state_topic) if e.key == KEY.encode()]
+    processor._delivery_failed(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE), Message(  # type: ignore[arg-type]
+        processor.state_topic, 4, 0, trigger()))
+    processor._refusals[-1] = ((processor.state_topic, KafkaRecord(refused.key, refused.value, ()), None),
+                               "Broker: Message size too large")
+    processor._commit()
+    assert processor.state_of(KEY.encode()) is None  # dropped: the key starts afresh
+    assert processor.state_of(other.encode()) is not None
+    tombstones = [e for e in produced(processor, processor.state_topic) if e.key == KEY.encode() and e.value is None]
+    assert tombstones and tombstones[-1].partition == 4
+    assert any("cannot be written" in e.letter.reason for e in produced(processor, registry.dlq))
+    assert ("commit", [(4, 12)]) in log_of(processor)

@@ -3,7 +3,7 @@ for byte.
 
 `AuditRecord.to_record()` (and `streams.audit.transition_record` under it) never builds the KeptnEvent; the
 reference is what the agents sent before: `encode(record.to_event(), record.key)` for the sequencer,
-`encode(audit_event(record), record.key)` for the remediator. KafkaRecord equality compares the key, the
+`encode(record.to_event(), record.key)` for the remediator. KafkaRecord equality compares the key, the
 value and the headers with their order; a failure to encode must be the same failure.
 """
 
@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 
 from tests.unit.test_codec_fastpath import CASES, json_values, outcome, texts, times
 from tidegate.agents.remediator import outputs as remediator
-from tidegate.agents.remediator.shell import audit_event
 from tidegate.agents.sequencer.outputs import AuditKind, AuditRecord
 from tidegate.schemas.keys import Key
 from tidegate.streams import codec
@@ -102,7 +101,8 @@ def test_a_remediator_transition_record_is_the_encoded_event(record: remediator.
             key=record.key,
         )
     )
-    assert_same(new, outcome(lambda: encode(audit_event(record), record.key)))
+    assert_same(new, outcome(lambda: encode(record.to_event(), record.key)))
+    assert_same(outcome(record.to_record), outcome(lambda: encode(record.to_event(), record.key)))
 
 
 SEQUENCE: dict[str, Any] = {
