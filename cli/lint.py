@@ -40,8 +40,6 @@ class LintResult:
     kind: FileKind | None
     problems: list[FileProblem] = field(default_factory=list)
     converted_from: str | None = None
-    label: str | None = None
-    """What the file is when it is no Keptn kind (`command`: the command connector's command/config.yaml)."""
 
     @property
     def valid(self) -> bool:
@@ -50,7 +48,7 @@ class LintResult:
     def as_json(self) -> dict[str, Any]:
         return {
             "path": self.path,
-            "kind": self.kind.value if self.kind else self.label,
+            "kind": self.kind.value if self.kind else None,
             "valid": self.valid,
             "problems": [
                 {"line": p.line, "column": p.column, "field": p.field, "message": p.message,
@@ -62,7 +60,7 @@ class LintResult:
     def text_lines(self) -> list[str]:
         lines: list[str] = []
         if self.valid:
-            what = self.kind.value if self.kind else (self.label or "unknown")
+            what = self.kind.value if self.kind else "unknown"
             if self.converted_from:
                 what += f", converted from {self.converted_from}"
             lines.append(f"OK {self.path} ({what})")
@@ -95,29 +93,15 @@ def lint_paths(paths: Iterable[Path], kind: FileKind | None = None) -> list[Lint
 
 def lint_file(path: Path, kind: FileKind | None = None) -> LintResult:
     if kind is None and path.name == "config.yaml" and path.parent.name == "command":
-        return lint_command_config(path)
+        # The command connector's file: its `actions` would otherwise be read as a job-executor file,
+        # whose tasks need an image. The connector reads it with the same model (schemas.commandconfig).
+        kind = FileKind.COMMAND
     try:
         loaded: LoadedFile = load_file(path, kind)
     except FileError as error:
         return LintResult(str(path), FileKind(error.kind) if error.kind else kind, error.problems)
     problems = [*slo_criteria_problems(loaded), *loaded.warnings]
     return LintResult(str(path), loaded.kind, sorted(problems, key=lambda p: p.line or 0), loaded.converted_from)
-
-
-def lint_command_config(path: Path) -> LintResult:
-    """The command connector's own file (`command/config.yaml`), checked with the connector's model; its
-    `actions` would otherwise be read as a job-executor file, whose tasks need an image."""
-    from tidegate.connectors.command import CONFIG_PATH, ConfigProblem, parse_config
-    from tidegate.streams.resources import Resource
-
-    try:
-        parse_config(Resource.new("lint", CONFIG_PATH, path.read_bytes()))
-    except ConfigProblem as problem:
-        return LintResult(str(path), None, [FileProblem(str(path), None, None, "", str(problem))], label="command")
-    except OSError as error:
-        return LintResult(str(path), None, [FileProblem(str(path), None, None, "", f"cannot read the file: {error}")],
-                          label="command")
-    return LintResult(str(path), None, label="command")
 
 
 def slo_criteria_problems(loaded: LoadedFile) -> Iterator[FileProblem]:

@@ -35,6 +35,7 @@ BROKEN_SHIPYARD = dedent("""\
               tasks:
                 - name: deployment
     """)
+REPO = Path(__file__).resolve().parents[2]
 SLI = "spec_version: '1.0'\nindicators:\n  throughput: sum(rate(http_requests_total[1m]))\n"
 
 
@@ -59,6 +60,25 @@ def test_a_broken_shipyard_prints_file_line_field_message_and_exits_1(tmp_path: 
     assert out.splitlines() == [
         f"{shipyard}:12: spec.stages[1].name: stage 'prod.eu': dots are not allowed in stage names"
     ]
+
+
+def test_the_command_connectors_file_is_checked_as_one_with_lines(tmp_path: Path) -> None:
+    # command/config.yaml has `actions` like a job-executor file, whose tasks need an image: lint must read
+    # it with the command connector's model, and say where a broken one is wrong.
+    folder = tmp_path / "command"
+    folder.mkdir()
+    config = folder / "config.yaml"
+    config.write_text((REPO / "examples" / "sockshop" / "command" / "config.yaml").read_text())
+    code, out, _ = lint(config)
+    assert code == 0, out
+    assert out.splitlines() == [f"OK {config} (command)"]
+    config.write_text("actions:\n  - name: x\n    events: [{name: sh.keptn.event.test.triggered}]\n"
+                      "    tasks:\n      - name: t\n        cmd: [run]\n        workingDir: /etc\n")
+    code, out, _ = lint(config, "--output", "json")
+    assert code == 1
+    [result] = json.loads(out)
+    assert result["kind"] == "command" and not result["valid"]
+    assert [(p["line"], p["field"]) for p in result["problems"]] == [(7, "actions[0].tasks[0].workingDir")]
 
 
 def test_directories_are_searched_and_one_bad_file_fails_the_run(tmp_path: Path) -> None:
