@@ -24,6 +24,7 @@ from tidegate.connectors.prometheus.errors import (
     SliError,
     UnexpectedAnswer,
     UnknownIndicator,
+    UnsafeValue,
 )
 from tidegate.connectors.prometheus.provider import (
     PROVIDER_NAME,
@@ -61,6 +62,7 @@ __all__ = [
     "SliError",
     "UnexpectedAnswer",
     "UnknownIndicator",
+    "UnsafeValue",
     "auth_from_env",
     "build_query",
     "builtin_query",

@@ -6,6 +6,7 @@
     SliError                        one indicator has no value; names the indicator, the query and why
      ├── UnknownIndicator           no query in the SLI files and no built-in of that name
      ├── InvalidTimeframe           start/end missing, unreadable, or end not after start
+     ├── UnsafeValue                a label or filter value that would change the query's structure
      ├── QueryNotAnswered           Prometheus could not be asked (wraps a PrometheusError)
      ├── QueryRejected              Prometheus answered `status: error` (bad PromQL, execution error)
      ├── EmptyResult                the query matched no series
@@ -60,6 +61,10 @@ class UnknownIndicator(SliError):
 
 
 class InvalidTimeframe(SliError):
+    pass
+
+
+class UnsafeValue(SliError):
     pass
 
 

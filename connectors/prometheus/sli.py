@@ -5,9 +5,15 @@ Compatible with keptn-contrib/prometheus-service (reference §5.4):
   indicator by indicator (`merge_indicators`).
 - A query's placeholders are replaced in Keptn's order: SLO filter keys (`$<key>` and `$<KEY>`, quotes
   removed from the value), then `$PROJECT $STAGE $SERVICE $DEPLOYMENT`, `$LABEL.<key>`, `$DURATION_SECONDS`
-  (the timeframe in whole seconds, rounded up, with an `s`: `1800s`). Replacement is plain text, as in
-  Keptn; where one key is a prefix of another (`$LABEL.a`, `$LABEL.ab`) the longer is replaced first,
-  which Keptn left to map order.
+  (the timeframe in whole seconds, rounded up, with an `s`: `1800s`). Where one key is a prefix of
+  another (`$LABEL.a`, `$LABEL.ab`) the longer is replaced first, which Keptn left to map order.
+- Unlike Keptn, a value can never rewrite the query (labels come from whoever triggers an evaluation):
+  the query is read once, left to right, and each placeholder is replaced by its value as a PromQL
+  string literal would hold it when it stands inside quotes (backslash, the quote and line breaks
+  escaped), and only when it is plain (letters, digits, `_ . : -`) when it stands outside quotes;
+  any other value fails the indicator with UnsafeValue. Replaced values are not searched again for
+  placeholders. The built-in queries and SLO filters are built the same way (filter keys must be label
+  names). A value inside a regular-expression matcher (`=~"$LABEL.x"`) is still a regular expression.
 - Indicators with no query in the files fall back to Keptn's built-ins `throughput`, `error_rate`,
   `response_time_p50|p90|p95` on job `<service>-<project>-<stage>-canary`, narrowed by the SLO filters.
 - `$DEPLOYMENT` is the event's `deployment` label if present, else its `deployment` field, else `primary`.
@@ -20,6 +26,7 @@ an answer with no series, several series, or NaN/±Inf is a failed indicator wit
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +40,7 @@ from tidegate.connectors.prometheus.errors import (
     SeveralSeries,
     UnexpectedAnswer,
     UnknownIndicator,
+    UnsafeValue,
 )
 from tidegate.schemas.events import Result
 from tidegate.schemas.payloads import GetSLITriggered, IndicatorValue
@@ -45,7 +53,6 @@ RESPONSE_TIME_P90 = "response_time_p90"
 RESPONSE_TIME_P95 = "response_time_p95"
 BUILTIN_INDICATORS = (THROUGHPUT, ERROR_RATE, RESPONSE_TIME_P50, RESPONSE_TIME_P90, RESPONSE_TIME_P95)
 DEFAULT_DEPLOYMENT = "primary"
-_FILTER_OPERATORS = ("=", "!=", "=~", "!~")  # "=" also covers "=~"
 UNABLE_TO_RETRIEVE = "unable to retrieve metrics"
 
 
@@ -130,21 +137,72 @@ def timeframe_error(indicator: str, reason: str) -> InvalidTimeframe:
     )
 
 
-def substitute_placeholders(query: str, context: QueryContext) -> str:
-    """Replace Keptn's placeholders in a query from an SLI file."""
+class UnsafePlaceholder(ValueError):
+    """A placeholder's value that could change the query's structure where it stands."""
+
+
+_BARE_VALUE = re.compile(r"[A-Za-z0-9_.:-]*")
+_LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_LITERAL_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def promql_literal_text(value: str, quote: str, what: str = "a value") -> str:
+    """`value` as the inside of a PromQL string literal in `quote` (`"`, `'` or a backtick)."""
+    if quote == "`":  # a raw string: no escapes exist, so nothing that ends it may appear
+        if "`" in value:
+            raise UnsafePlaceholder(f"{what} {value!r} contains a backtick, which would end the raw string around it")
+        return value
+    if any(ord(c) < 0x20 and c not in _LITERAL_ESCAPES for c in value):
+        raise UnsafePlaceholder(f"{what} {value!r} contains control characters")
+    return "".join(_LITERAL_ESCAPES.get(c, "\\" + c if c == quote else c) for c in value)
+
+
+def _bare(value: str, what: str) -> str:
+    if not _BARE_VALUE.fullmatch(value):
+        raise UnsafePlaceholder(f"{what} {value!r} stands outside quotes in the query, where only letters, digits "
+                                "and _ . : - may appear")
+    return value
+
+
+def _placeholders(context: QueryContext) -> list[tuple[str, str]]:
+    """(placeholder, value) in Keptn's order of replacement."""
+    found: list[tuple[str, str]] = []
     for key, value in _longest_first(context.custom_filters):
-        bare = _unquote(value)
-        query = query.replace(f"${key}", bare).replace(f"${key.upper()}", bare)
-    for placeholder, value in (
-        ("$PROJECT", context.project),
-        ("$STAGE", context.stage),
-        ("$SERVICE", context.service),
-        ("$DEPLOYMENT", context.deployment),
-    ):
-        query = query.replace(placeholder, value)
-    for key, value in _longest_first(context.labels.items()):
-        query = query.replace(f"$LABEL.{key}", value)
-    return query.replace("$DURATION_SECONDS", context.duration)
+        found += [(f"${key}", _unquote(value)), (f"${key.upper()}", _unquote(value))]
+    found += [("$PROJECT", context.project), ("$STAGE", context.stage), ("$SERVICE", context.service),
+              ("$DEPLOYMENT", context.deployment)]
+    found += [(f"$LABEL.{key}", value) for key, value in _longest_first(context.labels.items())]
+    found.append(("$DURATION_SECONDS", context.duration))
+    return found
+
+
+def substitute_placeholders(query: str, context: QueryContext) -> str:
+    """Replace Keptn's placeholders in a query from an SLI file, each value escaped for where it stands
+    (inside a string literal, or bare); UnsafePlaceholder for a bare value that is not plain."""
+    placeholders = _placeholders(context)
+    out: list[str] = []
+    quote: str | None = None
+    index = 0
+    while index < len(query):
+        char = query[index]
+        if char == "$":
+            match = next(((name, value) for name, value in placeholders if query.startswith(name, index)), None)
+            if match is not None:
+                name, value = match
+                out.append(promql_literal_text(value, quote, name) if quote else _bare(value, name))
+                index += len(name)
+                continue
+        out.append(char)
+        if quote is not None and char == "\\" and quote != "`" and index + 1 < len(query):
+            out.append(query[index + 1])  # an escaped character of the template itself
+            index += 2
+            continue
+        if quote is None and char in "\"'`":
+            quote = char
+        elif char == quote:
+            quote = None
+        index += 1
+    return "".join(out)
 
 
 def _longest_first(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -155,17 +213,21 @@ def _unquote(value: str) -> str:
     return value.replace("'", "").replace('"', "")
 
 
+def _matcher(key: str, value: str) -> str:
+    if not _LABEL_NAME.fullmatch(key):
+        raise UnsafePlaceholder(f"the SLO filter {key!r} is not a label name (letters, digits and _)")
+    operator = next((op for op in ("=~", "!~", "!=", "=") if value.startswith(op)), "=")
+    # A filter may bring its own operator, e.g. `handler: "!=HealthCheckController"`.
+    bare = _unquote(value[len(operator):] if value.startswith(operator) else value)
+    return f"{key}{operator}'{promql_literal_text(bare, chr(39), f'the SLO filter {key}')}'"
+
+
 def default_filter_expression(context: QueryContext) -> str:
     """The label matchers of the built-in queries: the SLO filters, plus Keptn's canary job unless a filter sets `job`."""
-    matchers: list[str] = []
-    for key, value in context.custom_filters:
-        if value.startswith(_FILTER_OPERATORS):
-            # The filter brings its own operator, e.g. `handler: "!=HealthCheckController"`.
-            matchers.append(key + value.replace('"', "'"))
-        else:
-            matchers.append(f"{key}='{_unquote(value)}'")
+    matchers = [_matcher(key, value) for key, value in context.custom_filters]
     if not any(key == "job" for key, _ in context.custom_filters):
-        matchers.insert(0, f"job='{context.service}-{context.project}-{context.stage}-canary'")
+        job = f"{context.service}-{context.project}-{context.stage}-canary"
+        matchers.insert(0, f"job='{promql_literal_text(job, chr(39), 'the job')}'")
     return ",".join(matchers)
 
 
@@ -189,9 +251,13 @@ def builtin_query(indicator: str, context: QueryContext) -> str | None:
 def build_query(indicator: str, indicators: Mapping[str, str], context: QueryContext) -> str:
     """The PromQL for `indicator`: from the merged SLI files, else a built-in; UnknownIndicator otherwise."""
     custom = indicators.get(indicator)
-    if custom:
-        return substitute_placeholders(custom, context)
-    builtin = builtin_query(indicator, context)
+    try:
+        if custom:
+            return substitute_placeholders(custom, context)
+        builtin = builtin_query(indicator, context)
+    except UnsafePlaceholder as problem:
+        raise UnsafeValue(indicator, "", str(problem), "a label or filter value may not change the query; "
+                          "use plain values, or put the placeholder inside quotes in prometheus/sli.yaml") from None
     if builtin is not None:
         return builtin
     raise UnknownIndicator(

@@ -132,3 +132,24 @@ async def test_prometheus_down_is_reported_not_raised(timeframe: Timeframe) -> N
     data = finished_data(req, values)
     assert data.result is Result.FAIL
     assert (data.message or "").startswith("unable to retrieve metrics")
+
+
+async def test_a_label_cannot_rewrite_the_query_to_pass_a_gate(
+    timeframe: Timeframe, local_prometheus: LocalPrometheus  # noqa: F811
+) -> None:
+    """The attack: whoever triggers the evaluation sets a label that closes the matcher and adds
+    `or vector(1)`. Pasted as Keptn did, the indicator is 1 whatever the service does; escaped, the label
+    is one odd handler name and the indicator has no data."""
+    query = ('sum(rate(http_requests_total{job="$SERVICE-$PROJECT-$STAGE",handler="$LABEL.handler",code="500"}'
+             "[$DURATION_SECONDS]))")
+    attack = 'x"}[1m])) or vector(1) or sum(rate(http_requests_total{handler="x'
+    req = request("dev", timeframe, ["server_errors"])
+    req = req.model_copy(update={"labels": {"handler": attack}})
+    async with PrometheusClient(local_prometheus.url) as prometheus:
+        pasted = query.replace("$LABEL.handler", attack).replace("$SERVICE-$PROJECT-$STAGE", "carts-sockshop-dev")
+        pasted = pasted.replace("$DURATION_SECONDS", "60s")
+        answer = await prometheus.query_instant(pasted, timeframe.end)
+        assert float(answer["data"]["result"][0]["value"][1]) == 1.0, "the attack works on a pasted query"
+        (errors,) = await get_slis(req, {"server_errors": query}, prometheus)
+    assert not errors.success and errors.value in (None, 0)
+    assert "no data" in errors.message

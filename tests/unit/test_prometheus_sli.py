@@ -15,6 +15,7 @@ from tidegate.connectors.prometheus.errors import (
     SliError,
     UnexpectedAnswer,
     UnknownIndicator,
+    UnsafeValue,
 )
 from tidegate.connectors.prometheus.sli import (
     QueryContext,
@@ -327,3 +328,40 @@ def test_all_failed_is_a_fail_with_keptns_message_and_the_reasons() -> None:
     assert result is Result.FAIL
     assert message.startswith("unable to retrieve metrics")
     assert "'a': broken" in message and "'b': broken" in message
+
+
+# -- values cannot rewrite the query (issue 16) --------------------------------------------------------
+
+ATTACK = 'x"} or vector(1) or up{a="'
+
+
+def test_a_label_in_quotes_is_escaped_and_cannot_close_the_matcher() -> None:
+    ctx = context(labels={"h": ATTACK, "s": "it's\\\nnew"})
+    assert substitute_placeholders('x{handler="$LABEL.h"}', ctx) == 'x{handler="x\\"} or vector(1) or up{a=\\""}'
+    assert substitute_placeholders("x{handler='$LABEL.s'}", ctx) == "x{handler='it\\'s\\\\\\nnew'}"
+    # An escaped quote of the template itself does not end the literal.
+    assert substitute_placeholders('x{h="a\\"$LABEL.h"}', ctx) == 'x{h="a\\"x\\"} or vector(1) or up{a=\\""}'
+    with pytest.raises(UnsafeValue, match=r"backtick"):
+        build_query("q", {"q": "x{h=`$LABEL.h`}"}, context(labels={"h": "a`} or vector(1) or x{a=`"}))
+
+
+def test_a_value_outside_quotes_must_be_plain() -> None:
+    assert substitute_placeholders("x > $LABEL.t", context(labels={"t": "0.5"})) == "x > 0.5"
+    for value in (ATTACK, "1 or vector(1)", "1)#", "1\n"):
+        with pytest.raises(UnsafeValue, match=r"outside quotes") as refused:
+            build_query("q", {"q": "sum(x) > $LABEL.t"}, context(labels={"t": value}))
+        assert refused.value.indicator == "q"
+
+
+def test_replaced_values_are_not_searched_for_placeholders_again() -> None:
+    ctx = context(labels={"a": "$STAGE"})
+    assert substitute_placeholders('x{a="$LABEL.a",s="$STAGE"}', ctx) == 'x{a="$STAGE",s="staging"}'
+
+
+def test_slo_filters_in_the_builtin_queries_are_escaped_and_keys_must_be_label_names() -> None:
+    ctx = context(custom_filters=[("handler", "x\\"), ("method", "!=a'b")])
+    assert default_filter_expression(ctx) == (
+        "job='carts-sockshop-staging-canary',handler='x\\\\',method!='ab'"  # quotes removed, as in Keptn
+    )
+    with pytest.raises(UnsafeValue, match="not a label name"):
+        build_query("throughput", {}, context(custom_filters=[("job='x'} or vector(1) or up{a", "1")]))
