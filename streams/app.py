@@ -100,6 +100,14 @@ class TidegateApp(faust.App):
             )
         return super().agent(channel, concurrency=1, **kwargs)
 
+    async def on_first_start(self) -> None:
+        """Wait for Kafka before Faust builds its clients: a worker started while the broker is down
+        retries with a log line each time (`wait_for_kafka`) instead of exiting with a traceback."""
+        from tidegate.streams.kafka import wait_for_kafka
+
+        await wait_for_kafka(self.tidegate_settings, what=f"worker {self.conf.id}")
+        await super().on_first_start()
+
 
 def create_app(settings: Settings, name: str, **options: Any) -> TidegateApp:
     """A Faust app for one agent (or a test), with its id and consumer group prefixed like its topics.
