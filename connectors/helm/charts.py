@@ -12,11 +12,16 @@
   manifest and scales the canary to 0, as Keptn did.
 - `scale_manifest`: add to `spec.replicas` of every Deployment (Keptn's scaling action).
 The generated chart's templates read the manifest with `.Files.Get`, so nothing in it is rendered twice.
+
+Archives are read with Helm's own bounds (a chart is written by a resource author): at most
+MAX_CHART_BYTES unpacked, MAX_FILE_BYTES per file and MAX_FILES files, counted while the archive is
+unpacked (tar headers included), so a small gzip bomb is refused with the limit instead of filling memory.
 """
 
 from __future__ import annotations
 
 import copy
+import gzip
 import io
 import tarfile
 from collections.abc import Iterable
@@ -31,6 +36,11 @@ from tidegate.schemas.errors import TidegateError
 PRIMARY_SUFFIX = "-primary"
 CANARY_SUFFIX = "-canary"
 MANIFEST_FILE = "manifest.yaml"
+MAX_CHART_BYTES = 100 * 1024 * 1024
+"""Unpacked bytes of one chart archive (Helm's MaxDecompressedChartSize)."""
+MAX_FILE_BYTES = 5 * 1024 * 1024
+"""Bytes of one file in a chart (Helm's MaxDecompressedFileSize)."""
+MAX_FILES = 10_000
 
 
 class ChartError(TidegateError, ValueError):
@@ -54,18 +64,44 @@ class Chart:
         return self.files.get(f"{self.root}/{name}")
 
 
+class _Bounded(io.RawIOBase):
+    """A readable stream that refuses to give more than `limit` bytes in total (a chart's, plus its tar headers)."""
+
+    def __init__(self, stream: io.BufferedIOBase, limit: int, where: str) -> None:
+        self._stream, self._limit, self._where, self.total = stream, limit, where, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        count = self._stream.readinto(buffer)
+        self.total += count
+        if self.total > self._limit:
+            raise ChartError(f"{self._where} unpacks to more than {MAX_CHART_BYTES // 2**20} MiB, the limit of a chart "
+                             "(Helm's as well); make the chart smaller")
+        return count
+
+
 def read_chart(archive: bytes, where: str = "chart") -> Chart:
+    """Unpack a chart archive within MAX_CHART_BYTES, MAX_FILE_BYTES and MAX_FILES; ChartError otherwise."""
+    # Stream mode: the archive is read once, front to back, through the bound (tar headers included).
+    unpacked = _Bounded(gzip.GzipFile(fileobj=io.BytesIO(archive)), MAX_CHART_BYTES + 1024 * 1024, where)
     try:
-        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-            files = {}
-            for member in tar.getmembers():
+        with tarfile.open(fileobj=unpacked, mode="r|") as tar:
+            files: dict[str, bytes] = {}
+            for member in tar:
                 if not member.isfile():
                     continue
                 if member.name.startswith("/") or ".." in member.name.split("/"):
                     raise ChartError(f"{where}: unsafe path {member.name!r} in the archive")
+                if member.size > MAX_FILE_BYTES:
+                    raise ChartError(f"{where}: {member.name} has {member.size} bytes, over the limit of "
+                                     f"{MAX_FILE_BYTES // 2**20} MiB for one file of a chart")
+                if len(files) >= MAX_FILES:
+                    raise ChartError(f"{where} holds more than {MAX_FILES} files, the limit of a chart")
                 extracted = tar.extractfile(member)
                 if extracted is not None:
-                    files[member.name.removeprefix("./")] = extracted.read()
+                    files[member.name.removeprefix("./")] = extracted.read(MAX_FILE_BYTES + 1)
     except (tarfile.TarError, OSError, EOFError) as error:
         raise ChartError(f"{where} is not a gzipped tar archive of a Helm chart: {error}") from error
     chart = Chart(files)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import gzip
+import io
+import tarfile
+
 import pytest
 import yaml
 
 from tidegate.connectors.helm import scaling_delta, strategy_of
 from tidegate.connectors.helm.charts import (
+    MAX_CHART_BYTES,
+    MAX_FILE_BYTES,
+    MAX_FILES,
     Chart,
     ChartError,
     PublicHost,
@@ -92,3 +99,39 @@ def test_generated_chart_round_trips_and_scales() -> None:
     assert scale_manifest(objects, -9)[1] == [0]
     assert objects[0]["spec"]["replicas"] == 2
     assert scaled[1] == objects[1]
+
+
+# --- archives are unpacked within Helm's bounds (issue 16) --------------------------------------------
+
+
+def _gzipped_tar(*members: tuple[str, int], declared: int | None = None) -> bytes:
+    """A chart archive of zero-filled files (they compress to almost nothing: a gzip bomb)."""
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=1) as packed:
+        for name, size in members:
+            info = tarfile.TarInfo(name)
+            info.size = declared if declared is not None else size
+            packed.write(info.tobuf(format=tarfile.PAX_FORMAT))
+            packed.write(bytes(size))
+            packed.write(bytes(-size % tarfile.BLOCKSIZE))
+        packed.write(bytes(2 * tarfile.BLOCKSIZE))
+    return buffer.getvalue()
+
+
+def test_a_file_larger_than_helm_allows_is_refused_from_its_header() -> None:
+    bomb = _gzipped_tar(("carts/Chart.yaml", 1024), declared=2**40)
+    with pytest.raises(ChartError, match=r"carts/Chart\.yaml has 1099511627776 bytes, over the limit of 5 MiB"):
+        read_chart(bomb, "helm/carts.tgz")
+
+
+def test_a_gzip_bomb_is_refused_at_the_unpacked_limit() -> None:
+    bomb = _gzipped_tar(("carts/Chart.yaml", 20), *((f"carts/f{i}", MAX_FILE_BYTES) for i in range(22)))
+    assert len(bomb) < MAX_CHART_BYTES // 100
+    with pytest.raises(ChartError, match=r"helm/carts\.tgz unpacks to more than 100 MiB"):
+        read_chart(bomb, "helm/carts.tgz")
+
+
+def test_too_many_files_are_refused() -> None:
+    many = _gzipped_tar(*((f"carts/f{i}", 0) for i in range(MAX_FILES + 1)))
+    with pytest.raises(ChartError, match=f"more than {MAX_FILES} files"):
+        read_chart(many, "helm/carts.tgz")
