@@ -163,6 +163,10 @@ def plan_calls(webhook: Webhook, event: KeptnEvent, environ: Mapping[str, str]) 
             headers = {h.key: render(h.value, context, f"{where} header {h.key}") for h in request.headers}
         except TemplateProblem as problem:
             raise WebhookProblem(_mask(str(problem), secrets)) from problem
+        for key, value in headers.items():
+            if any(c in value for c in "\r\n\x00"):
+                raise WebhookProblem(f"{where}: the header {key} would hold a line break once rendered; a header "
+                                     "value is one line")
         if not url.startswith(("http://", "https://")):
             raise WebhookProblem(f"{where}: the URL {_mask(url, secrets)!r} is not http(s)")
         calls.append(PlannedCall(request.method.upper(), url, headers, payload, secrets))

@@ -175,6 +175,12 @@ def test_a_curl_line_is_split_before_it_is_rendered() -> None:
     assert call.url == "https://hooks.test/carts"
     assert call.body == '{"note": "' + attack + '"}'
     assert call.headers == {"Authorization": "Bearer tok-1"}
+    [header] = config({"type": "sh.keptn.event.evaluation.finished", "subscriptionID": "h",
+                       "requests": [{"url": "https://hooks.test/", "method": "GET",
+                                     "headers": [{"key": "X-Note", "value": "{{.data.labels.note}}"}]}]}).spec.webhooks
+    split = event.model_copy(update={"data": {**event.data, "labels": {"note": "a\r\nX-Evil: 1"}}})
+    with pytest.raises(WebhookProblem, match="header X-Note would hold a line break"):
+        plan_calls(header, split, {})
 
 
 def test_event_values_in_a_url_are_encoded_and_cannot_choose_the_host() -> None:
