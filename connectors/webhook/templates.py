@@ -10,7 +10,8 @@ the error says to use Jinja2's `{% if %}` instead. Pure: no I/O.
 
 Bounded: a template is written by a resource author, so it may not allocate without limit. Operators
 (`*`, `**`, `+`, `%`) whose result would exceed MAX_VALUE characters or items (or MAX_POWER_BITS bits),
-calls and filters given an integer beyond MAX_ARGUMENT (`center(10**9)`, `range(10**9)`) and printf or
+calls and filters given an integer beyond MAX_ARGUMENT (`center(10**9)`, `range(10**9)`), more than
+MAX_RANGE numbers from all `range()` calls of one rendering (nested loops) and printf or
 format widths of five digits or more are refused, and rendering stops once the output passes
 MAX_OUTPUT characters: `{{ "a" * 10**10 }}` answers at once with a TemplateProblem.
 
@@ -21,6 +22,7 @@ operator's `{{.env.x}}` secret, which is trusted and inserted as is).
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import re
 from collections.abc import Callable, Iterable, Sized
@@ -40,6 +42,9 @@ MAX_VALUE = 1_000_000
 MAX_ARGUMENT = 100_000
 """Largest integer a call or a filter may be given (widths, counts, ranges)."""
 MAX_POWER_BITS = 4096
+MAX_RANGE = 100_000
+"""Numbers all `range()` calls of one rendering may make together, so nested loops stay bounded too."""
+_RANGE_LEFT: contextvars.ContextVar[list[int]] = contextvars.ContextVar("tidegate_template_range_left")
 _WIDE_FORMAT = re.compile(r"%[-#0 +]*(\d{5,}|\*)|%[-#0 +]*\d*\.\d{5,}|\{[^{}]*:[^{}]*\d{5,}[^{}]*\}")
 
 _EXPRESSION = re.compile(r"\{\{(-?)(.*?)(-?)\}\}", re.S)
@@ -107,6 +112,16 @@ def _bounded_filter(function: Callable[..., Any]) -> Callable[..., Any]:
     return bounded
 
 
+def _bounded_range(*args: int) -> range:
+    numbers = range(*args)
+    left = _RANGE_LEFT.get(None)
+    if left is not None:
+        if len(numbers) > left[0]:
+            raise SecurityError(f"range() would make more than {MAX_RANGE} numbers in one template")
+        left[0] -= len(numbers)
+    return numbers
+
+
 def _sequence_times(left: Any, right: Any) -> int | None:
     """The length of `left * right` when one side is a sequence and the other an integer."""
     for sequence, count in ((left, right), (right, left)):
@@ -124,6 +139,7 @@ class BoundedSandbox(SandboxedEnvironment):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.filters = {name: _bounded_filter(function) for name, function in self.filters.items()}
+        self.globals["range"] = _bounded_range
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "*":
@@ -166,6 +182,7 @@ _URL_PROBE = BoundedSandbox(**_OPTIONS, finalize=_probe)
 
 
 def _render(environment: BoundedSandbox, template: str, context: dict[str, Any], what: str) -> str:
+    budget = _RANGE_LEFT.set([MAX_RANGE])
     try:
         compiled = environment.from_string(to_jinja(template))
         size, parts = 0, []
@@ -186,6 +203,8 @@ def _render(environment: BoundedSandbox, template: str, context: dict[str, Any],
         raise TemplateProblem(f"{what} is not a valid template: {error}") from error
     except (OverflowError, MemoryError, ValueError, TypeError, ArithmeticError) as error:
         raise TemplateProblem(f"{what} cannot be rendered: {type(error).__name__}: {error}") from error
+    finally:
+        _RANGE_LEFT.reset(budget)
 
 
 def render(template: str, context: dict[str, Any], what: str = "template") -> str:

@@ -202,8 +202,13 @@ def test_event_values_in_a_url_are_encoded_and_cannot_choose_the_host() -> None:
     '{{ "a" * 10**10 }}', '{{ 10 ** 100000 }}', '{{ "a" | center(10**9) }}', '{{ "a".ljust(10**9) }}',
     '{{ "%999999999s" % "a" }}', '{{ "{:999999999}".format(1) }}', '{% for i in range(10**9) %}{% endfor %}',
     '{% for i in range(100000) %}{{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" }}{% endfor %}',
+    '{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}',
 ])
 def test_template_bombs_are_refused_with_a_clear_error(template: str) -> None:
     with pytest.raises(TemplateProblem, match=r"refused|more than"):
         render(template, EVENT.to_json_dict(), "payload")
     assert render('{{ "ab" * 3 }} {{ 2 ** 10 }} {{ "%5s" % "x" }} {{ "-" | center(5) }}', {}) == "ababab 1024     x   -  "
+    # The budget of range() is per rendering.
+    assert render("{% for i in range(3) %}{% for j in range(2) %}.{% endfor %}{% endfor %}", {}) == "......"
+    for _ in range(2):
+        assert render("{% for i in range(99999) %}{% endfor %}ok", {}) == "ok"
