@@ -18,9 +18,10 @@ Where they come from: `streams.app` reports every event an agent decodes (`obser
 sends (`observe_produced`) or dead-letters (`observe_dead_letter`); the durations and the
 remediation results are derived from those same events (a `.finished` is matched to the
 `.triggered` it answers, by id, in a bounded memory; a worker that restarts does not time the runs
-it did not see start). The sequencer processor's in-memory state feeds the sequence gauges
-(`set_sequence_load`); the consumer lag is read from Faust's monitor (group `<prefix>worker`) and from
-the processor's snapshot (group `<prefix>sequencer`, `add_lag_source`) when Prometheus scrapes.
+it did not see start). The sequencer's key states feed the sequence gauges on each rescan of its
+host (`set_sequence_load`); the consumer lag is read from Faust's monitor (group `<prefix>worker`) and
+from the loop host's snapshot (e.g. group `<prefix>sequencer`, `add_lag_source`) when Prometheus
+scrapes.
 Durations are measured between the events' own times, so they are what the events say, not when a
 worker happened to read them.
 

@@ -7,12 +7,12 @@
 | `<prefix>audit` | N | |
 | `<prefix>resources` | resources_partitions (1 by default) | compacted |
 | `<prefix>dlq` | dlq_partitions (few) | |
-| `<app id>-<table>-changelog` (Faust tables; the sequencer processor's state topic) | N | compacted |
+| `<app id>-<table>-changelog` (agents' state: Faust tables, and the loop host's state topics) | N | compacted |
 
 `events`, the task topics, `audit` and the agents' changelogs share the partition count N: Faust gives
 partition n of every same-sized topic to the same worker, and a table's changelog entry goes to the
-partition of the event being processed (the sequencer processor writes its state records to that
-partition number too), so a different count would put state on the wrong worker.
+partition of the event being processed (the loop host, tidegate.streams.kafka.loop, writes its state
+records to that partition number too), so a different count would put state on the wrong worker.
 Pure: no I/O.
 """
 
@@ -38,7 +38,7 @@ STANDARD_TASKS: tuple[str, ...] = (
     "get-action",
     "action",
 )
-# The sequencer processor's (app, table): its state topic is `changelog(*SEQUENCER_STATE)`, compacted.
+# The sequencer's (app, table): its state topic is `changelog(*SEQUENCER_STATE)`, compacted.
 SEQUENCER_STATE: tuple[str, str] = ("sequencer", "sequences")
 
 COMPACTED: Mapping[str, str] = {"cleanup.policy": "compact"}
@@ -123,8 +123,8 @@ class TopicRegistry:
         return f"{self.prefix}{_checked_part('app name', name)}"
 
     def changelog(self, app_name: str, table: str) -> str:
-        """The changelog topic of `table` of the app `app_name`, in Faust's own naming (the sequencer
-        processor names its state topic the same way: `changelog(*SEQUENCER_STATE)`)."""
+        """The changelog topic of `table` of the app `app_name`, in Faust's own naming (the loop host
+        names an agent's state topic the same way, e.g. `changelog(*SEQUENCER_STATE)`)."""
         return f"{self.app_id(app_name)}-{table}-changelog"
 
     # --- specs ---

@@ -1,6 +1,6 @@
 """The sequencer's state for one key (`project/stage/service`) and its configuration.
 
-The state is what the processor keeps per key (in memory and in its state topic): JSON-serialisable
+The state is what the host keeps per key (in memory and in its state topic): JSON-serialisable
 (`model_dump(mode="json")` / `model_validate`) and compact. A sequence lives here only while it is
 active; once it finishes, only the audit records remember it.
 
