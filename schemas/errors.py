@@ -30,13 +30,13 @@ home in brackets) and derive from the root:
      │    [command.plan], ChartError (ValueError), HelmError, HelmInstallError (RuntimeError) [helm],
      │    ScaleError (RuntimeError) [kubernetes.api], UnleashError (RuntimeError) [unleash.api],
      │    ResultFileError (ValueError) [tests.verdicts], UnknownConnectorError (ValueError) [runtime.catalog],
-     │    ProgramStartError (RuntimeError) [runtime.program], WebhookProblem (ValueError) [webhook.calls],
+     │    WebhookProblem (ValueError) [webhook.calls], UnsafePlaceholder (ValueError) [prometheus.sli],
      │    TemplateProblem (ValueError) [webhook.templates], WebhookCallError (RuntimeError) and
      │    RetryableResponse [webhook.sender], AlertingError (ValueError) [prometheus.alerting],
      │    MonitoringError [prometheus.monitoring]
      │    ├── PrometheusError [prometheus.errors]: PrometheusUnavailable, PrometheusRefused
      │    └── SliError [prometheus.errors]: UnknownIndicator, InvalidTimeframe, QueryNotAnswered, QueryRejected,
-     │         EmptyResult, SeveralSeries, NotANumber, UnexpectedAnswer
+     │         EmptyResult, SeveralSeries, NotANumber, UnsafeValue, UnexpectedAnswer
      ├── readside: AuditFormatError (ValueError) [history.audit], QueryError (ValueError) [history.store],
      │    AnalyticsInputError (ValueError) [analytics.service], WindowError (ValueError) [analytics.window]
      ├── gateway: ApiError [errors] (an HTTP answer in Keptn's format), PublishFailed (RuntimeError) [ports],
@@ -45,7 +45,8 @@ home in brackets) and derive from the root:
      └── cli: CliError [client], TriggerFileError (ValueError) [simulate]
 
 Private exceptions that only carry control flow inside one module (`_LimitPassed`, `_TooLarge`, ...)
-stay outside the tree. `tests/unit/test_error_tree.py` checks that every public exception class of the
+stay outside the tree, and so does `ProgramStartError (RuntimeError)` [connectors.runtime.program]: that
+module imports only the standard library (it is loaded into bare interpreters). `tests/unit/test_error_tree.py` checks that every public exception class of the
 product derives from `TidegateError` and is named here.
 
 A `FileProblem` is one finding in one file, with a place (line, column, field) and a severity. Errors

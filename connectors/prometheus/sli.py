@@ -42,6 +42,7 @@ from tidegate.connectors.prometheus.errors import (
     UnknownIndicator,
     UnsafeValue,
 )
+from tidegate.schemas.errors import TidegateError
 from tidegate.schemas.events import Result
 from tidegate.schemas.payloads import GetSLITriggered, IndicatorValue
 from tidegate.schemas.sli import SLI
@@ -137,7 +138,7 @@ def timeframe_error(indicator: str, reason: str) -> InvalidTimeframe:
     )
 
 
-class UnsafePlaceholder(ValueError):
+class UnsafePlaceholder(TidegateError, ValueError):
     """A placeholder's value that could change the query's structure where it stands."""
 
 

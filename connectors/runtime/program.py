@@ -31,8 +31,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tidegate.schemas.errors import TidegateError
-
 DEFAULT_OUTPUT_LIMIT = 64 * 1024
 """Bytes of stdout and of stderr kept (head and tail); the middle of longer output is dropped."""
 INHERITED_ENV: tuple[str, ...] = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "USER")
@@ -49,7 +47,7 @@ PR_SET_DUMPABLE = 4
 """prctl(2) option; <linux/prctl.h>."""
 
 
-class ProgramStartError(TidegateError, RuntimeError):
+class ProgramStartError(RuntimeError):  # outside TidegateError: this module is stdlib-only
     """The program could not be started (not installed, not executable, bad working directory)."""
 
 
