@@ -48,6 +48,15 @@ def has_finished(triggered_id: str, count: int = 1):  # type: ignore[no-untyped-
     return lambda events: len(replies_to(events, triggered_id, "finished")) >= count
 
 
+async def until(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    """Wait until `condition()` holds (a runner's counters, a file the programs write), failing after `timeout`."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
 async def test_started_then_finished_with_the_outcome_and_result_data(tidegate_settings: Settings) -> None:
     async def work(ctx: TaskContext) -> TaskOutcome:
         return TaskOutcome.warning("deployed, slowly", {"deployment": {"deploymentURIsLocal": ["http://carts:80"]}})
@@ -110,20 +119,14 @@ async def test_a_redelivered_task_is_not_run_again_even_after_a_restart(tidegate
             await replies.wait_for(has_finished(event.id), WAIT, "the first deployment.finished")
             await publish_tasks(tidegate_settings, event)  # the same event (same id) once more
             runner = host.runners[0]
-            for _ in range(200):
-                if runner.stats.skipped:
-                    break
-                await asyncio.sleep(0.05)
+            await until(lambda: runner.stats.skipped, WAIT, "the replayed event to be seen as already handled")
             assert runner.stats.skipped == 1, "the replayed event was not seen as already handled"
         # A new process: the memory comes back from the state topic, not from this object.
         fresh = ScriptedConnector(work)
         async with hosted([fresh], tidegate_settings) as host:
             await publish_tasks(tidegate_settings, event)
             runner = host.runners[0]
-            for _ in range(200):
-                if runner.stats.skipped:
-                    break
-                await asyncio.sleep(0.05)
+            await until(lambda: runner.stats.skipped, WAIT, "the restarted connector to skip the handled event")
             assert runner.stats.skipped == 1
             assert len(runner.state.memory) == 1
     assert connector.runs == [event.id]
@@ -145,10 +148,7 @@ async def test_an_aborted_sequence_cancels_the_running_program(tidegate_settings
     async with EventCollector(tidegate_settings, topics.events) as replies, hosted([connector], tidegate_settings):
         await publish_tasks(tidegate_settings, event)
         await replies.wait_for(lambda events: bool(replies_to(events, event.id, "started")), WAIT, "deployment.started")
-        for _ in range(400):
-            if pid_file.exists() and pid_file.read_text():
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: pid_file.exists() and pid_file.read_text(), WAIT, "the program to write its pid")
         pid = int(pid_file.read_text())
         await publish_on_task_topic(tidegate_settings, "deployment", cancellation(event))
         events = await replies.wait_for(has_finished(event.id), WAIT, "deployment.finished after the abort")
@@ -290,10 +290,7 @@ async def test_a_task_running_when_the_connector_is_killed_is_reported_lost_once
         async with EventCollector(tidegate_settings, topics.events) as replies:
             await publish_tasks(tidegate_settings, event)
             await replies.wait_for(lambda evs: bool(replies_to(evs, event.id, "started")), WAIT, "deployment.started")
-            for _ in range(400):
-                if marker.exists() and marker.read_text().strip():
-                    break
-                await asyncio.sleep(0.05)
+            await until(lambda: marker.exists() and marker.read_text().strip(), WAIT, "the program to start")
             program_pids = [int(line.split()[0]) for line in marker.read_text().splitlines()]
             process.send_signal(signal.SIGKILL)
             process.wait(30)
@@ -303,10 +300,7 @@ async def test_a_task_running_when_the_connector_is_killed_is_reported_lost_once
             # Let the restarted connector settle, then make sure nothing else came.
             await publish_tasks(tidegate_settings, probe := triggered("deployment"))
             await replies.wait_for(lambda evs: bool(replies_to(evs, probe.id, "started")), WAIT, "a later task starting")
-            for _ in range(400):
-                if probe.id in marker.read_text():
-                    break
-                await asyncio.sleep(0.05)
+            await until(lambda: probe.id in marker.read_text(), WAIT, "the later task's program to start")
         finished = replies_to(events, event.id, "finished")
         assert len(finished) == 1, f"expected one finished, got {len(finished)}:\n{log_file.read_text()[-3000:]}"
         assert finished[0].data["status"] == "errored"
@@ -339,15 +333,6 @@ while not release.exists():
 def read_runs(marker: Path) -> list[tuple[int, str]]:
     lines = marker.read_text().splitlines() if marker.exists() else []
     return [(int(pid), triggered_id) for pid, triggered_id in (line.split() for line in lines if line.strip())]
-
-
-async def until(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    """Wait until `condition()` holds (polling a file the programs write), failing after `timeout`."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def test_a_killed_connector_reports_only_its_running_programs_lost_and_runs_the_queued_ones_after_a_restart(
