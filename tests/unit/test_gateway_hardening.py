@@ -43,7 +43,7 @@ def test_an_uploaded_alias_bomb_is_refused_with_its_line_and_the_limit(env: Env)
     for uri in ("slo.yaml", "shipyard.yaml"):
         answer = env.client.post(RESOURCES, json={"resources": [{"resourceURI": uri, "resourceContent": b64(alias_bomb())}]})
         assert answer.status_code == 400, answer.text
-        assert f"{uri}:6: the document has more than {MAX_NODES} values" in answer.json()["message"]
+        assert f"{uri}:5: the document has more than {MAX_NODES} values" in answer.json()["message"]
     created = env.client.post("/api/controlPlane/v1/project", json={"name": "bombed", "shipyard": b64(alias_bomb())})
     assert created.status_code == 400 and f"more than {MAX_NODES} values" in created.json()["message"]
     assert env.client.get("/healthz").status_code == 200
