@@ -2,9 +2,10 @@
 
 Keptn's rule: the image of the last successful `deployment.finished` (the image its
 `deployment.triggered` asked for, `configurationChange.values.image`). A delivery stopped before
-its deployment (a declined approval) changes nothing; one stopped after it (a failed quality gate)
-is undone by the successful `rollback.finished` that follows, which returns the stage to the image
-deployed before. The latest sequence's image is not the deployed image.
+its deployment (a declined approval) changes nothing, even when a rollback runs after it; one
+stopped after it (a failed quality gate) is undone by the successful `rollback.finished` of the
+same keptnContext, which returns the stage to the image deployed before. The latest sequence's
+image is not the deployed image.
 """
 
 from __future__ import annotations
@@ -33,17 +34,18 @@ def deployed_image(
 ) -> str | None:
     """`changes`: the stage's `deployment.finished` and `rollback.finished` events, oldest first;
     `triggered_data(id)`: the data of the `.triggered` event with that id (None if unknown)."""
-    deployed: list[str] = []
+    deployed: list[tuple[str, str]] = []  # (keptnContext, image), oldest first
     for event in changes:
         data = event.get("data") or {}
         if not isinstance(data, dict) or not succeeded(data):
             continue
+        context = str(event.get("shkeptncontext") or "")
         if event.get("type") == ROLLBACK_FINISHED:
-            if deployed:
-                deployed.pop()
+            # A rollback undoes what its own delivery deployed here, and nothing else.
+            deployed = [entry for entry in deployed if entry[0] != context]
             continue
         triggered = triggered_data(str(event.get("triggeredid") or "")) or {}
         image = image_of(triggered) or image_of(data)
         if image:
-            deployed.append(image)
-    return deployed[-1] if deployed else None
+            deployed.append((context, image))
+    return deployed[-1][1] if deployed else None

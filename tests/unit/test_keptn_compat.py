@@ -267,9 +267,9 @@ def test_kubernetes_store_keeps_secrets_as_labelled_secrets() -> None:
 # --------------------------------------------------------------------- the read side
 
 
-def _event(type_: str, when: datetime, stage: str = "staging", **data: Any) -> KeptnEvent:
+def _event(type_: str, when: datetime, stage: str = "staging", context: str = "c1", **data: Any) -> KeptnEvent:
     extra = {k: data.pop(k) for k in ("id", "triggeredid") if k in data}
-    return KeptnEvent(type=type_, shkeptncontext="c1", time=when, source="test",
+    return KeptnEvent(type=type_, shkeptncontext=context, time=when, source="test",
                       data={"project": "sockshop", "stage": stage, "service": "carts", **data}, **extra)
 
 
@@ -287,9 +287,10 @@ def test_from_time_is_exclusive_like_keptns_datastore(tmp_path: Path) -> None:
 
 
 def _deployment(history: HistoryStore, when: datetime, image: str, result: str, stage: str = "staging") -> None:
-    triggered = _event("sh.keptn.event.deployment.triggered", when, stage,
+    """A delivery of `image` (its own keptnContext, named after the image) deploying to `stage`."""
+    triggered = _event("sh.keptn.event.deployment.triggered", when, stage, image,
                        configurationChange={"values": {"image": image}})
-    finished = _event("sh.keptn.event.deployment.finished", when + timedelta(seconds=5), stage,
+    finished = _event("sh.keptn.event.deployment.finished", when + timedelta(seconds=5), stage, image,
                       triggeredid=triggered.id, result=result, status="succeeded" if result != "fail" else "errored")
     history.ingest([SeenEvent(triggered), SeenEvent(finished)])
 
@@ -300,11 +301,15 @@ def test_deployed_image_comes_from_successful_deployments_and_rollbacks(tmp_path
         assert history.deployed_image("sockshop", "staging", "carts") is None
         _deployment(history, NOW, "carts:0.11.1", "pass")
         assert history.deployed_image("sockshop", "staging", "carts") == "carts:0.11.1"
-        # 0.11.2 deploys, its quality gate fails, the rollback returns the stage to 0.11.1.
+        # 0.11.2 deploys, its quality gate fails, its rollback returns the stage to 0.11.1.
         _deployment(history, NOW + timedelta(minutes=1), "carts:0.11.2", "pass")
         assert history.deployed_image("sockshop", "staging", "carts") == "carts:0.11.2"
         history.ingest([SeenEvent(_event("sh.keptn.event.rollback.finished", NOW + timedelta(minutes=2),
-                                         result="pass", status="succeeded"))])
+                                         context="carts:0.11.2", result="pass", status="succeeded"))])
+        assert history.deployed_image("sockshop", "staging", "carts") == "carts:0.11.1"
+        # A declined delivery that never deployed here, and the rollback after it, change nothing.
+        history.ingest([SeenEvent(_event("sh.keptn.event.rollback.finished", NOW + timedelta(minutes=2, seconds=30),
+                                         context="declined", result="pass", status="succeeded"))])
         assert history.deployed_image("sockshop", "staging", "carts") == "carts:0.11.1"
         # A failed deployment changes nothing; a declined delivery never deploys at all.
         _deployment(history, NOW + timedelta(minutes=3), "carts:0.12.0", "fail")
@@ -320,10 +325,14 @@ def test_deployed_image_rule_on_its_own() -> None:
     triggered = {"t1": {"configurationChange": {"values": {"image": "a:1"}}},
                  "t2": {"configurationChange": {"values": {"image": "a:2"}}}}
     changes = [
-        {"type": "sh.keptn.event.deployment.finished", "triggeredid": "t1", "data": {"result": "pass"}},
-        {"type": "sh.keptn.event.deployment.finished", "triggeredid": "t2", "data": {"result": "warning"}},
-        {"type": "sh.keptn.event.rollback.finished", "data": {"result": "fail", "status": "errored"}},
+        {"type": "sh.keptn.event.deployment.finished", "shkeptncontext": "c1", "triggeredid": "t1",
+         "data": {"result": "pass"}},
+        {"type": "sh.keptn.event.deployment.finished", "shkeptncontext": "c2", "triggeredid": "t2",
+         "data": {"result": "warning"}},
+        {"type": "sh.keptn.event.rollback.finished", "shkeptncontext": "c2", "data": {"result": "fail", "status": "errored"}},
     ]
     assert deployed_image(changes, triggered.get) == "a:2"  # a failed rollback undoes nothing
-    changes.append({"type": "sh.keptn.event.rollback.finished", "data": {"result": "pass"}})
+    changes.append({"type": "sh.keptn.event.rollback.finished", "shkeptncontext": "c3", "data": {"result": "pass"}})
+    assert deployed_image(changes, triggered.get) == "a:2"  # another delivery's rollback neither
+    changes.append({"type": "sh.keptn.event.rollback.finished", "shkeptncontext": "c2", "data": {"result": "pass"}})
     assert deployed_image(changes, triggered.get) == "a:1"
