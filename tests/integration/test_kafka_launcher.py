@@ -107,6 +107,25 @@ def test_a_taken_controller_port_is_reported(port: int) -> None:
             launcher.ensure_kafka(port)
 
 
+@pytest.mark.integration
+def test_up_brokers_3_starts_a_cluster_that_status_and_down_find_from_its_first_port(port: int) -> None:
+    # `port` for its TIDEGATE_HOME of its own; the cluster takes six ports of its own.
+    first = _process.free_port_block(6)
+    try:
+        assert launcher.main(["up", "--port", str(first), "--brokers", "3"]) == 0
+        bootstrap = ",".join(f"127.0.0.1:{first + 2 * n}" for n in range(3))
+        metadata = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0}).list_topics(timeout=15)
+        assert sorted(metadata.brokers) == [1, 2, 3]
+        assert launcher.main(["status", "--port", str(first)]) == 0  # every member runs
+        assert [s.state for s in launcher.cluster_status(first)] == [BrokerState.RUNNING] * 3
+        with pytest.raises(launcher.KafkaLaunchError, match="3-broker setup"):
+            launcher.ensure_kafka(first, brokers=1)
+    finally:
+        assert launcher.main(["down", "--port", str(first)]) == 0
+    assert [s.state for s in launcher.cluster_status(first)] == [BrokerState.STOPPED] * 3
+    assert launcher.main(["status", "--port", str(first)]) == 3
+
+
 # --- the pure parts (no JVM) ---
 
 

@@ -72,6 +72,14 @@ def test_memory_verdicts() -> None:
     assert memory.verdict("a", running=set()) is Verdict.SKIP_FINISHED
 
 
+def test_a_task_accepted_here_but_not_started_yet_is_not_run_a_second_time() -> None:
+    # Queued for a slot: no `started` record yet, but a duplicate delivery must not run it again.
+    memory = TaskMemory()
+    assert memory.verdict("a", running={"a"}) is Verdict.SKIP_RUNNING
+    # After a crash nothing remembers it: it was never started, so it runs now.
+    assert memory.verdict("a", running=set()) is Verdict.RUN
+
+
 def test_memory_never_goes_back_from_finished_to_started() -> None:
     memory = TaskMemory()
     memory.apply("a", record(TaskPhase.FINISHED))
