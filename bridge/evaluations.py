@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-import yaml
 from pydantic import ValidationError
 
+from tidegate.schemas.errors import FileError
+from tidegate.schemas.files import load_yaml
 from tidegate.schemas.slo import SLO
 
 from .records import EventRecord, mapping, number, parse_time, text
@@ -161,8 +162,8 @@ def slo_summary(encoded: Any) -> SloSummary:
         return SloSummary({}, None, None)
     try:
         content = base64.b64decode(encoded, validate=True).decode("utf-8")
-        slo = SLO.model_validate(yaml.safe_load(content))
-    except (binascii.Error, ValueError, UnicodeDecodeError, yaml.YAMLError, ValidationError) as error:
+        slo = SLO.model_validate(load_yaml(content, "slo.yaml"))  # the YAML limits: event data may be a bomb
+    except (binascii.Error, ValueError, UnicodeDecodeError, FileError, ValidationError) as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         return SloSummary({}, None, None, f"the SLO file stored with this evaluation cannot be read: {first}")
     weights = {objective.sli: objective.weight for objective in slo.objectives}

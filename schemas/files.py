@@ -270,6 +270,14 @@ def _field_path(parts: list[str | int]) -> str:
 
 
 def _parse_yaml(text: str, path: str) -> _Document:
+    document = _read_yaml(text, path)
+    if document is None:
+        raise FileValidationError(path, [FileProblem(path, None, None, "", "the file is empty")])
+    return document
+
+
+def _read_yaml(text: str, path: str) -> _Document | None:
+    """The first document of `text` (None: there is none), within the limits."""
     if len(text.encode("utf-8")) > MAX_FILE_BYTES:
         raise _too_large(path)
     for loader_class in _LOADERS:
@@ -283,7 +291,9 @@ def _parse_yaml(text: str, path: str) -> _Document:
     raise AssertionError("unreachable: the pure-Python reader is the last one")
 
 
-def _parse_with(loader_class: type[yaml.SafeLoader] | type[yaml.CSafeLoader], text: str, path: str) -> _Document:
+def _parse_with(
+    loader_class: type[yaml.SafeLoader] | type[yaml.CSafeLoader], text: str, path: str
+) -> _Document | None:
     loader = loader_class(text)
     try:
         _check_limits(loader)
@@ -299,7 +309,7 @@ def _parse_with(loader_class: type[yaml.SafeLoader] | type[yaml.CSafeLoader], te
     try:
         root = loader.get_node() if loader.check_node() else None
         if root is None:
-            raise FileValidationError(path, [FileProblem(path, None, None, "", "the file is empty")])
+            return None
         data = loader.construct_document(root)
         extra_documents = 0
         while loader.check_node():
@@ -546,8 +556,10 @@ def load_file(path: str | Path, kind: FileKind | str | None = None) -> LoadedFil
 
 def load_yaml(text: str, path: str | Path = "<text>") -> Any:
     """The data of the first YAML document, read as `load_text` reads it (YAML 1.2 scalars, the same
-    size, nesting and alias limits), for files that are not of a Keptn kind. Raises a FileError."""
-    return _parse_yaml(text, str(path)).data
+    size, nesting and alias limits), for files that are not of a Keptn kind; None for no document, as
+    yaml.safe_load. Raises a FileError."""
+    document = _read_yaml(text, str(path))
+    return None if document is None else document.data
 
 
 def load_text(text: str, path: str | Path = "<text>", kind: FileKind | str | None = None) -> LoadedFile:

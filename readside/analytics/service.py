@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import yaml
 from pydantic import ValidationError
 
 from tidegate.qualitygate import QualityGate
@@ -24,7 +23,8 @@ from tidegate.readside.analytics.source import analytics_from_store, stored_even
 from tidegate.readside.analytics.whatif import INPUT_TYPES, WhatIfReport, replay, stored_evaluations
 from tidegate.readside.analytics.window import DEFAULT_SINCE, WindowError, parse_since, parse_until
 from tidegate.readside.history.store import HistoryStore
-from tidegate.schemas.errors import TidegateError
+from tidegate.schemas.errors import FileError, TidegateError, YamlSyntaxError
+from tidegate.schemas.files import load_yaml
 from tidegate.schemas.slo import SLO
 
 
@@ -87,11 +87,12 @@ def metrics_report(store: HistoryStore, project: str, request: MetricsRequest, n
 def parse_slo(text: str, name: str = "the SLO file") -> QualityGate:
     """The SLO in `text` ready to score; AnalyticsInputError says what is wrong with it."""
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise AnalyticsInputError("slo", f"{name} is not valid YAML{where}: {getattr(error, 'problem', error)}") from None
+        document = load_yaml(text, name)  # the YAML limits: a request may carry an alias bomb
+    except FileError as error:
+        problem = error.problems[0]
+        where = f" at line {problem.line}, column {problem.column}" if problem.line is not None else ""
+        what = "is not valid YAML" if isinstance(error, YamlSyntaxError) else "cannot be read"
+        raise AnalyticsInputError("slo", f"{name} {what}{where}: {problem.message.removeprefix('invalid YAML: ')}") from None
     try:
         slo = SLO.model_validate(document)
     except ValidationError as error:

@@ -3,6 +3,7 @@ ordinary use keeps working."""
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,11 +18,13 @@ import tidegate.gateway.files as gateway_files
 from tests.unit.test_files_limits import alias_bomb
 from tests.unit.test_gateway_api import SHIPYARD, Env, b64, delivery
 from tidegate.bridge import install as install_bridge
+from tidegate.bridge.evaluations import slo_summary
 from tidegate.gateway import GatewaySettings, MemoryTaskTopics, create_app
 from tidegate.gateway.alertmanager.auth import AuthConfigError, Credentials
 from tidegate.gateway.alertmanager.settings import BridgeSettings
 from tidegate.gateway.routes.stream import parse_cursor
 from tidegate.gateway.settings import DEFAULT_MAX_EVENT, MAX_EVENT_CEILING
+from tidegate.readside.analytics.service import AnalyticsInputError, parse_slo
 from tidegate.schemas.errors import FileValidationError
 from tidegate.schemas.files import MAX_NODES, load_text
 
@@ -236,3 +239,20 @@ def test_short_alertmanager_secrets_are_refused_naming_the_variable() -> None:
         Credentials.from_settings(BridgeSettings(token="s3cret"))  # type: ignore[arg-type]
     with pytest.raises(AuthConfigError, match="TIDEGATE_ALERTMANAGER_PASSWORD is 2 characters long"):
         Credentials.from_settings(BridgeSettings(user="am", password="pw"))  # type: ignore[arg-type]
+
+
+def slo_bomb() -> str:
+    """An SLO whose unknown sections are alias bombs: walking them (pydantic's errors) took minutes."""
+    lines = ["x0: &a0 [a, a, a, a, a, a, a, a]"]
+    lines += [f"x{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 8) + "]" for i in range(1, 9)]
+    return "\n".join([*lines, "filter: {x: *a8}", "comparison: *a8"]) + "\n"
+
+
+def test_an_slo_bomb_in_an_evaluation_event_does_not_stall_the_bridge() -> None:
+    summary = slo_summary(base64.b64encode(slo_bomb().encode()).decode())
+    assert summary.problem is not None and f"more than {MAX_NODES} values" in summary.problem
+
+
+def test_an_slo_bomb_sent_for_a_replay_is_refused() -> None:
+    with pytest.raises(AnalyticsInputError, match=f"more than {MAX_NODES} values"):
+        parse_slo(slo_bomb(), "slo.yaml")
