@@ -1,5 +1,5 @@
-"""Start without Kafka (issue 17.2): the gateway and a connector host started while no broker answers
-wait (not ready, one log line per attempt) and start working once the broker answers.
+"""Start without Kafka (issue 17.2): the gateway, a connector host and the worker started while no broker
+answers wait (not ready, one log line per attempt) and start working once the broker answers.
 
 Each part is pointed at a fresh local port where nothing listens; once the part has retried at least
 once, the port starts forwarding to the session's broker (tests.support.forward)."""
@@ -15,11 +15,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.fakes.connectors import ScriptedConnector, publish_tasks, triggered
+from tests.integration.test_sequencer_worker import SHIPYARD as WORKER_SHIPYARD
+from tests.integration.test_sequencer_worker import trigger
 from tests.support.forward import forwarding_port
-from tests.support.kafka import EventCollector
+from tests.support.kafka import EventCollector, publish_files
 from tidegate.connectors.runtime import ConnectorHost, ConnectorOptions, TaskContext, TaskOutcome
 from tidegate.gateway.kafka import create_kafka_app
 from tidegate.gateway.settings import GatewaySettings
+from tidegate.streams.kafka import AsyncEventPublisher
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
 
@@ -94,3 +97,29 @@ async def test_a_connector_host_waits_for_kafka_then_runs_tasks(tidegate_setting
         finally:
             host.stop()
             await asyncio.wait_for(running, WAIT)
+
+
+async def test_the_worker_waits_for_kafka_then_runs_a_delivery(tidegate_settings: Settings, faust_worker) -> None:  # type: ignore[no-untyped-def]
+    publish_files(tidegate_settings, "sockshop", {"shipyard.yaml": WORKER_SHIPYARD})
+    registry = TopicRegistry.from_settings(tidegate_settings)
+    event = trigger("carts")
+    with forwarding_port(tidegate_settings.kafka_bootstrap) as port:
+        settings = tidegate_settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{port.port}"})
+        worker = faust_worker("tidegate.agents.main:app", settings)
+        try:
+            deadline = time.monotonic() + WAIT
+            while "does not answer" not in worker.log_tail(200):
+                worker.assert_running()  # it waits instead of exiting with a traceback
+                assert time.monotonic() < deadline, f"no retry was logged:\n{worker.log_tail()}"
+                await asyncio.sleep(0.2)
+
+            port.open()
+            async with EventCollector(tidegate_settings, registry.task("deployment")) as tasks:
+                async with AsyncEventPublisher(tidegate_settings) as publisher:
+                    await publisher.publish(registry.events, event)
+                # The sequencer answers the trigger with the sequence's first task.
+                await tasks.wait_for(lambda evs: any(e.shkeptncontext == event.shkeptncontext for e in evs),
+                                     WAIT, "the sequencer's deployment.triggered")
+            worker.assert_running()
+        finally:
+            worker.stop()
