@@ -155,15 +155,19 @@ class AlertmanagerBridge:
             log.warning("alert %s rejected: %s", rejected.alertname or rejected.index, "; ".join(rejected.reasons))
 
     def _dead_letter(self, batch: Batch, rejected: Rejected) -> KafkaRecord:
+        alert: Any = rejected.raw
+        if len(json.dumps(alert)) > self.settings.max_event // 2:  # the dead letter must fit a Kafka record too
+            alert = {"omitted": "the alert is too large to keep; Alertmanager still has it",
+                     "alertname": (rejected.alertname or "")[:200], "fingerprint": (rejected.fingerprint or "")[:200]}
         value = json.dumps({
-            "receiver": batch.envelope.receiver,
-            "groupKey": batch.envelope.groupKey,
-            "externalURL": batch.envelope.externalURL,
-            "alert": rejected.raw,
+            "receiver": batch.envelope.receiver[:200],
+            "groupKey": batch.envelope.groupKey[:200],
+            "externalURL": batch.envelope.externalURL[:200],
+            "alert": alert,
         }).encode()
         original = KafkaRecord(key=None, value=value, headers=(("content-type", b"application/json"),))
         letter = DeadLetter(
-            reason="; ".join(rejected.reasons),
+            reason="; ".join(rejected.reasons)[:2000],
             source_topic=WEBHOOK_SOURCE,
             source_partition=-1,
             source_offset=rejected.index,

@@ -10,6 +10,7 @@
 | TIDEGATE_ALERTMANAGER_TITLE_ANNOTATION | summary | problem title (else the alert name) |
 | TIDEGATE_ALERTMANAGER_ROOT_CAUSE_ANNOTATION | root_cause | problem root cause (else the alert name) |
 | TIDEGATE_ALERTMANAGER_PUBLISH_TIMEOUT | 10 | seconds to get a batch acknowledged by Kafka before answering 503 |
+| TIDEGATE_ALERTMANAGER_MAX_EVENT | 512 KiB | an alert whose problem event is larger as a Kafka record is rejected (dead letter without its content) |
 
 Secrets are `SecretStr`: they never show in a repr, a log line or an error message.
 """
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tidegate.gateway.settings import DEFAULT_MAX_EVENT, MAX_EVENT_CEILING
 
 
 class BridgeSettings(BaseSettings):
@@ -35,4 +38,5 @@ class BridgeSettings(BaseSettings):
     title_annotation: str = "summary"
     root_cause_annotation: str = "root_cause"
     publish_timeout: float = Field(default=10.0, gt=0)
+    max_event: int = Field(default=DEFAULT_MAX_EVENT, ge=1024, le=MAX_EVENT_CEILING)
     source: str = "tidegate/alertmanager"

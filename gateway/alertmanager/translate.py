@@ -31,6 +31,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tidegate.gateway.alertmanager.settings import BridgeSettings
+from tidegate.gateway.context import record_size
 from tidegate.schemas.errors import TidegateError
 from tidegate.schemas.events import PROBLEM_TYPE, KeptnEvent, sequence_type
 from tidegate.schemas.ids import derived_id
@@ -228,6 +229,11 @@ def translate_alert(index: int, raw: Any, settings: BridgeSettings) -> Accepted 
         return Rejected(index, raw, tuple(reasons))
     key = Key(names["project"], names["stage"], names["service"])
     event = firing_event(alert, key, settings) if alert.status == "firing" else resolved_event(alert, key, settings)
+    size = record_size(event)
+    if size > settings.max_event:
+        return Rejected(index, raw, (f"its problem event would be {size} bytes as a Kafka record, over the limit of "
+                                     f"{settings.max_event} (TIDEGATE_ALERTMANAGER_MAX_EVENT); shorten the alert's "
+                                     "annotations and labels",))
     return Accepted(index, alert, event, key)
 
 

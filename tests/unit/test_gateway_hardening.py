@@ -15,11 +15,15 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 import tidegate.gateway.files as gateway_files
+from tests.unit.test_alertmanager_bridge import REGISTRY as AM_REGISTRY
+from tests.unit.test_alertmanager_bridge import SETTINGS as AM_SETTINGS
+from tests.unit.test_alertmanager_bridge import FakeSink, alert, payload, post
 from tests.unit.test_files_limits import alias_bomb
 from tests.unit.test_gateway_api import SHIPYARD, Env, b64, delivery
 from tidegate.bridge import install as install_bridge
 from tidegate.bridge.evaluations import slo_summary
 from tidegate.gateway import GatewaySettings, MemoryTaskTopics, create_app
+from tidegate.gateway.alertmanager.app import AlertmanagerBridge, create_bridge_app
 from tidegate.gateway.alertmanager.auth import AuthConfigError, Credentials
 from tidegate.gateway.alertmanager.settings import BridgeSettings
 from tidegate.gateway.routes.stream import parse_cursor
@@ -256,3 +260,18 @@ def test_an_slo_bomb_in_an_evaluation_event_does_not_stall_the_bridge() -> None:
 def test_an_slo_bomb_sent_for_a_replay_is_refused() -> None:
     with pytest.raises(AnalyticsInputError, match=f"more than {MAX_NODES} values"):
         parse_slo(slo_bomb(), "slo.yaml")
+
+
+def test_an_oversized_alert_is_rejected_and_its_dead_letter_fits_a_record() -> None:
+    sink = FakeSink()
+    with TestClient(create_bridge_app(AlertmanagerBridge(AM_SETTINGS, sink, AM_REGISTRY))) as client:
+        huge = alert()
+        huge["annotations"]["descriptions"] = "x" * (DEFAULT_MAX_EVENT + 1)
+        answer = post(client, payload(huge, alert(fingerprint="0123456789abcdef")))
+    assert answer.status_code == 200, answer.text
+    [rejected] = answer.json()["rejected"]
+    assert "over the limit of 524288 (TIDEGATE_ALERTMANAGER_MAX_EVENT)" in " ".join(rejected["reasons"])
+    assert len(sink.events) == 1, "the other alert of the batch still became its event"
+    [(topic, letter)] = sink.records
+    assert topic == AM_REGISTRY.dlq
+    assert len(letter.value or b"") + sum(len(v) for _, v in letter.headers) < DEFAULT_MAX_EVENT
