@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from confluent_kafka import Producer
 
 from benchmarks.bench_sequencer import broker, percentile
+from tidegate.streams.kafka import aiokafka_config
 from tidegate.streams.kafka.loop import producer_config
 from tidegate.streams.provision import delete_topics, provision_topics
 from tidegate.streams.settings import Settings
@@ -68,7 +69,7 @@ class Inbox:
 
 @contextlib.asynccontextmanager
 async def senders(settings: Settings) -> AsyncIterator[dict[str, Send]]:
-    aio = AIOKafkaProducer(**settings.aiokafka_config(), acks="all")
+    aio = AIOKafkaProducer(**aiokafka_config(settings), acks="all")
     confluent = Producer(producer_config(settings))  # the loop's settings, as the sequencer uses them
 
     async def aio_send(topic: str, value: bytes, key: bytes) -> None:
@@ -88,7 +89,7 @@ async def senders(settings: Settings) -> AsyncIterator[dict[str, Send]]:
 
 async def measure(settings: Settings, topics: dict[str, list[str]], rounds: int) -> dict[tuple[str, str], list[float]]:
     def consumer(*names: str) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(*names, **settings.aiokafka_config(), group_id=f"fanin-{uuid.uuid4().hex}",
+        return AIOKafkaConsumer(*names, **aiokafka_config(settings), group_id=f"fanin-{uuid.uuid4().hex}",
                                 auto_offset_reset="latest")
 
     inboxes = {ONE_TOPIC: Inbox([consumer(topics[ONE_TOPIC][0])]), ALL_TOPICS: Inbox([consumer(*topics[ALL_TOPICS])]),

@@ -39,6 +39,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from tidegate.schemas.events import KeptnEvent, task_type
 from tidegate.streams.app import worker_command
 from tidegate.streams.codec import KafkaRecord, decode, encode
+from tidegate.streams.kafka import aiokafka_config, confluent_config
 from tidegate.streams.producer import EventPublisher
 from tidegate.streams.provision import delete_topics, provision_topics
 from tidegate.streams.resources import Resource
@@ -112,7 +113,7 @@ class Waiter:
     arrival time (perf_counter) of the first record whose tag (from `tag_of`) matches."""
 
     def __init__(self, settings: Settings, topics: list[str], tag_of: TagOf) -> None:
-        self.consumer = AIOKafkaConsumer(**settings.aiokafka_config(), enable_auto_commit=False)
+        self.consumer = AIOKafkaConsumer(**aiokafka_config(settings), enable_auto_commit=False)
         self.partitions = settings.partitions
         self.topics = topics
         self.tag_of = tag_of
@@ -177,7 +178,7 @@ def wait_for_leaders(settings: Settings, topics: list[str], timeout: float = 60.
     moment before its leaders are elected, and clients started in between log errors and retry."""
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient(settings.confluent_config())
+    admin = AdminClient(confluent_config(settings))
     deadline = time.monotonic() + timeout
     while True:
         metadata = admin.list_topics(timeout=10).topics
@@ -198,7 +199,7 @@ class SliResponder:
 
     def __init__(self, settings: Settings, producer: AIOKafkaProducer) -> None:
         self.registry = TopicRegistry.from_settings(settings)
-        self.consumer = AIOKafkaConsumer(**settings.aiokafka_config(), enable_auto_commit=False)
+        self.consumer = AIOKafkaConsumer(**aiokafka_config(settings), enable_auto_commit=False)
         self.partitions = settings.partitions
         self.producer = producer
         self.answered = 0
@@ -254,7 +255,7 @@ class Echo:
     """The raw baseline's middle: every record of topic A is produced again, unchanged, to topic B."""
 
     def __init__(self, settings: Settings, producer: AIOKafkaProducer, source: str, target: str) -> None:
-        self.consumer = AIOKafkaConsumer(**settings.aiokafka_config(), enable_auto_commit=False)
+        self.consumer = AIOKafkaConsumer(**aiokafka_config(settings), enable_auto_commit=False)
         self.partitions = settings.partitions
         self.producer = producer
         self.source, self.target = source, target
@@ -403,7 +404,7 @@ async def measure(settings: Settings, worker: subprocess.Popen[bytes], log_file:
                   warmup: int) -> Run:
     registry = TopicRegistry.from_settings(settings)
     raw_out, raw_back = f"{settings.topic_prefix}raw.out", f"{settings.topic_prefix}raw.back"
-    producer = AIOKafkaProducer(**settings.aiokafka_config(), enable_idempotence=True)
+    producer = AIOKafkaProducer(**aiokafka_config(settings), enable_idempotence=True)
     await producer.start()
     try:
         run = Run(settings, worker, log_file, producer,

@@ -67,6 +67,7 @@ from tidegate.schemas.keys import Key
 from tidegate.schemas.shipyard import Shipyard
 from tidegate.streams.app import worker_command
 from tidegate.streams.codec import DecodeError, KafkaRecord, decode, encode
+from tidegate.streams.kafka import aiokafka_config, confluent_config
 from tidegate.streams.kafka.loop import producer_config
 from tidegate.streams.provision import delete_topics, provision_topics
 from tidegate.streams.resources import SHIPYARD, Resource
@@ -276,11 +277,11 @@ def broker() -> Iterator[str]:
 
 def producer_for(settings: Settings, **options: object) -> AIOKafkaProducer:
     # The worker's producer settings (streams.app): acks from every in-sync replica, murmur2, no linger.
-    return AIOKafkaProducer(**settings.aiokafka_config(), acks="all", **options)
+    return AIOKafkaProducer(**aiokafka_config(settings), acks="all", **options)
 
 
 def consumer_for(settings: Settings, *topics: str) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(*topics, **settings.aiokafka_config(), group_id=f"bench-{uuid.uuid4().hex}",
+    return AIOKafkaConsumer(*topics, **aiokafka_config(settings), group_id=f"bench-{uuid.uuid4().hex}",
                             auto_offset_reset="earliest")
 
 
@@ -360,7 +361,7 @@ async def raw_loop(settings: Settings, source: str, sink: str, count: int, fanou
 def processor_io_rate(settings: Settings, source: str, sink: str, count: int, fanout: int) -> float:
     """The sequencer processor's Kafka work with no decisions: its clients and producer settings, consume
     `count` records in batches and produce `fanout` records for each. Input records per second."""
-    consumer = Consumer({**settings.confluent_config(), "group.id": f"bench-{uuid.uuid4().hex}",
+    consumer = Consumer({**confluent_config(settings), "group.id": f"bench-{uuid.uuid4().hex}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
     producer = Producer(producer_config(settings))
     consumer.subscribe([source])
@@ -394,7 +395,7 @@ def processor_io_rate(settings: Settings, source: str, sink: str, count: int, fa
 
 def drained(settings: Settings, group: str, topic: str) -> bool:
     """Whether `group` has committed every record of `topic` (the worker has nothing left to read)."""
-    consumer = Consumer({**settings.confluent_config(), "group.id": group, "enable.auto.commit": False})
+    consumer = Consumer({**confluent_config(settings), "group.id": group, "enable.auto.commit": False})
     try:
         partitions = [TopicPartition(topic, n) for n in range(settings.partitions)]
         committed = consumer.committed(partitions, timeout=10)
@@ -430,7 +431,7 @@ async def transition_times(settings: Settings, audit_topic: str, project: str, s
 
 def boundary_timestamps(settings: Settings, topic: str) -> tuple[float, float]:
     """The create times (s) of the first and the last record of `topic`, read after the fact."""
-    consumer = Consumer({**settings.confluent_config(), "group.id": f"bench-{uuid.uuid4().hex}",
+    consumer = Consumer({**confluent_config(settings), "group.id": f"bench-{uuid.uuid4().hex}",
                          "enable.auto.commit": False})
     first, last = math.inf, -math.inf
     try:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -124,15 +124,3 @@ class Settings(BaseSettings):
                 value = value.get_secret_value()
             env[f"TIDEGATE_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
         return env
-
-    def confluent_config(self) -> dict[str, Any]:
-        """Same as `tidegate.streams.kafka.confluent_config(self)` (kept for callers not yet moved)."""
-        from tidegate.streams.kafka import confluent_config
-
-        return confluent_config(self)
-
-    def aiokafka_config(self) -> dict[str, Any]:
-        """Same as `tidegate.streams.kafka.aiokafka_config(self)` (kept for callers not yet moved)."""
-        from tidegate.streams.kafka import aiokafka_config
-
-        return aiokafka_config(self)

@@ -26,6 +26,7 @@ from confluent_kafka import Consumer, TopicPartition
 from tests.support.kafka import EventCollector, publish_files
 from tests.support.responder import TaskResponder
 from tidegate.schemas.events import KeptnEvent, sequence_type
+from tidegate.streams.kafka import confluent_config
 from tidegate.streams.producer import AsyncEventPublisher
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
@@ -99,7 +100,7 @@ async def explained(waiting: Awaitable[object], audit: EventCollector, responder
 def committed_and_end_offsets(settings: Settings) -> list[tuple[int, int]]:
     """The worker group's committed offset (negative: none) and the end offset of each partition of events."""
     registry = TopicRegistry.from_settings(settings)
-    consumer = Consumer({**settings.confluent_config(), "group.id": registry.app_id("sequencer"),
+    consumer = Consumer({**confluent_config(settings), "group.id": registry.app_id("sequencer"),
                          "enable.auto.commit": False})
     try:
         partitions = [TopicPartition(registry.events, n) for n in range(settings.partitions)]

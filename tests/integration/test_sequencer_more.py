@@ -33,6 +33,7 @@ from tidegate.schemas.events import KeptnEvent, sequence_type, task_type
 from tidegate.schemas.keys import Key
 from tidegate.streams.codec import encode
 from tidegate.streams.dlq import read_dead_letter
+from tidegate.streams.kafka import aiokafka_config
 from tidegate.streams.producer import AsyncEventPublisher
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
@@ -349,7 +350,7 @@ async def test_invalid_input_goes_to_the_dlq_and_the_worker_goes_on(tidegate_set
     misrouted = encode(trigger("orders"), Key("sockshop", "dev", "carts"))  # data says orders, key says carts
     no_service = trigger("")
     valid = trigger("carts")
-    producer = AIOKafkaProducer(**tidegate_settings.aiokafka_config())
+    producer = AIOKafkaProducer(**aiokafka_config(tidegate_settings))
     await producer.start()
     try:
         await producer.send_and_wait(registry.events, b"{not json", key=carts)

@@ -9,6 +9,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from pydantic import ValidationError
 
 from tidegate.streams.app import TidegateApp, create_app, worker_command
+from tidegate.streams.kafka import confluent_config
 from tidegate.streams.provision import TopicState, plan_topics
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import STANDARD_TASKS, TopicRegistry, TopicSpec
@@ -150,7 +151,7 @@ class TestSettings:
         )
         assert "hunter2-secret" not in repr(settings)
         assert "hunter2-secret" not in str(settings)
-        assert settings.confluent_config()["sasl.password"] == "hunter2-secret"
+        assert confluent_config(settings)["sasl.password"] == "hunter2-secret"
 
     def test_sasl_needs_credentials(self) -> None:
         with pytest.raises(ValidationError, match="TIDEGATE_KAFKA_SASL_PASSWORD"):
