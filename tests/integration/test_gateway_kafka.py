@@ -7,6 +7,7 @@ import base64
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -30,7 +31,7 @@ def b64(content: bytes) -> str:
     return base64.b64encode(content).decode()
 
 
-GatewayClient = Callable[[], TestClient]
+GatewayClient = Callable[..., TestClient]
 
 
 @pytest.fixture
@@ -38,8 +39,9 @@ def start_gateway(tidegate_settings: Settings, tmp_path: Path) -> Iterator[Gatew
     """`start()` -> a TestClient running the Kafka-wired app (lifespan started); stopped after the test."""
     clients: list[TestClient] = []
 
-    def start() -> TestClient:
-        gateway_settings = GatewaySettings(api_token=TOKEN, history_url=f"sqlite:///{tmp_path / 'history.db'}")
+    def start(**overrides: Any) -> TestClient:
+        gateway_settings = GatewaySettings(api_token=TOKEN, history_url=f"sqlite:///{tmp_path / 'history.db'}",
+                                           **overrides)
         client = TestClient(create_kafka_app(tidegate_settings, gateway_settings), headers={"x-token": TOKEN})
         client.__enter__()
         clients.append(client)
@@ -170,3 +172,27 @@ def test_an_accepted_shipyard_gets_its_task_topics(tidegate_settings: Settings, 
                           json={"resourceContent": b64(shipyard(uploaded_task))})
     assert uploaded.status_code == 200, uploaded.text
     assert topic_partitions(tidegate_settings, wanted) == dict.fromkeys(wanted, tidegate_settings.partitions)
+
+
+def test_an_event_at_the_largest_event_limit_fits_a_kafka_record(
+    tidegate_settings: Settings, start_gateway: GatewayClient, kafka_reader: Callable[..., list]
+) -> None:
+    """TIDEGATE_GATEWAY_MAX_EVENT at its ceiling: an event just under it is taken by the broker (default
+    1 MiB limits), one over it is refused with 413 before Kafka (issue 16, item 4)."""
+    from tidegate.gateway.settings import MAX_EVENT_CEILING
+
+    client = start_gateway(max_event=MAX_EVENT_CEILING)
+    assert client.post("/api/controlPlane/v1/project", json={"name": "big", "shipyard": b64(SHIPYARD)}).status_code == 201
+    assert client.post("/api/controlPlane/v1/project/big/service", json={"serviceName": "carts"}).status_code == 201
+
+    def event(note_size: int) -> dict[str, Any]:
+        return {"type": "sh.keptn.event.dev.delivery.triggered", "source": "ci",
+                "data": {"project": "big", "stage": "dev", "service": "carts", "note": "x" * note_size,
+                         "configurationChange": {"values": {"image": "carts:1"}}}}
+
+    over = client.post("/api/v1/event", json=event(MAX_EVENT_CEILING))
+    assert over.status_code == 413 and f"limited to {MAX_EVENT_CEILING} bytes" in over.json()["message"]
+    accepted = client.post("/api/v1/event", json=event(MAX_EVENT_CEILING - 2000))
+    assert accepted.status_code == 200, accepted.text
+    [record] = kafka_reader(TopicRegistry.from_settings(tidegate_settings).events, 1)
+    assert len(record.value) > MAX_EVENT_CEILING - 2000
