@@ -36,7 +36,7 @@ import yaml
 
 from tests.support.responder import TaskResponder
 from tidegate.streams.app import worker_command
-from tidegate.streams.provision import delete_topics, provision_topics
+from tidegate.streams.kafka import delete_topics, provision_topics
 from tidegate.streams.secrets import lookup_secret
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
@@ -492,9 +492,15 @@ async def test_secrets(stack: Stack) -> None:
     code, out, err = await keptn.run("delete", "secret", name)
     assert code != 0 and f"secret '{name}' does not exist" in out + err
 
-    # Never in a log: the gateway's, the worker's and the connector's output.
+    # Never in a log (the gateway's, the worker's, the connector's) nor on a topic.
     log_text = "".join(p.read_text(errors="replace") for p in stack.home.parent.glob("*.log"))
     assert SECRET_VALUE not in log_text
+    from tidegate.streams.kafka import read_to_end
+
+    topics = TopicRegistry.from_settings(stack.settings)
+    for topic in (topics.events, topics.audit, topics.resources, topics.dlq):
+        async for batch in read_to_end(stack.settings, topic, timeout=30):
+            assert not [c for c in batch if SECRET_VALUE.encode() in (c.record.value or b"")], topic
 
 
 async def test_watch_prints_each_event_once(stack: Stack) -> None:
