@@ -10,7 +10,9 @@ Values are write-only for the API: a store answers names, scopes and keys (`Secr
 Where secrets live (`TIDEGATE_SECRETS_BACKEND`):
     kubernetes   Secrets in the namespace Tidegate runs in (labels `app.kubernetes.io/managed-by:
                  tidegate`, `app.kubernetes.io/scope: <scope>`), as Keptn's secret-service kept them;
-                 the default when running in a cluster (KUBERNETES_SERVICE_HOST is set).
+                 the default when running in a cluster (KUBERNETES_SERVICE_HOST is set and a
+                 service-account token is mounted; the account needs get, list, create, update
+                 and delete on secrets in that namespace, connectors get).
     file         `$TIDEGATE_SECRETS_FILE`, default `$TIDEGATE_HOME/secrets.json`: a JSON file readable
                  and writable only by Tidegate's user (0600, in a 0700 folder it creates); the default
                  elsewhere. Gateway and connectors on one machine share it.
@@ -201,6 +203,7 @@ class FileSecretStore:
 # --------------------------------------------------------------------- Kubernetes store
 
 _NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+_TOKEN_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
 
 class KubernetesSecretStore:
@@ -298,7 +301,8 @@ def secret_store(environ: Mapping[str, str] | None = None) -> SecretStore:
     """The store the environment asks for (module docstring); nothing is read or created yet."""
     env = os.environ if environ is None else environ
     backend = (env.get("TIDEGATE_SECRETS_BACKEND") or "").strip().lower()
-    in_cluster = bool(env.get("KUBERNETES_SERVICE_HOST"))
+    # In a cluster with a service account to act as (a pod without a mounted token cannot reach the API).
+    in_cluster = bool(env.get("KUBERNETES_SERVICE_HOST")) and _TOKEN_FILE.is_file()
     if backend not in ("", "file", "kubernetes"):
         raise SecretError(f"TIDEGATE_SECRETS_BACKEND={backend!r} is not known; use file or kubernetes")
     if backend == "kubernetes" or (not backend and in_cluster):

@@ -195,8 +195,16 @@ def test_lookup_prefers_the_environment_then_the_store(tmp_path: Path) -> None:
         store.create("x", "keptn-default", {})
 
 
-def test_the_backend_follows_where_tidegate_runs(tmp_path: Path) -> None:
+def test_the_backend_follows_where_tidegate_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tidegate.streams.secrets as secrets_module
+
     assert isinstance(secret_store({"TIDEGATE_HOME": str(tmp_path)}), FileSecretStore)
+    # A pod without a service-account token cannot use the API: the file store serves it.
+    monkeypatch.setattr(secrets_module, "_TOKEN_FILE", tmp_path / "no-token")
+    assert isinstance(secret_store({"KUBERNETES_SERVICE_HOST": "10.0.0.1", "TIDEGATE_HOME": str(tmp_path)}),
+                      FileSecretStore)
+    (tmp_path / "token").write_text("t")
+    monkeypatch.setattr(secrets_module, "_TOKEN_FILE", tmp_path / "token")
     in_cluster = secret_store({"KUBERNETES_SERVICE_HOST": "10.0.0.1", "TIDEGATE_SECRETS_NAMESPACE": "tidegate"})
     assert isinstance(in_cluster, KubernetesSecretStore) and in_cluster.namespace == "tidegate"
     forced = secret_store({"KUBERNETES_SERVICE_HOST": "10.0.0.1", "TIDEGATE_SECRETS_BACKEND": "file",
