@@ -113,6 +113,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         await self.runner.release_partitions(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.runner.claim_partitions(assigned)
         # Another instance may have written `started` for events of these partitions: read them first.
         await self.runner.state.catch_up()
 
@@ -151,6 +152,8 @@ class ConnectorRunner:
         self._committed: dict[TopicPartition, int] = {}
         # Tasks accepted from the current batch, started together by `_flush`.
         self._pending: list[tuple[KeptnEvent, str, TopicPartition, int]] = []
+        # Partitions revoked and not assigned back: a batch being flushed meanwhile leaves their tasks alone.
+        self._released: set[TopicPartition] = set()
 
     # --- lifecycle ---
     async def run(self) -> None:
@@ -223,20 +226,28 @@ class ConnectorRunner:
         next owner's business."""
         gone = set(revoked)
         recording: list[asyncio.Event] = []
+        dropped: list[asyncio.Task[None]] = []
         for running in self._running.values():
             if running.partition not in gone:
                 continue
             running.revoked = True
             if not running.begun:
                 running.work.cancel()
+                dropped.append(running.work)
             elif not running.recorded.is_set():
                 recording.append(running.recorded)
+        # Gone from `_running` before the partitions can come back: a redelivery then runs them.
+        await asyncio.gather(*dropped, return_exceptions=True)
         if recording:
             waits = [asyncio.create_task(event.wait()) for event in recording]
             await asyncio.wait(waits, timeout=timeout)
             for wait in waits:
                 wait.cancel()
+        self._released |= gone
         self.forget_partitions(revoked)
+
+    def claim_partitions(self, assigned: list[TopicPartition]) -> None:
+        self._released -= set(assigned)
 
     def forget_partitions(self, revoked: list[TopicPartition]) -> None:
         """Partitions taken away in a rebalance: their offsets are the next owner's business."""
@@ -321,6 +332,8 @@ class ConnectorRunner:
             return
         await asyncio.gather(*(self._publish(started_event(event, self.name)) for event, _, _, _ in pending))
         for event, task, tp, offset in pending:
+            if tp in self._released:  # revoked while the replies went out: the next owner runs it
+                continue
             limit = task_time_limit(event.data, task, self.options.timeout)
             work = asyncio.create_task(self._work(event, task, limit), name=f"{self.name}:{event.id}")
             self._running[event.id] = _Running(event, task, work, tp, offset)

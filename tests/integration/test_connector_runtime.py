@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ from tidegate.connectors.runtime.replies import reply_id
 from tidegate.schemas.events import KeptnEvent, TaskKind
 from tidegate.streams.codec import KafkaRecord
 from tidegate.streams.dlq import read_dead_letter
-from tidegate.streams.producer import AsyncEventPublisher
+from tidegate.streams.kafka import AsyncEventPublisher
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
 
@@ -204,6 +205,38 @@ async def test_concurrency_is_bounded_and_unwanted_events_are_left_alone(tidegat
                                "four deployment.finished")
     assert peak == 2
     assert not [e for e in replies.events if e.triggeredid == ignored.id]
+
+
+async def test_queued_work_of_partitions_that_move_to_a_new_instance_runs_there_and_only_there(
+    tidegate_settings: Settings,
+) -> None:
+    release = asyncio.Event()
+
+    async def work(ctx: TaskContext) -> TaskOutcome:
+        await release.wait()
+        return TaskOutcome.passed()
+
+    first, second = ScriptedConnector(work), ScriptedConnector(work)
+    events_in = [triggered("deployment", service=f"svc{i}") for i in range(12)]
+    ids = {event.id for event in events_in}
+    topics = TopicRegistry.from_settings(tidegate_settings)
+    options = ConnectorOptions(concurrency=1, timeout=120)
+    async with EventCollector(tidegate_settings, topics.events) as replies, \
+            hosted([first], tidegate_settings, options):
+        await publish_tasks(tidegate_settings, *events_in)
+        # All twelve accepted by the first instance: one running, eleven waiting for its slot.
+        await replies.wait_for(lambda evs: {e.triggeredid for e in evs if e.type.endswith(".started")} >= ids, WAIT,
+                               "twelve deployment.started")
+        await until(lambda: len(first.runs) == 1, WAIT, "the first task to run")
+        async with hosted([second], tidegate_settings, options):
+            # The rebalance gives the second instance partitions whose tasks were waiting on the first.
+            await until(lambda: second.runs, WAIT, "the second instance to run a task that moved to it")
+            release.set()
+            await replies.wait_for(lambda evs: {e.triggeredid for e in evs if e.type.endswith(".finished")} >= ids,
+                                   WAIT, "twelve deployment.finished")
+    runs = Counter([*first.runs, *second.runs])
+    assert set(runs) == ids, "every task ran"
+    assert all(count == 1 for count in runs.values()), f"a task ran on both instances: {runs}"
 
 
 async def test_several_connectors_run_in_one_process_each_in_its_own_group(tidegate_settings: Settings) -> None:
