@@ -27,8 +27,7 @@ from tidegate.connectors.runtime.replies import finished_event
 from tidegate.connectors.runtime.runner import ConnectorHost
 from tidegate.schemas.events import KeptnEvent, task_type
 from tidegate.streams.codec import decode, encode
-from tidegate.streams.producer import AsyncEventPublisher
-from tidegate.streams.provision import delete_topics, provision_topics
+from tidegate.streams.kafka import AsyncEventPublisher, delete_topics, provision_topics
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
 

@@ -25,9 +25,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from confluent_kafka import Producer
 
 from benchmarks.bench_sequencer import broker, percentile
-from tidegate.streams.kafka import aiokafka_config
+from tidegate.streams.kafka import aiokafka_config, delete_topics, provision_topics
 from tidegate.streams.kafka.loop import producer_config
-from tidegate.streams.provision import delete_topics, provision_topics
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicSpec
 

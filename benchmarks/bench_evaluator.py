@@ -39,9 +39,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from tidegate.schemas.events import KeptnEvent, task_type
 from tidegate.streams.app import worker_command
 from tidegate.streams.codec import KafkaRecord, decode, encode
-from tidegate.streams.kafka import aiokafka_config, confluent_config
-from tidegate.streams.producer import EventPublisher
-from tidegate.streams.provision import delete_topics, provision_topics
+from tidegate.streams.kafka import (
+    EventPublisher,
+    aiokafka_config,
+    confluent_config,
+    delete_topics,
+    provision_topics,
+)
 from tidegate.streams.resources import Resource
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry, TopicSpec

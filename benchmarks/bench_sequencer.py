@@ -67,9 +67,8 @@ from tidegate.schemas.keys import Key
 from tidegate.schemas.shipyard import Shipyard
 from tidegate.streams.app import worker_command
 from tidegate.streams.codec import DecodeError, KafkaRecord, decode, encode
-from tidegate.streams.kafka import aiokafka_config, confluent_config
+from tidegate.streams.kafka import aiokafka_config, confluent_config, delete_topics, provision_topics
 from tidegate.streams.kafka.loop import producer_config
-from tidegate.streams.provision import delete_topics, provision_topics
 from tidegate.streams.resources import SHIPYARD, Resource
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry, TopicSpec
@@ -589,7 +588,7 @@ def stop_worker(worker: subprocess.Popen[bytes]) -> None:
 
 
 def publish_shipyard(settings: Settings, registry: TopicRegistry, projects: Sequence[str], text: str) -> None:
-    from tidegate.streams.producer import EventPublisher
+    from tidegate.streams.kafka import EventPublisher
 
     with EventPublisher(settings) as publisher:
         for project in projects:

@@ -174,7 +174,7 @@ def publish(body: dict[str, Any], *, endpoint: str | None, token: str | None, ka
 def publish_to_kafka(body: dict[str, Any], bootstrap: str) -> str:
     """Validate as the gateway does, then publish to `<prefix>events` (prefix from TIDEGATE_TOPIC_PREFIX)."""
     from tidegate.schemas.events import KeptnEvent
-    from tidegate.streams.producer import EventPublisher, PublishError
+    from tidegate.streams.kafka import EventPublisher, PublishError
     from tidegate.streams.settings import Settings
     from tidegate.streams.topics import TopicRegistry
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from tidegate.streams.provision import ProvisionError, describe_topics, provision_topics
+from tidegate.streams.kafka import ProvisionError, describe_topics, provision_topics
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import SEQUENCER_STATE, STANDARD_TASKS, TopicRegistry
 

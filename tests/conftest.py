@@ -37,7 +37,7 @@ from confluent_kafka.admin import AdminClient
 
 from tidegate.streams.app import worker_command
 from tidegate.streams.codec import KafkaRecord
-from tidegate.streams.provision import delete_topics, provision_topics
+from tidegate.streams.kafka import delete_topics, provision_topics
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
 

@@ -172,7 +172,7 @@ class Stack:
                         partitions=self.config.partitions)
 
     def _topics(self, say: Say) -> None:
-        from tidegate.streams.provision import delete_topics, describe_topics, provision_topics
+        from tidegate.streams.kafka import delete_topics, describe_topics, provision_topics
         from tidegate.streams.topics import TopicRegistry
 
         settings = self._streams_settings()
@@ -329,7 +329,7 @@ class Stack:
     def _delete_topics(self, record: RunRecord) -> list[str]:
         from confluent_kafka.admin import AdminClient
 
-        from tidegate.streams.provision import delete_topics
+        from tidegate.streams.kafka import delete_topics
         from tidegate.streams.settings import Settings
 
         # A broker that is gone (stopped by hand) would make the admin calls wait their full timeout.

@@ -67,7 +67,7 @@ class KafkaSink:
         self._lock = asyncio.Lock()
 
     async def _started(self) -> Any:
-        from tidegate.streams.producer import AsyncEventPublisher
+        from tidegate.streams.kafka import AsyncEventPublisher
 
         async with self._lock:
             if self._publisher is None:

@@ -46,7 +46,7 @@ from tidegate.schemas.events import KeptnEvent, Status, format_time, task_type
 from tidegate.schemas.ids import derived_id
 from tidegate.schemas.keys import Key
 from tidegate.streams.app import worker_command
-from tidegate.streams.provision import delete_topics, provision_topics
+from tidegate.streams.kafka import delete_topics, provision_topics
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
 

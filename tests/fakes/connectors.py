@@ -13,7 +13,7 @@ from typing import Any
 from tidegate.connectors.runtime import Connector, ConnectorOptions, TaskContext, TaskOutcome
 from tidegate.connectors.runtime.runner import ConnectorHost
 from tidegate.schemas.events import KeptnEvent, TaskKind, task_type
-from tidegate.streams.producer import AsyncEventPublisher
+from tidegate.streams.kafka import AsyncEventPublisher
 from tidegate.streams.resources import ResourceStore
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry

@@ -19,7 +19,7 @@ from tests.support.kafka import EventCollector, publish_files
 from tidegate.connectors.runtime import ConnectorOptions
 from tidegate.connectors.webhook import ALLOW_VARIABLE, HttpSender, WebhookConnector, WebhookSettings
 from tidegate.schemas.events import KeptnEvent
-from tidegate.streams.producer import AsyncEventPublisher
+from tidegate.streams.kafka import AsyncEventPublisher
 from tidegate.streams.resources import ResourceStore
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry

@@ -23,7 +23,7 @@ from tidegate.readside.history.consumer import AuditFollower, rebuild
 from tidegate.schemas.events import KeptnEvent
 from tidegate.schemas.keys import Key
 from tidegate.streams.codec import KafkaRecord
-from tidegate.streams.producer import EventPublisher
+from tidegate.streams.kafka import EventPublisher
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
 

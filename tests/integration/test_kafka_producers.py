@@ -11,7 +11,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from tests.conftest import ReadRecords
 from tidegate.schemas.events import KeptnEvent
 from tidegate.streams.codec import decode_record, encode
-from tidegate.streams.producer import AsyncEventPublisher, Delivery, EventPublisher
+from tidegate.streams.kafka import AsyncEventPublisher, Delivery, EventPublisher
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
 

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from tidegate.cli import topics as topics_command
 from tidegate.cli.main import app
-from tidegate.streams.provision import provision_topics
+from tidegate.streams.kafka import provision_topics
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import STANDARD_TASKS, TopicRegistry
 

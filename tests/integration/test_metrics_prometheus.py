@@ -43,7 +43,7 @@ from tidegate.gateway.alertmanager import BridgeSettings, translate_alert
 from tidegate.readside.history import HistoryStore, entry_of_event
 from tidegate.schemas.events import KeptnEvent, sequence_type
 from tidegate.schemas.keys import Key
-from tidegate.streams.producer import AsyncEventPublisher
+from tidegate.streams.kafka import AsyncEventPublisher
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
 

@@ -34,7 +34,7 @@ from tests.support.kafka import EventCollector, publish_files
 from tidegate.connectors.prometheus.connector import URL_ENV, PrometheusSLIConnector
 from tidegate.connectors.runtime.runner import ConnectorHost
 from tidegate.schemas.events import KeptnEvent, format_time, sequence_type
-from tidegate.streams.producer import AsyncEventPublisher
+from tidegate.streams.kafka import AsyncEventPublisher
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
 

@@ -26,7 +26,7 @@ from tidegate.schemas.events import KeptnEvent, Status, sequence_type, task_type
 from tidegate.schemas.ids import derived_id
 from tidegate.schemas.keys import Key
 from tidegate.schemas.tidegate_events import CONTROL_TYPE, ESCALATED_TYPE, QUOTA_GRANTED_TYPE
-from tidegate.streams.producer import AsyncEventPublisher
+from tidegate.streams.kafka import AsyncEventPublisher
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
 

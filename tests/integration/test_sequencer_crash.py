@@ -26,8 +26,7 @@ from confluent_kafka import Consumer, TopicPartition
 from tests.support.kafka import EventCollector, publish_files
 from tests.support.responder import TaskResponder
 from tidegate.schemas.events import KeptnEvent, sequence_type
-from tidegate.streams.kafka import confluent_config
-from tidegate.streams.producer import AsyncEventPublisher
+from tidegate.streams.kafka import AsyncEventPublisher, confluent_config
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
 

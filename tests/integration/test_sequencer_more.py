@@ -33,8 +33,7 @@ from tidegate.schemas.events import KeptnEvent, sequence_type, task_type
 from tidegate.schemas.keys import Key
 from tidegate.streams.codec import encode
 from tidegate.streams.dlq import read_dead_letter
-from tidegate.streams.kafka import aiokafka_config
-from tidegate.streams.producer import AsyncEventPublisher
+from tidegate.streams.kafka import AsyncEventPublisher, aiokafka_config
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
 

@@ -27,7 +27,7 @@ from tests.conftest import FaustWorker, StartWorker
 from tests.support.kafka import EventCollector, publish_files
 from tests.support.responder import TaskResponder
 from tidegate.schemas.events import KeptnEvent, sequence_type
-from tidegate.streams.producer import AsyncEventPublisher
+from tidegate.streams.kafka import AsyncEventPublisher
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
 

@@ -17,7 +17,7 @@ from tidegate.schemas.events import KeptnEvent
 from tidegate.streams.app import create_app, decode_or_dlq, send_event
 from tidegate.streams.codec import KafkaRecord, decode_record, encode
 from tidegate.streams.dlq import read_dead_letter
-from tidegate.streams.producer import EventPublisher
+from tidegate.streams.kafka import EventPublisher
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
 

@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer
 
 from tidegate.schemas.events import KeptnEvent
 from tidegate.streams.codec import DecodeError, KafkaRecord, decode
-from tidegate.streams.producer import EventPublisher
+from tidegate.streams.kafka import EventPublisher
 from tidegate.streams.resources import Resource
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry

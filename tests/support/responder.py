@@ -20,7 +20,7 @@ from tidegate.schemas.events import EventType, KeptnEvent, Status, task_type
 from tidegate.schemas.ids import derived_id
 from tidegate.schemas.keys import Key
 from tidegate.streams.codec import DecodeError, decode
-from tidegate.streams.producer import AsyncEventPublisher
+from tidegate.streams.kafka import AsyncEventPublisher
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
 

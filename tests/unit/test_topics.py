@@ -9,8 +9,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from pydantic import ValidationError
 
 from tidegate.streams.app import TidegateApp, create_app, worker_command
-from tidegate.streams.kafka import confluent_config
-from tidegate.streams.provision import TopicState, plan_topics
+from tidegate.streams.kafka import TopicState, confluent_config, plan_topics
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import STANDARD_TASKS, TopicRegistry, TopicSpec
 
