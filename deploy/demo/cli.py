@@ -33,9 +33,8 @@ class Tidegate:
     """Runs `tidegate ARGS...` with the demo's environment (gateway endpoint, Kafka, topic prefix)."""
 
     def __init__(self, env: Mapping[str, str | None]) -> None:
-        from tidegate.cli.main import _register, app
+        from tidegate.cli.main import app
 
-        _register()
         self._app = app
         self._env = dict(env)
         self._runner = CliRunner()
