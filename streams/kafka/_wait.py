@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
 
-# The documented import path; the module re-exports it without declaring it, hence the ignore.
-from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
+from confluent_kafka.admin import AdminClient
 
 from tidegate.streams.kafka._config import confluent_config
 from tidegate.streams.metrics import set_kafka_waiting
