@@ -14,7 +14,6 @@ import logging
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
-
 from confluent_kafka.admin import AdminClient
 
 from tidegate.streams.kafka._config import confluent_config
