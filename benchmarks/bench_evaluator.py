@@ -1,9 +1,11 @@
 """Evaluator agent latency on the real broker, next to a raw aiokafka round trip measured in the same run.
 
-    python -m benchmarks.bench_evaluator [--evaluations 200] [--warmup 10] [--partitions 4] [--bootstrap HOST:PORT]
+    python -m benchmarks.bench_evaluator [--host faust|loop] [--evaluations 200] [--warmup 10] [--partitions 4]
+                                         [--bootstrap HOST:PORT]
 
-Agent path: `evaluation.triggered` produced to `tasks.evaluation` -> the evaluator agent (a Faust
-worker running only the evaluator) -> `get-sli.triggered` on `tasks.get-sli` -> an instant SLI
+Agent path: `evaluation.triggered` produced to `tasks.evaluation` -> the evaluator agent (a worker
+running only the evaluator, on the host `--host`: Faust agents and a table, or the shared
+consume-decide-produce loop; default: the host `agents.worker.HOSTS` gives it) -> `get-sli.triggered` on `tasks.get-sli` -> an instant SLI
 responder (a tiny aiokafka consumer/producer in this process) -> `get-sli.finished` on `events` ->
 the agent scores it against the key's history -> `evaluation.finished` on `events`, consumed here.
 That is four produce -> consume hops, two of them into the agent (state read, decision, table write).
@@ -36,6 +38,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from tidegate.agents.worker import HOST_MODULES, HOSTS, HOSTS_ENV
 from tidegate.schemas.events import KeptnEvent, task_type
 from tidegate.streams.app import worker_command
 from tidegate.streams.codec import KafkaRecord, decode, encode
@@ -303,8 +306,9 @@ def publish_files(settings: Settings) -> None:
 
 
 @contextlib.contextmanager
-def evaluator_worker(settings: Settings, log_file: Path) -> Iterator[subprocess.Popen[bytes]]:
-    env = {**os.environ, **settings.as_env(), "TIDEGATE_AGENTS": "evaluator", "PYTHONPATH": str(REPO_ROOT)}
+def evaluator_worker(settings: Settings, log_file: Path, host: str) -> Iterator[subprocess.Popen[bytes]]:
+    env = {**os.environ, **settings.as_env(), "TIDEGATE_AGENTS": "evaluator", "PYTHONPATH": str(REPO_ROOT),
+           HOSTS_ENV: f"evaluator={host}"}
     with open(log_file, "wb") as log:
         process = subprocess.Popen(worker_command("tidegate.agents.main:app", settings, log_level="warn"), cwd=REPO_ROOT,
                                    env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
@@ -440,6 +444,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10, help="unmeasured ones first (10)")
     parser.add_argument("--partitions", type=int, default=4, help="partitions of events and task topics (4)")
     parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default TIDEGATE_KAFKA_BOOTSTRAP or the local broker)")
+    parser.add_argument("--host", choices=sorted(HOST_MODULES), default=HOSTS["evaluator"],
+                        help=f"the host that runs the evaluator (default {HOSTS['evaluator']}, as agents.worker.HOSTS)")
     args = parser.parse_args()
     logging.getLogger("aiokafka.consumer.fetcher").addFilter(_not_a_transient_leader_error)
     if args.evaluations < 1 or args.warmup < 0 or args.partitions < 1:
@@ -459,7 +465,7 @@ def main() -> None:
             wait_for_leaders(settings, [spec.name for spec in specs])
             publish_files(settings)
             log_file = Path(tmp) / "worker.log"
-            with evaluator_worker(settings, log_file) as worker:
+            with evaluator_worker(settings, log_file, args.host) as worker:
                 run = asyncio.run(measure(settings, worker, log_file, args.evaluations, args.warmup))
         except BenchError as error:
             sys.exit(f"benchmark failed: {error}")
@@ -467,7 +473,7 @@ def main() -> None:
             delete_topics(settings, settings.topic_prefix)
 
     print(f"broker: {bootstrap} ({origin}); {args.partitions} partitions; {args.warmup} warm-up rounds")
-    print("evaluator agent: evaluation.triggered produced -> evaluation.finished consumed")
+    print(f"evaluator agent on the {args.host} host: evaluation.triggered produced -> evaluation.finished consumed")
     print("  (4 hops: trigger -> agent -> get-sli -> SLI responder -> answer -> agent -> finished;")
     print(f"   {len(INDICATORS)} objectives scored against the last 3 results; verdicts {run.verdicts})")
     print(f"  {run.agent.line()}")

@@ -295,8 +295,9 @@ class StreamLoop:
         started = time.monotonic()
         restored = self._restore(numbers)
         self._rescan()
-        log.info("%s: assigned partitions %s; read back %d keys in %.2f s",
-                 self.handler.name, numbers, restored, time.monotonic() - started)
+        inputs = "/".join(topic.removeprefix(self.registry.prefix) for topic in self.topics)
+        log.info("%s: assigned %s partitions %s; read back %d keys in %.2f s",
+                 self.handler.name, inputs, numbers, restored, time.monotonic() - started)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Everything handled so far is recorded and committed before another worker may take over.
