@@ -38,7 +38,7 @@ AGENT: Agent[EvaluatorState, EvaluatorConfig] = Agent(
     inputs=("tasks.evaluation", "events"),
     decide=decide,
     state=ModelCodec(EvaluatorState),
-    state_topic=("worker", "evaluations"),  # the worker's table `evaluations`, on either host
+    state_topic=("worker", "evaluations"),  # <prefix>worker-evaluations-changelog on either host (Faust's table)
     accepts=_accepts,
     checks=frozenset({"tasks.evaluation"}),  # records of `events` are the sequencer's to dead-letter
 )
