@@ -12,51 +12,96 @@ every problem with file, line and field):
 
 Errors raised for users' files are in `schemas.errors` (one tree, documented there). Events: the
 envelope and type grammar are in `schemas.events`, the task data blocks in `schemas.payloads`.
+
+The names below are imported from their modules on first use (PEP 562 module `__getattr__`), so
+`import tidegate.schemas.slo` or `from tidegate.schemas.errors import ...` does not build every file
+model: `tidegate evaluate` needs the SLO model only. `_PUBLIC` is the one table of where each name
+lives; the `TYPE_CHECKING` imports say the same for type checkers, and
+`tests/unit/test_schemas_surface.py` checks that the two agree and that every name resolves.
 """
 
-from tidegate.schemas.durations import parse_duration
-from tidegate.schemas.errors import (
-    DurationError,
-    FieldWarning,
-    FileError,
-    FileProblem,
-    FileReadError,
-    FileValidationError,
-    SchemaError,
-    Severity,
-    TidegateError,
-    UnknownKindError,
-    YamlLimitError,
-    YamlSyntaxError,
-)
-from tidegate.schemas.events import (
-    EventType,
-    KeptnEvent,
-    Result,
-    Status,
-    format_time,
-    sequence_type,
-    task_type,
-)
-from tidegate.schemas.files import KINDS, FileKind, LoadedFile, detect_kind, load_file, load_text, load_yaml
-from tidegate.schemas.jobconfig import JobConfig
-from tidegate.schemas.remediation import Action as RemediationAction
-from tidegate.schemas.remediation import Remediation, convert_legacy_remediation
-from tidegate.schemas.shipyard import (
-    BUILTIN_EVALUATION,
-    LegacyShipyard,
-    Selector,
-    Sequence,
-    Shipyard,
-    Stage,
-    Task,
-    Trigger,
-    convert_legacy_shipyard,
-)
-from tidegate.schemas.sli import SLI
-from tidegate.schemas.slo import SLO
-from tidegate.schemas.testconfigs import JMeterConfig, JMeterWorkload, LocustConfig, LocustWorkload
-from tidegate.schemas.webhook import WebhookConfig
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tidegate.schemas.durations import parse_duration
+    from tidegate.schemas.errors import (
+        DurationError,
+        FieldWarning,
+        FileError,
+        FileProblem,
+        FileReadError,
+        FileValidationError,
+        SchemaError,
+        Severity,
+        TidegateError,
+        UnknownKindError,
+        YamlLimitError,
+        YamlSyntaxError,
+    )
+    from tidegate.schemas.events import (
+        EventType,
+        KeptnEvent,
+        Result,
+        Status,
+        format_time,
+        sequence_type,
+        task_type,
+    )
+    from tidegate.schemas.files import (
+        KINDS,
+        FileKind,
+        LoadedFile,
+        detect_kind,
+        load_file,
+        load_text,
+        load_yaml,
+    )
+    from tidegate.schemas.jobconfig import JobConfig
+    from tidegate.schemas.remediation import Action as RemediationAction
+    from tidegate.schemas.remediation import Remediation, convert_legacy_remediation
+    from tidegate.schemas.shipyard import (
+        BUILTIN_EVALUATION,
+        LegacyShipyard,
+        Selector,
+        Sequence,
+        Shipyard,
+        Stage,
+        Task,
+        Trigger,
+        convert_legacy_shipyard,
+    )
+    from tidegate.schemas.sli import SLI
+    from tidegate.schemas.slo import SLO
+    from tidegate.schemas.testconfigs import JMeterConfig, JMeterWorkload, LocustConfig, LocustWorkload
+    from tidegate.schemas.webhook import WebhookConfig
+
+# Public name -> "module:attribute" it is imported from (the attribute is the name unless given).
+_PUBLIC: dict[str, str] = {
+    "parse_duration": "durations",
+    **dict.fromkeys((
+        "DurationError", "FieldWarning", "FileError", "FileProblem", "FileReadError", "FileValidationError",
+        "SchemaError", "Severity", "TidegateError", "UnknownKindError", "YamlLimitError", "YamlSyntaxError",
+    ), "errors"),
+    **dict.fromkeys(("EventType", "KeptnEvent", "Result", "Status", "format_time", "sequence_type", "task_type"),
+                    "events"),
+    **dict.fromkeys(("KINDS", "FileKind", "LoadedFile", "detect_kind", "load_file", "load_text", "load_yaml"),
+                    "files"),
+    "JobConfig": "jobconfig",
+    "RemediationAction": "remediation:Action",
+    "Remediation": "remediation",
+    "convert_legacy_remediation": "remediation",
+    **dict.fromkeys((
+        "BUILTIN_EVALUATION", "LegacyShipyard", "Selector", "Sequence", "Shipyard", "Stage", "Task", "Trigger",
+        "convert_legacy_shipyard",
+    ), "shipyard"),
+    "SLI": "sli",
+    "SLO": "slo",
+    **dict.fromkeys(("JMeterConfig", "JMeterWorkload", "LocustConfig", "LocustWorkload"), "testconfigs"),
+    "WebhookConfig": "webhook",
+}
 
 __all__ = [
     "BUILTIN_EVALUATION",
@@ -107,3 +152,19 @@ __all__ = [
     "sequence_type",
     "task_type",
 ]
+
+
+if not TYPE_CHECKING:  # type checkers read the imports above, and still report a name that is not there
+
+    def __getattr__(name: str) -> Any:
+        target = _PUBLIC.get(name)
+        if target is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        module, _, attribute = target.partition(":")
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), attribute or name)
+        globals()[name] = value  # found once; later lookups do not come here
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC})
