@@ -37,7 +37,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from tidegate.connectors.prometheus.client import BearerToken, PrometheusClient, auth_from_env
@@ -49,7 +48,7 @@ from tidegate.connectors.runtime.context import TaskContext
 from tidegate.connectors.runtime.outcome import TaskOutcome
 from tidegate.schemas.errors import FileError, TidegateError
 from tidegate.schemas.events import KeptnEvent
-from tidegate.schemas.files import FileKind, load_text
+from tidegate.schemas.files import FileKind, load_text, load_yaml
 from tidegate.schemas.payloads import GetSLITriggered
 from tidegate.schemas.sli import SLI
 from tidegate.streams.resources import SLI_PROMETHEUS, Resource
@@ -118,8 +117,8 @@ class TargetFile(BaseModel):
 
 def parse_target_file(text: str, name: str) -> TargetFile:
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
+        raw = load_yaml(text, name)  # a resource: the same size and alias limits as every user file
+    except FileError as error:
         raise ConfigProblem(f"{name} is not valid YAML: {error}") from error
     try:
         return TargetFile.model_validate(raw if raw is not None else {})

@@ -223,6 +223,15 @@ def test_unusable_target_files_are_rejected_saying_why(text: str, expected: str)
     assert str(caught.value).startswith("sockshop/.tidegate/prometheus.yaml")
 
 
+def test_an_alias_bomb_in_a_target_file_is_refused_at_the_yaml_limits() -> None:
+    levels = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    levels += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]" for n in range(1, 9)]
+    with pytest.raises(ConfigProblem) as caught:
+        parse_target_file("\n".join(levels) + "\nurl: http://p.test\n", "sockshop/.tidegate/prometheus.yaml")
+    assert "not valid YAML" in str(caught.value)
+    assert "20" in str(caught.value)  # names the limit on values
+
+
 async def test_secrets_never_reach_the_answer() -> None:
     store = ResourceStore()
     files(store, ".tidegate/prometheus.yaml", "url: http://team-a.test\ntokenEnv: TEAM_A_TOKEN\n")
