@@ -75,7 +75,6 @@ def build_worker(
     """The worker app with the chosen agents registered (all by default), each on its host (`HOSTS`,
     overridden by `hosts`)."""
     app = create_app(settings, APP_NAME, **app_options)
-    _rewind_partitions_never_committed(app)
     view = ResourceView(settings, app.topic_registry.resources, ResourceStore())
     ctx = WorkerContext(app=app, resources=view.store, view=view)
 
@@ -97,40 +96,6 @@ def build_worker(
     app.worker_context = ctx  # type: ignore[attr-defined]
     expose_worker_metrics(app)  # on 127.0.0.1:$TIDEGATE_METRICS_PORT when set (streams.metrics)
     return app
-
-
-def _rewind_partitions_never_committed(app: TidegateApp) -> None:
-    """Start every input partition the group never committed from its first record.
-
-    faust-streaming 0.15.3 resumes fetching (after an assignment, also a worker's restart) before it
-    seeks the input partitions back to their committed offsets, and drops what it fetched meanwhile;
-    a partition with no committed offset is not sought at all, so those dropped records were lost:
-    after a `kill -9` before the first commit, a restarted worker skipped a whole partition of
-    `events` (found by the crash test when the sequencer was still a Faust agent; the approver,
-    agents on the Faust host still read through Faust). Here the seek that Faust performs for
-    committed partitions is completed with a seek to the beginning for the others, which is what
-    `auto_offset_reset=earliest` promises. Changelog partitions are left to Faust's table recovery.
-    """
-    make_consumer = app._new_consumer
-
-    def new_consumer() -> Any:
-        consumer: Any = make_consumer()  # faust's ConsumerT type leaves seek_to_committed out
-        seek_to_committed = consumer.seek_to_committed
-
-        async def seek_committed_or_beginning() -> Mapping[Any, int | None]:
-            committed: Mapping[Any, int | None] = await seek_to_committed()
-            changelogs = app.tables.changelog_topics
-            never = {tp: 0 for tp, offset in committed.items() if not offset and tp.topic not in changelogs}
-            if never:
-                # seek_wait runs in the consumer's own thread (aiokafka is not thread-safe) and waits
-                # for the new positions; before the log start, Kafka resets offset 0 to the earliest.
-                await consumer.seek_wait(never)
-            return committed
-
-        consumer.seek_to_committed = seek_committed_or_beginning
-        return consumer
-
-    app._new_consumer = new_consumer  # type: ignore[method-assign]
 
 
 def _hosted_function(module_name: str) -> Callable[[WorkerContext], Hosted[Any, Any]] | None:
