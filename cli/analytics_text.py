@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tidegate.cli.output import table
-from tidegate.qualitygate.explain import show
+from tidegate.qualitygate.explanation import show
 
 
 def duration(seconds: float | None) -> str:

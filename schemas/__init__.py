@@ -13,17 +13,18 @@ every problem with file, line and field):
 Errors raised for users' files are in `schemas.errors` (one tree, documented there). Events: the
 envelope and type grammar are in `schemas.events`, the task data blocks in `schemas.payloads`.
 
-The names below are imported from their modules on first use (PEP 562 module `__getattr__`), so
+The names below are imported from their modules on first use (`schemas.lazy`, PEP 562), so
 `import tidegate.schemas.slo` or `from tidegate.schemas.errors import ...` does not build every file
-model: `tidegate evaluate` needs the SLO model only. `_PUBLIC` is the one table of where each name
-lives; the `TYPE_CHECKING` imports say the same for type checkers, and
-`tests/unit/test_schemas_surface.py` checks that the two agree and that every name resolves.
+model: `tidegate evaluate` needs the SLO model only. `_PUBLIC` says where each name lives; the
+`TYPE_CHECKING` imports say the same for type checkers, and `tests/unit/test_schemas_surface.py`
+checks that the two agree with `__all__` and that every name resolves.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tidegate.schemas.lazy import lazy_surface
 
 if TYPE_CHECKING:
     from tidegate.schemas.durations import parse_duration
@@ -155,16 +156,4 @@ __all__ = [
 
 
 if not TYPE_CHECKING:  # type checkers read the imports above, and still report a name that is not there
-
-    def __getattr__(name: str) -> Any:
-        target = _PUBLIC.get(name)
-        if target is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        module, _, attribute = target.partition(":")
-        value = getattr(importlib.import_module(f"{__name__}.{module}"), attribute or name)
-        globals()[name] = value  # found once; later lookups do not come here
-        return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_PUBLIC})
+    __getattr__, __dir__ = lazy_surface(__name__, _PUBLIC)

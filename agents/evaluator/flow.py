@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 from tidegate.agents.kernel import Decision, Emit
 from tidegate.qualitygate.baseline import select_previous
 from tidegate.qualitygate.engine import QualityGate
-from tidegate.qualitygate.explain import explain
+from tidegate.qualitygate.explanation import explain
 from tidegate.qualitygate.inputs import (
     InputError,
     PreviousEvaluation,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from tidegate.qualitygate import PreviousEvaluation, PreviousIndicator, SLIValue, evaluate, explain
-from tidegate.qualitygate.explain import show
+from tidegate.qualitygate.explanation import show
 from tidegate.qualitygate.gonum import format_float, parse_float
 from tidegate.schemas.slo import SLO
 
