@@ -16,6 +16,14 @@ How tests get Kafka
 - `kafka_reader`: reads records from a topic from the beginning, waiting a bounded time.
 - `faust_worker`: starts `faust -A <module:app> worker` in a subprocess with the test's settings in
   its environment, and stops it after the test.
+
+How tests get Kubernetes
+------------------------
+- `kube_cluster` (session): the real control plane of `deploy/local/kubernetes.py` (etcd, API server,
+  controller-manager, scheduler and kwok on 127.0.0.1, `TIDEGATE_KUBERNETES_PORT`, default 16443),
+  started on first use and stopped at the end of the session unless it ran before or another session
+  holds a lease on it. Without the prebuilt binaries in ../shared/tools/kubernetes the tests that ask
+  for it skip, saying why. `kube_cluster.namespace()` makes a fresh namespace, deleted afterwards.
 """
 
 from __future__ import annotations
@@ -89,6 +97,52 @@ def tidegate_settings(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Settings
     assert report.ok, report.problems
     yield settings
     delete_topics(settings, settings.topic_prefix)
+
+
+@dataclass
+class KubeCluster:
+    """The session's local Kubernetes control plane: its admin kubeconfig and a kubectl."""
+
+    kubeconfig: Path
+    namespaces: list[str] = field(default_factory=list)
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        from deploy.local.kubernetes import kubectl, layout_for
+
+        done = kubectl(layout_for(), *args, input=input)
+        if check and done.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {done.stderr.strip()}")
+        return done
+
+    def namespace(self, prefix: str = "t") -> str:
+        """A fresh namespace name (not created: Helm's --create-namespace or the test does that)."""
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        self.namespaces.append(name)
+        return name
+
+    def cleanup(self) -> None:
+        for name in self.namespaces:
+            self.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
+        self.namespaces.clear()
+
+
+@pytest.fixture(scope="session")
+def kube_cluster() -> Iterator[KubeCluster]:
+    """The local Kubernetes control plane for the whole session (see the module docstring)."""
+    from deploy.local.kubernetes import KubernetesLaunchError, binaries_available, kubernetes_session
+
+    reason = binaries_available()
+    if reason:
+        pytest.skip(reason)
+    try:
+        with kubernetes_session() as kubeconfig:
+            cluster = KubeCluster(Path(kubeconfig))
+            try:
+                yield cluster
+            finally:
+                cluster.cleanup()
+    except KubernetesLaunchError as error:
+        pytest.fail(f"the local Kubernetes control plane failed: {error}")
 
 
 ReadRecords = Callable[..., list[KafkaRecord]]

@@ -1,21 +1,24 @@
-"""The helm connector with the real Helm 3 CLI against a fake Kubernetes API server (tests/fakes).
+"""The helm connector with the real Helm 3 CLI against a real Kubernetes control plane.
 
-What this proves: the helm commands Tidegate builds work with real Helm (rendering, values merging,
-install/upgrade/rollback, release storage), and the connector reads the results right. What it
-cannot prove (see tests/fakes/kubernetes.py): that a real cluster runs the workloads; the fake runs no
-controllers, and Helm's `--create-namespace` and OpenAPI validation need a real API server's schema,
-so these tests pre-create the namespace and turn validation off (TIDEGATE_HELM_* settings).
+The cluster is `deploy/local/kubernetes.py` (etcd, API server, controller-manager, scheduler and kwok
+on 127.0.0.1; the `kube_cluster` session fixture), so Helm's `--create-namespace`, OpenAPI validation
+and `--wait` are the real ones, and a Deployment becomes Available because its pods become Ready under
+kwok (nothing runs inside them). Each test uses a fresh project, so a fresh namespace `<project>-dev`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.fakes.kubernetes import FakeKubernetes
+from tests.conftest import KubeCluster
 from tidegate.connectors.helm import HelmConnector, HelmSettings, ensure_helm
 from tidegate.connectors.helm.charts import Chart, read_chart, write_chart
 from tidegate.connectors.runtime import TaskContext
@@ -69,96 +72,113 @@ def helm_binary() -> Path:
     return ensure_helm()
 
 
-@pytest.fixture
-def cluster(tmp_path: Path):  # type: ignore[no-untyped-def]
-    with FakeKubernetes() as api:
-        api.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "sockshop-dev"}})
-        api.kubeconfig(tmp_path / "kubeconfig")
-        yield api
-
-
 class Harness:
-    def __init__(self, helm_binary: Path, kubeconfig: Path) -> None:
+    def __init__(self, helm_binary: Path, cluster: KubeCluster) -> None:
+        self.cluster = cluster
+        self.project = f"p{uuid.uuid4().hex[:8]}"
+        self.namespace = f"{self.project}-dev"
+        cluster.namespaces.append(self.namespace)
         self.store = ResourceStore()
         self.stored: list[Resource] = []
-        settings = HelmSettings(kubeconfig=str(kubeconfig), wait=False, create_namespace=False,
-                                openapi_validation=False)
+        settings = HelmSettings(kubeconfig=str(cluster.kubeconfig), helm_timeout="90s")
         self.connector = HelmConnector(settings, binary=helm_binary)
+        self.put_chart(chart())
+
+    def put_chart(self, content: bytes) -> None:
+        self.store.put(Resource.new(self.project, "helm/carts.tgz", content, stage="dev", service="carts"))
 
     async def _store(self, resource: Resource) -> None:
         self.stored.append(resource)
 
-    async def run(self, task: str, **data: Any) -> Any:
+    def context(self, task: str, **data: Any) -> TaskContext:
         event = KeptnEvent(type=f"sh.keptn.event.{task}.triggered", shkeptncontext="ctx", gitcommitid="g1",
-                           data={"project": "sockshop", "stage": "dev", "service": "carts", **data})
+                           data={"project": self.project, "stage": "dev", "service": "carts", **data})
         assert self.connector.wants(event)
-        ctx = TaskContext(event=event, task=task, connector="helm", resources=self.store, settings=Settings(),
-                          timeout=120, store_resource_with=self._store)
-        return await self.connector.run(ctx)
+        return TaskContext(event=event, task=task, connector="helm", resources=self.store, settings=Settings(),
+                           timeout=120, store_resource_with=self._store)
+
+    async def run(self, task: str, **data: Any) -> Any:
+        return await self.connector.run(self.context(task, **data))
+
+    def get(self, kind: str, name: str | None = None) -> Any:
+        args = ["get", kind, *([name] if name else []), "-n", self.namespace, "-o", "json"]
+        return json.loads(self.cluster.kubectl(*args).stdout)
+
+    def deployment(self, name: str) -> dict[str, Any]:
+        return dict(self.get("deployment", name))
+
+    def image(self, name: str) -> str:
+        return str(self.deployment(name)["spec"]["template"]["spec"]["containers"][0]["image"])
 
 
 @pytest.fixture
-def harness(helm_binary: Path, cluster: FakeKubernetes, tmp_path: Path) -> Harness:
-    h = Harness(helm_binary, tmp_path / "kubeconfig")
-    h.store.put(Resource.new("sockshop", "helm/carts.tgz", chart(), stage="dev", service="carts"))
-    return h
+def harness(helm_binary: Path, kube_cluster: KubeCluster) -> Harness:
+    return Harness(helm_binary, kube_cluster)
 
 
-def deployment(cluster: FakeKubernetes, name: str) -> dict[str, Any]:
-    found = cluster.get("apps/v1", "deployments", "sockshop-dev", name)
-    assert found is not None, f"no Deployment {name}; have {[d['metadata']['name'] for d in cluster.objects('apps/v1', 'deployments', 'sockshop-dev')]}"
-    return found
+def available(deployment: dict[str, Any]) -> bool:
+    conditions = {c["type"]: c["status"] for c in deployment.get("status", {}).get("conditions", [])}
+    return conditions.get("Available") == "True"
 
 
-async def test_direct_deployment_merges_values_installs_and_reports_uris(harness: Harness, cluster: FakeKubernetes) -> None:
+async def test_direct_deployment_merges_values_installs_and_becomes_available(harness: Harness) -> None:
     outcome = await harness.run("deployment", deployment={"deploymentstrategy": "direct"},
-                                configurationChange={"values": {"image": "carts:0.2"}})
+                                configurationChange={"values": {"image": "carts:0.2", "replicaCount": 2}})
     assert (outcome.status.value, outcome.result.value) == ("succeeded", "pass"), outcome.message
+    ns = harness.namespace
     assert outcome.data["deployment"] == {
         "deploymentstrategy": "direct",
-        "deploymentURIsLocal": ["http://carts.sockshop-dev:8080"],
-        "deploymentURIsPublic": ["http://carts.sockshop-dev.svc.cluster.local:80"],
+        "deploymentURIsLocal": [f"http://carts.{ns}:8080"],
+        "deploymentURIsPublic": [f"http://carts.{ns}.svc.cluster.local:80"],
         "deploymentNames": ["direct"],
         "gitCommit": "g1",
     }
-    assert deployment(cluster, "carts")["spec"]["template"]["spec"]["containers"][0]["image"] == "carts:0.2"
+    # `helm upgrade --install --wait` returned: the real Deployment rolled out (its pods Ready under kwok).
+    carts = harness.deployment("carts")
+    assert available(carts) and carts["status"]["readyReplicas"] == 2
+    assert harness.image("carts") == "carts:0.2"
     # The merged values are stored back as the chart's next version; other values are kept.
     [stored] = harness.stored
     values = yaml.safe_load(read_chart(stored.content).file("values.yaml") or b"")
-    assert values == {"image": "carts:0.2", "replicaCount": 1, "other": {"keep": True}}
-    release_secrets = [s["metadata"]["name"] for s in cluster.objects("v1", "secrets", "sockshop-dev")]
-    assert release_secrets == ["sh.helm.release.v1.sockshop-dev-carts.v1"]
+    assert values == {"image": "carts:0.2", "replicaCount": 2, "other": {"keep": True}}
+    release_secrets = [s["metadata"]["name"] for s in harness.get("secrets")["items"]]
+    assert release_secrets == [f"sh.helm.release.v1.{ns}-carts.v1"]
 
 
-async def test_scaling_adds_to_replica_count_and_refuses_a_bad_value(harness: Harness, cluster: FakeKubernetes) -> None:
+async def test_scaling_adds_to_replica_count_and_refuses_a_bad_value(harness: Harness) -> None:
     await harness.run("deployment", deployment={"deploymentstrategy": "direct"})
     outcome = await harness.run("action", action={"action": "scaling", "value": "2"})
     assert outcome.result.value == "pass", outcome.message
-    assert deployment(cluster, "carts")["spec"]["replicas"] == 3
+    carts = harness.deployment("carts")
+    assert carts["spec"]["replicas"] == 3 and carts["status"]["readyReplicas"] == 3
     bad = await harness.run("action", action={"action": "scaling", "value": 2})
     assert (bad.status.value, bad.result.value) == ("succeeded", "fail")
     assert "string holding an integer" in bad.message
 
 
-async def test_rollback_of_a_direct_deployment_returns_to_the_previous_revision(harness: Harness, cluster: FakeKubernetes) -> None:
+async def test_rollback_of_a_direct_deployment_returns_to_the_previous_revision(harness: Harness) -> None:
     await harness.run("deployment", deployment={"deploymentstrategy": "direct"})
-    harness.store.put(Resource.new("sockshop", "helm/carts.tgz", chart(image="carts:bad"), stage="dev", service="carts"))
+    harness.put_chart(chart(image="carts:bad"))
     await harness.run("deployment", deployment={"deploymentstrategy": "direct"})
-    assert deployment(cluster, "carts")["spec"]["template"]["spec"]["containers"][0]["image"] == "carts:bad"
+    assert harness.image("carts") == "carts:bad"
     outcome = await harness.run("rollback", deployment={"deploymentstrategy": "direct"})
     assert outcome.result.value == "pass", outcome.message
-    assert deployment(cluster, "carts")["spec"]["template"]["spec"]["containers"][0]["image"] == "carts:0.1"
+    carts = harness.deployment("carts")
+    assert harness.image("carts") == "carts:0.1" and available(carts)
+    assert carts["metadata"]["annotations"]["meta.helm.sh/release-name"] == f"{harness.namespace}-carts"
 
 
-async def test_blue_green_deploys_a_canary_then_promotes_it_on_release(harness: Harness, cluster: FakeKubernetes) -> None:
+async def test_blue_green_deploys_a_canary_then_promotes_it_on_release(harness: Harness) -> None:
+    ns = harness.namespace
     first = await harness.run("deployment", deployment={"deploymentstrategy": "blue_green_service"})
     assert first.result.value == "pass", first.message
     assert first.data["deployment"]["deploymentstrategy"] == "duplicate"
     assert first.data["deployment"]["deploymentNames"] == ["canary"]
-    assert first.data["deployment"]["deploymentURIsLocal"] == ["http://carts-canary.sockshop-dev:8080"]
-    primary = deployment(cluster, "carts-primary")
+    assert first.data["deployment"]["deploymentURIsLocal"] == [f"http://carts-canary.{ns}:8080"]
+    primary = harness.deployment("carts-primary")
     assert primary["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "carts-primary"}
-    services = {s["metadata"]["name"]: s["spec"]["selector"] for s in cluster.objects("v1", "services", "sockshop-dev")}
+    assert available(primary) and available(harness.deployment("carts"))
+    services = {s["metadata"]["name"]: s["spec"]["selector"] for s in harness.get("services")["items"]}
     assert services == {"carts": {"app.kubernetes.io/name": "carts"},
                         "carts-canary": {"app.kubernetes.io/name": "carts"},
                         "carts-primary": {"app.kubernetes.io/name": "carts-primary"}}
@@ -168,15 +188,15 @@ async def test_blue_green_deploys_a_canary_then_promotes_it_on_release(harness: 
     second = await harness.run("deployment", deployment={"deploymentstrategy": "blue_green_service"},
                                configurationChange={"values": {"image": "carts:0.2"}})
     assert second.result.value == "pass", second.message
-    assert deployment(cluster, "carts")["spec"]["template"]["spec"]["containers"][0]["image"] == "carts:0.2"
-    assert deployment(cluster, "carts-primary")["spec"]["template"]["spec"]["containers"][0]["image"] == "carts:0.1"
+    assert harness.image("carts") == "carts:0.2"
+    assert harness.image("carts-primary") == "carts:0.1"
     for stored in harness.stored:
         harness.store.put(stored)
 
     released = await harness.run("release", result="pass", deployment={"deploymentstrategy": "duplicate"})
     assert (released.status.value, released.result.value) == ("succeeded", "pass"), released.message
-    assert deployment(cluster, "carts-primary")["spec"]["template"]["spec"]["containers"][0]["image"] == "carts:0.2"
-    assert deployment(cluster, "carts")["spec"]["replicas"] == 0
+    assert harness.image("carts-primary") == "carts:0.2" and available(harness.deployment("carts-primary"))
+    assert harness.deployment("carts")["spec"]["replicas"] == 0
 
     failed = await harness.run("release", result="fail", deployment={"deploymentstrategy": "duplicate"})
     assert (failed.status.value, failed.result.value) == ("succeeded", "fail")
@@ -184,11 +204,51 @@ async def test_blue_green_deploys_a_canary_then_promotes_it_on_release(harness: 
 
 
 async def test_helm_errors_become_the_task_message(harness: Harness) -> None:
-    harness.store.put(Resource.new("sockshop", "helm/carts.tgz", chart(template="{{ .Values.image "),
-                                   stage="dev", service="carts"))
+    harness.put_chart(chart(template="{{ .Values.image "))
     outcome = await harness.run("deployment", deployment={"deploymentstrategy": "direct"})
     assert (outcome.status.value, outcome.result.value) == ("errored", "fail")
     assert "helm upgrade" in outcome.message and "parse error" in outcome.message
+
+
+async def test_a_chart_the_api_server_rejects_ends_errored_with_helms_message(harness: Harness) -> None:
+    # Valid YAML and valid against the OpenAPI schema, but the API server's validation refuses the port.
+    harness.put_chart(chart(template=TEMPLATE.replace("port: 8080, targetPort", "port: 99999, targetPort")))
+    outcome = await harness.run("deployment", deployment={"deploymentstrategy": "direct"})
+    assert (outcome.status.value, outcome.result.value) == ("errored", "fail")
+    assert "helm upgrade" in outcome.message, outcome.message
+    assert "Invalid value: 99999" in outcome.message and "between 1 and 65535" in outcome.message, outcome.message
+
+
+def _helm_processes(release: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if release.encode() in cmdline and any(part.endswith(b"helm") for part in cmdline[:1]):
+                found.append(int(proc.name))
+    return found
+
+
+async def test_an_aborted_sequence_cancels_the_running_helm_call(harness: Harness) -> None:
+    # A pod that no node can take: `helm upgrade --wait` waits (up to 90 s) for a rollout that never comes.
+    stuck = TEMPLATE.replace("      containers:", "      nodeSelector: {tidegate.test/none: \"true\"}\n      containers:")
+    harness.put_chart(chart(template=stuck))
+    release = f"{harness.namespace}-carts"
+    work = asyncio.create_task(harness.run("deployment", deployment={"deploymentstrategy": "direct"}))
+    deadline = time.monotonic() + 60
+    while not harness.get("deployments")["items"]:  # helm created the Deployment and is now waiting
+        assert not work.done() and time.monotonic() < deadline, "helm never created the Deployment"
+        await asyncio.sleep(0.2)
+    assert _helm_processes(release)
+    work.cancel()  # what the connector runtime does when the sequencer cancels the task
+    with pytest.raises(asyncio.CancelledError):
+        await work
+    assert _helm_processes(release) == []
+    carts = harness.deployment("carts")
+    assert not available(carts)
 
 
 async def test_a_missing_chart_or_strategy_is_an_errored_task_that_says_what_to_do(harness: Harness) -> None:
@@ -199,11 +259,11 @@ async def test_a_missing_chart_or_strategy_is_an_errored_task_that_says_what_to_
     assert missing.status.value == "errored" and "no Helm chart helm/carts.tgz" in missing.message
 
 
-async def test_user_managed_reports_the_endpoints_file(harness: Harness, cluster: FakeKubernetes) -> None:
-    harness.store.put(Resource.new("sockshop", "helm/endpoints.yaml",
+async def test_user_managed_reports_the_endpoints_file(harness: Harness) -> None:
+    harness.store.put(Resource.new(harness.project, "helm/endpoints.yaml",
                                    b"deploymentURIsLocal: ['http://carts.internal:8080']\n", stage="dev", service="carts"))
     outcome = await harness.run("deployment", deployment={"deploymentstrategy": "user_managed"})
     assert outcome.result.value == "pass", outcome.message
     assert outcome.data["deployment"]["deploymentURIsLocal"] == ["http://carts.internal:8080"]
     assert outcome.data["deployment"]["deploymentNames"] == ["user_managed"]
-    assert deployment(cluster, "carts")
+    assert available(harness.deployment("carts"))
