@@ -118,7 +118,7 @@ def create_app(settings: Settings, name: str, **options: Any) -> TidegateApp:
     """
     registry = TopicRegistry.from_settings(settings)
     app_id = registry.app_id(name)
-    # Faust creates its data dir without parents; one dir per app keeps RocksDB tables apart.
+    # Faust creates its data dir without parents; one dir per app keeps their files apart.
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     guarantees: dict[str, Any] = {
         "consumer_auto_offset_reset": "earliest",

@@ -10,7 +10,7 @@ are `SecretStr`: they never show in a repr, a log line or an error message.
 | TIDEGATE_TOPIC_PREFIX | `tidegate.` |
 | TIDEGATE_PARTITIONS | 12 (events, task topics, audit and changelogs: fixed up front, see docs/ARCHITECTURE.md) |
 | TIDEGATE_REPLICATION_FACTOR | 1 |
-| TIDEGATE_STORE | `memory://` (`rocksdb://` is opt-in, see the field) |
+| TIDEGATE_STORE | `memory://`, the only store (see the field) |
 | TIDEGATE_DATA_DIR | `$TIDEGATE_HOME/faust` (TIDEGATE_HOME defaults to `.cache`) |
 | TIDEGATE_WEB_ENABLED / _WEB_BIND / _WEB_PORT | off / 127.0.0.1 / 6066 |
 | TIDEGATE_MAX_STATE_BYTES | 524288: the most state one key may hold (a sequencer trigger past it ends errored) |
@@ -63,9 +63,9 @@ class Settings(BaseSettings):
     dlq_partitions: int = Field(default=3, ge=1)
     resources_partitions: int = Field(default=1, ge=1)
 
-    # Faust tables (evaluator, remediator). memory:// replays the changelog at start; rocksdb:// starts
-    # faster but failed the kill -9 crash test late in a run when the sequencer still had a Faust table,
-    # so it is opt-in until that is understood.
+    # Faust tables (the agents on the Faust host): memory:// replays the changelog at start, which
+    # benchmarks/bench_recovery.py measures. rocksdb:// was removed: it failed the kill -9 crash test and
+    # the changelog topics already hold every state (docs/ARCHITECTURE.md, "Tables and recovery").
     store: str = "memory://"
     data_dir: Path = Field(default_factory=_default_data_dir)
     web_enabled: bool = False
@@ -91,8 +91,13 @@ class Settings(BaseSettings):
     @field_validator("store")
     @classmethod
     def _known_store(cls, value: str) -> str:
-        if not value.startswith(("rocksdb://", "memory://", "aerospike://")):
-            raise ValueError(f"store {value!r} is not a Faust table store; use rocksdb:// or memory://")
+        if value.startswith("rocksdb://"):
+            raise ValueError(
+                f"store {value!r}: the RocksDB store was removed (it lost state on a kill -9 and is not needed: "
+                "each table is rebuilt from its changelog topic at start); set TIDEGATE_STORE=memory:// or unset it"
+            )
+        if not value.startswith("memory://"):
+            raise ValueError(f"store {value!r} is not a Faust table store Tidegate supports; use memory://")
         return value
 
     @model_validator(mode="after")

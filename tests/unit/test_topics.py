@@ -131,6 +131,13 @@ class TestSettings:
         assert settings.partitions == 24
         assert settings.store == "memory://"
 
+    def test_a_rocksdb_store_is_refused_with_what_to_use_instead(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # The RocksDB store was removed (docs/ARCHITECTURE.md, "Tables and recovery"): a configured one
+        # must not start a worker on another store silently.
+        monkeypatch.setenv("TIDEGATE_STORE", "rocksdb://")
+        with pytest.raises(ValidationError, match=r"RocksDB store was removed.*TIDEGATE_STORE=memory://"):
+            Settings()
+
     def test_defaults(self, monkeypatch: pytest.MonkeyPatch) -> None:
         for name in ("TIDEGATE_KAFKA_BOOTSTRAP", "TIDEGATE_KAFKA_PORT", "TIDEGATE_TOPIC_PREFIX", "TIDEGATE_PARTITIONS"):
             monkeypatch.delenv(name, raising=False)
