@@ -1,9 +1,9 @@
 """The Faust app factory, Tidegate's topics as Faust channels, and the agent-side receive/send helpers.
 
-The worker's Faust host (agents.hosts.faust: approver, evaluator, remediator) is built on it; the
-sequencer is not a Faust agent but runs on the confluent-kafka loop in a thread of the worker
-(agents.hosts.loop, tidegate.streams.kafka.loop). A Faust agent reads like this (the codec, not Faust,
-decodes: topics carry raw bytes):
+The worker's Faust host (agents.hosts.faust; by default the approver and remediator) is built on it;
+the sequencer and evaluator are not Faust agents but run on the confluent-kafka loop in threads of the
+worker (agents.hosts.loop, tidegate.streams.kafka.loop; agents.worker.HOSTS). A Faust agent reads like
+this (the codec, not Faust, decodes: topics carry raw bytes):
 
     app = create_app(Settings(), "worker")
 
