@@ -2,13 +2,14 @@
 
 Core API (pure, no I/O):
     decide(state, event, remediation, settings, now) -> Decision(state, outputs)   one key, one event
-    next_deadline(state) -> datetime | None        when the shell must send the key a tick (cooldowns)
+    next_deadline(state) -> datetime | None        when the host must send the key a tick (cooldowns)
     is_relevant(event) -> bool                     whether the remediator acts on an event at all
     RemediationState, ProblemRecord, ProblemStatus, PendingAnswer   the `remediations` table's values
     RemediatorSettings                             cooldown, hourly cap per project, problem TTL (env)
     Emit | AuditRecord | Ignored                   the outputs
     ESCALATED_TYPE, QUOTA_*_TYPE, REMEDIATION_TICK_TYPE   Tidegate's own remediation events
-The Faust shell is `agents.remediator.shell.register(ctx)` (imported separately: it needs Faust).
+`agents.remediator.shell` bundles it as an `agents.kernel.Agent` (`AGENT`, `hosted(ctx)`), which a host
+runs (the Faust host by default); it is imported separately.
 """
 
 from tidegate.agents.remediator.core import (
