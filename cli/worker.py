@@ -10,11 +10,13 @@ def worker(
     loglevel: str = typer.Option("info", help="Log level."),
 ) -> None:
     """Run Tidegate's agents on Kafka until stopped (Ctrl-C or SIGTERM)."""
+    import os
+
     from faust import Worker
 
-    from tidegate.agents.worker import build_worker
+    from tidegate.agents.worker import HOSTS_ENV, build_worker, hosts_from_env
     from tidegate.streams.settings import Settings
 
     chosen = [name.strip() for name in agents.split(",") if name.strip()] or None
-    faust_app = build_worker(Settings(), chosen)
+    faust_app = build_worker(Settings(), chosen, hosts=hosts_from_env(os.environ.get(HOSTS_ENV, "")))
     Worker(faust_app, loglevel=loglevel).execute_from_commandline()
