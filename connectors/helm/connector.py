@@ -256,4 +256,18 @@ class HelmConnector:
             return TaskOutcome.errored(f"release {release} has replicaCount {current!r}, not a number")
         chart = self._write(directory, "chart.tgz", resource.content)
         await helm.upgrade(release, chart, namespace, reuse_values=True, set_values={"replicaCount": str(replicas)})
-        return TaskOutcome.passed(f"Successfully executed scaling action: {release} now has {replicas} replicas")
+        await keep_replica_count(ctx, resource, replicas)
+        return TaskOutcome.passed(f"Successfully executed scaling action: {release} from {current} to {replicas} "
+                                  "replicas", scaling_data(f"{namespace}/{release}", int(current), replicas))
+
+
+def scaling_data(target: str, before: int, after: int) -> dict[str, Any]:
+    """The `.finished` data of a scaling action: what was scaled, and its replicas before and after."""
+    return {"scaling": {"target": target, "replicasBefore": before, "replicasAfter": after}}
+
+
+async def keep_replica_count(ctx: TaskContext, chart: Resource, replicas: int) -> None:
+    """Store the chart with `replicaCount: replicas` in its values.yaml (as its next resource version), so the
+    next deployment's `helm upgrade` keeps the scaled count instead of resetting it to the chart's default."""
+    content = merge_values(chart.content, {"replicaCount": replicas}, chart.path)
+    await ctx.store_resource(Resource.new(chart.project, chart.path, content, chart.stage, chart.service))

@@ -53,7 +53,8 @@ class KubernetesScaleApi:
         except ApiException as error:
             reason = error.reason
             if error.status == 404:
-                raise ScaleError(f"{what}: not found (is the Deployment in that namespace?)") from error
+                raise ScaleError(f"{what}: there is no such Deployment (is the service deployed to that namespace, "
+                                 "or does TIDEGATE_KUBERNETES_NAMESPACE name another one?)") from error
             raise ScaleError(f"{what}: Kubernetes answered {error.status} {reason}: {str(error.body)[:300]}") from error
         except Exception as error:
             raise ScaleError(f"{what}: {error}") from error

@@ -1,17 +1,14 @@
-"""The action connectors against local servers speaking the real APIs: unleash (toggle-feature) and
-kubernetes (scaling through the Deployment scale subresource, with the real `kubernetes` client)."""
+"""The unleash action connector (toggle-feature) against a local server speaking Unleash's API.
+The kubernetes connector's scaling runs against a real control plane: test_connector_kubernetes.py."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
-from tests.fakes.kubernetes import FakeKubernetes
 from tests.fakes.unleash import FakeUnleash
-from tidegate.connectors.kubernetes import KubernetesConnector, KubernetesSettings
 from tidegate.connectors.runtime import TaskContext, TaskOutcome
 from tidegate.connectors.unleash import UnleashConnector, UnleashSettings
 from tidegate.schemas.events import KeptnEvent
@@ -28,7 +25,7 @@ def action(name: str, value: Any, stage: str = "production") -> KeptnEvent:
         "problem": {"problemTitle": "response time degradation"}})
 
 
-async def run(connector: UnleashConnector | KubernetesConnector, event: KeptnEvent) -> TaskOutcome:
+async def run(connector: UnleashConnector, event: KeptnEvent) -> TaskOutcome:
     assert connector.wants(event)
     ctx = TaskContext(event=event, task="action", connector=connector.name, resources=ResourceStore(),
                       settings=Settings(), timeout=30)
@@ -60,24 +57,3 @@ async def test_unleash_errors_say_what_to_check_and_never_show_the_token() -> No
     assert "nope-secret" not in refused.message
     assert missing.status.value == "errored" and "Could not find feature toggle with name Unknown" in missing.message
     assert (bad.status.value, bad.result.value) == ("succeeded", "fail") and "neither" in bad.message
-
-
-async def test_kubernetes_scales_a_deployment_through_the_scale_subresource(tmp_path: Path) -> None:
-    with FakeKubernetes() as api:
-        api.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "sockshop-production"}})
-        api.put({"apiVersion": "apps/v1", "kind": "Deployment",
-                 "metadata": {"name": "carts", "namespace": "sockshop-production"},
-                 "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "carts"}},
-                          "template": {"metadata": {"labels": {"app": "carts"}}, "spec": {"containers": []}}}})
-        connector = KubernetesConnector(KubernetesSettings(kubeconfig=str(api.kubeconfig(tmp_path / "kubeconfig"))))
-        up = await run(connector, action("scaling", "3"))
-        down = await run(connector, action("scaling", "-10"))
-        replicas_after_down = (api.get("apps/v1", "deployments", "sockshop-production", "carts") or {})["spec"]["replicas"]
-        missing = await run(connector, action("scaling", "1", stage="dev"))
-        bad = await run(connector, action("scaling", "three"))
-    assert up.result.value == "pass" and "from 2 to 5 replicas" in up.message, up.message
-    assert down.result.value == "pass" and replicas_after_down == 0
-    assert missing.status.value == "errored" and "sockshop-dev/carts" in missing.message
-    assert (bad.status.value, bad.result.value) == ("succeeded", "fail")
-    scale_calls = [(m, p) for m, p in api.requests if p.endswith("/scale")]
-    assert ("PATCH", "/apis/apps/v1/namespaces/sockshop-production/deployments/carts/scale") in scale_calls

@@ -149,8 +149,18 @@ async def test_scaling_adds_to_replica_count_and_refuses_a_bad_value(harness: Ha
     await harness.run("deployment", deployment={"deploymentstrategy": "direct"})
     outcome = await harness.run("action", action={"action": "scaling", "value": "2"})
     assert outcome.result.value == "pass", outcome.message
+    assert outcome.data == {"scaling": {"target": f"{harness.namespace}/{harness.namespace}-carts",
+                                        "replicasBefore": 1, "replicasAfter": 3}}
     carts = harness.deployment("carts")
     assert carts["spec"]["replicas"] == 3 and carts["status"]["readyReplicas"] == 3
+    # The chart's values keep the count, so the next deployment (a new image) does not undo the scaling.
+    for stored in harness.stored:
+        harness.store.put(stored)
+    again = await harness.run("deployment", deployment={"deploymentstrategy": "direct"},
+                              configurationChange={"values": {"image": "carts:0.3"}})
+    assert again.result.value == "pass", again.message
+    carts = harness.deployment("carts")
+    assert (carts["spec"]["replicas"], harness.image("carts")) == (3, "carts:0.3") and available(carts)
     bad = await harness.run("action", action={"action": "scaling", "value": 2})
     assert (bad.status.value, bad.result.value) == ("succeeded", "fail")
     assert "string holding an integer" in bad.message
