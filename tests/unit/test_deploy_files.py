@@ -300,6 +300,8 @@ def test_only_the_helm_and_kubernetes_connectors_may_talk_to_the_cluster() -> No
         spec = pod(deployment)
         if name.endswith(("connector-helm", "connector-kubernetes")):
             assert spec["serviceAccountName"] == account
+        elif name.endswith("gateway"):  # its secrets API; see the test below
+            assert spec["serviceAccountName"] == "tg-tidegate-gateway"
         else:
             assert spec["automountServiceAccountToken"] is False and "serviceAccountName" not in spec
     role = by_kind(docs, "ClusterRole")[account]
@@ -315,9 +317,38 @@ def test_only_the_helm_and_kubernetes_connectors_may_talk_to_the_cluster() -> No
 def test_namespaced_rbac_grants_roles_only_where_asked() -> None:
     docs = render("rbac.clusterWide=false", "rbac.namespaces={sockshop-dev,sockshop-staging}")
     assert by_kind(docs, "ClusterRole") == {}
-    roles = [doc for doc in docs if doc["kind"] == "Role"]
+    roles = [doc for doc in docs if doc["kind"] == "Role" and doc["metadata"]["name"].endswith("cluster-access")]
     assert sorted(role["metadata"]["namespace"] for role in roles) == ["sockshop-dev", "sockshop-staging"]
     assert not any(resource == "namespaces" for role in roles for rule in role["rules"] for resource in rule["resources"])
+    # Its account may not create namespaces, so the helm connector must not ask for it.
+    [helm_connector] = pod(by_kind(docs, "Deployment")["tg-tidegate-connector-helm"])["containers"]
+    assert env_of(helm_connector)["TIDEGATE_HELM_CREATE_NAMESPACE"]["value"] == "false"
+
+
+def test_the_gateway_keeps_secrets_in_its_namespace_with_an_account_for_exactly_that() -> None:
+    docs = render()
+    [gateway] = pod(by_kind(docs, "Deployment")["tg-tidegate-gateway"])["containers"]
+    assert env_of(gateway)["TIDEGATE_SECRETS_BACKEND"]["value"] == "kubernetes"
+    role = by_kind(docs, "Role")["tg-tidegate-gateway-secrets"]
+    assert role["metadata"]["namespace"] == "tidegate"
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"],
+                              "verbs": ["get", "list", "create", "update", "delete"]}]
+    [subject] = by_kind(docs, "RoleBinding")["tg-tidegate-gateway-secrets"]["subjects"]
+    assert subject == {"kind": "ServiceAccount", "name": "tg-tidegate-gateway", "namespace": "tidegate"}
+    file_store = render("secrets.store=file")
+    spec = pod(by_kind(file_store, "Deployment")["tg-tidegate-gateway"])
+    assert spec["automountServiceAccountToken"] is False and "serviceAccountName" not in spec
+    assert "tg-tidegate-gateway" not in by_kind(file_store, "ServiceAccount")
+    assert "tg-tidegate-gateway-secrets" not in by_kind(file_store, "Role")
+
+
+def test_the_command_connector_runs_only_the_programs_allowed() -> None:
+    def allow(docs: list[dict[str, Any]]) -> str:
+        [command] = pod(by_kind(docs, "Deployment")["tg-tidegate-connector-command"])["containers"]
+        return str(env_of(command)["TIDEGATE_COMMAND_ALLOW"]["value"])
+
+    assert allow(render()) == ""
+    assert allow(render("connectors.command.allow={kubectl,/opt/hooks/smoke.sh}")) == "kubectl,/opt/hooks/smoke.sh"
 
 
 @pytest.mark.parametrize(("settings", "message"), [
