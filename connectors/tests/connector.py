@@ -9,12 +9,17 @@
 4. A health check first (HTTP GET of the URL, a few tries): unreachable ⇒ fail.
 5. The tool runs as a subprocess (argument list); its result file decides pass/fail (verdicts.py);
    a tool that crashes or cannot start ⇒ errored. `test: {start, end}` (RFC 3339) is in the data,
-   the evaluation's time frame later.
+   the evaluation's time frame later; a JMeter run adds `requests`, `failedRequests` and
+   `averageResponseTimeMs` beside them.
+
+JMeter is `$TIDEGATE_JMETER_BINARY`, else `jmeter` on PATH (`python -m deploy.local.jmeter install`
+assembles Apache JMeter from Maven Central and prints the path to set).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import sys
 import tempfile
@@ -92,7 +97,8 @@ class TestsConnector:
     __test__ = False  # not a pytest test class, whatever its name
 
     def __init__(self, health_attempts: int = 3, health_interval: float = 2.0,
-                 jmeter: Callable[[], str | None] = lambda: shutil.which("jmeter")) -> None:
+                 jmeter: Callable[[], str | None] = lambda: os.environ.get("TIDEGATE_JMETER_BINARY") or shutil.which("jmeter"),
+                 ) -> None:
         self.health_attempts = health_attempts
         self.health_interval = health_interval
         self._jmeter = jmeter
@@ -224,6 +230,8 @@ class TestsConnector:
             (workdir / "test.jmx").write_bytes(script.content)
             argv = [jmeter, "-n", "-t", str(workdir / "test.jmx"), "-l", str(workdir / "results.jtl"),
                     "-Jjmeter.save.saveservice.output_format=csv", "-Jjmeter.save.saveservice.print_field_names=true",
+                    # No shutdown listener on UDP 4445+: tasks in parallel would race for those ports.
+                    "-Jjmeterengine.nongui.port=0",
                     *(f"-J{key}={value}" for key, value in properties.items())]
             start = datetime.now(UTC)
             try:
@@ -240,4 +248,6 @@ class TestsConnector:
                 return TaskOutcome.errored(str(error), times)
         verdict = judge_jmeter(stats, workload.acceptederrorrate, workload.avgrtvalidation)
         message = f"jmeter {strategy} against {url}: " + verdict.message(stats)
-        return TaskOutcome.passed(message, times) if verdict.passed else TaskOutcome.failed(message, times)
+        data = {"test": {**times["test"], "requests": stats.requests, "failedRequests": stats.failures,
+                         "averageResponseTimeMs": round(stats.average_ms, 1)}}
+        return TaskOutcome.passed(message, data) if verdict.passed else TaskOutcome.failed(message, data)
