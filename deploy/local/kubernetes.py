@@ -7,10 +7,12 @@ the pods of a Deployment become Running and Ready, nothing runs inside them). Ku
 etcd v3.7.0, kwok v0.8.0.
 
 Binaries: unpacked once from `../shared/tools/kubernetes/*.tar.xz` (checked against its SHA256SUMS)
-into `$TIDEGATE_HOME/kubernetes/<version>/bin`. Without ../shared they are not built here (the Go
-build of k8s.io/kubernetes takes 25-35 minutes on 2 cores; see ../shared/tools/kubernetes/build.sh
-for the recipe): `up` says so, and tests that need the cluster skip with that reason.
-`TIDEGATE_KUBERNETES_TOOLS` names another folder holding the same archives.
+into `$TIDEGATE_HOME/kubernetes/<version>/bin`; `TIDEGATE_KUBERNETES_TOOLS` names another folder
+holding the same archives. Without them, `up` builds the same versions once from the Go module proxy
+(Go 1.26+; 25-35 minutes on 2 cores, at nice 19, progress every 30 s, log in
+`$TIDEGATE_HOME/kubernetes/src/build.log`): a wrapper module that requires k8s.io/kubernetes and
+replaces each staging module by its published v0.x version, version-stamped with -ldflags, plus etcd
+and kwok. Tests never build (they skip, saying how to): run `up` once first.
 
 State of one control plane lives in `$TIDEGATE_HOME/kubernetes/run-<port>/`: certificates (a CA,
 the API server's, an admin client's of group system:masters, the service-account key pair, all made
@@ -34,6 +36,7 @@ import base64
 import contextlib
 import fcntl
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -205,27 +208,30 @@ def _sha256(path: Path) -> str:
 
 
 def binaries_available(layout: KubeLayout | None = None) -> str | None:
-    """None if the binaries are installed or can be unpacked; else the reason they cannot."""
+    """None if the binaries are installed or can be unpacked; else the reason they cannot (quickly)."""
     layout = layout or layout_for()
-    if all(layout.binary(name).exists() for name in BINARIES):
+    if (layout.bin_dir / ".complete").exists():
         return None
     tools = tools_dir()
     missing = [name for name in ARCHIVES if not (tools / name).exists()]
     if missing:
-        return (f"the prebuilt Kubernetes {VERSION} binaries are not in {tools} ({', '.join(missing)} missing) and "
-                f"building them from the Go module proxy (25-35 minutes, see build.sh there) is not automated yet; "
-                "set TIDEGATE_KUBERNETES_TOOLS to a folder with those archives")
+        return (f"the prebuilt Kubernetes {VERSION} binaries are not in {tools} ({', '.join(missing)} missing) nor "
+                f"built in {layout.bin_dir}; run `python -m deploy.local.kubernetes up` once to build them from the "
+                "Go module proxy (25-35 minutes), or set TIDEGATE_KUBERNETES_TOOLS to a folder with those archives")
     return None
 
 
-def install_binaries(layout: KubeLayout) -> Path:
-    """Unpack the prebuilt archives into `bin_dir` once (checksums verified); later calls return at once."""
+def install_binaries(layout: KubeLayout, *, build: bool = False) -> Path:
+    """Unpack the prebuilt archives into `bin_dir` once (checksums verified), or else build them from
+    the Go module proxy when `build`; later calls return at once."""
     done = layout.bin_dir / ".complete"
     if done.exists():
         return layout.bin_dir
     reason = binaries_available(layout)
     if reason:
-        raise MissingBinaries(reason)
+        if not build:
+            raise MissingBinaries(reason)
+        return build_binaries(layout)
     tools = tools_dir()
     sums = _expected_sums(tools)
     staging = layout.bin_dir.with_name(f"bin.tmp-{os.getpid()}")
@@ -248,6 +254,110 @@ def install_binaries(layout: KubeLayout) -> Path:
     (staging / ".complete").write_text(VERSION)
     shutil.rmtree(layout.bin_dir, ignore_errors=True)
     staging.rename(layout.bin_dir)
+    return layout.bin_dir
+
+
+KWOK_VERSION = "v0.8.0"
+# kwok's own "fast" stages (what kwokctl would write): node init + lease heartbeat, pod ready/complete/delete.
+KWOK_STAGES = ("node/fast/node-initialize.yaml", "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+               "pod/fast/pod-ready.yaml", "pod/fast/pod-complete.yaml", "pod/fast/pod-delete.yaml")
+KUBE_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+BUILD_PROGRESS_EVERY = 30.0
+
+
+def wrapper_go_mod(kubernetes_go_mod: str, version: str = VERSION) -> str:
+    """The wrapper module that builds k8s.io/kubernetes `version` (pure): its go and godebug lines, the
+    commands as tools, and each staging module (`k8s.io/x => ./staging/...`) replaced by its published
+    v0.<minor>.<patch> (`go install` cannot build k8s.io/kubernetes directly because of those replaces)."""
+    staging = "v0." + version.removeprefix("v1.")
+    lines = kubernetes_go_mod.splitlines()
+    go_line = next((line.strip() for line in lines if line.startswith("go ")), "go 1.26")
+    godebug = [line.strip() for line in lines if line.startswith("godebug ")]
+    replaced = [line.split()[0] for line in lines
+                if "=> ./staging/" in line and line.strip().startswith("k8s.io/")]
+    tools = [f"k8s.io/kubernetes/cmd/{name}" for name in KUBE_COMMANDS] + ["go.etcd.io/etcd/server/v3"]
+    return "\n".join([
+        "module tidegate.local/kubernetes", "", go_line, *godebug, "", f"require k8s.io/kubernetes {version}", "",
+        "tool (", *(f"\t{tool}" for tool in tools), ")", "",
+        "replace (", *(f"\t{module} => {module} {staging}" for module in replaced), ")", "",
+    ])
+
+
+def _version_flags(version: str, commit: str) -> str:
+    minor = version.removeprefix("v1.").split(".")[0]
+    flags = ["-s", "-w"]
+    for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [f"-X {package}.gitVersion={version}", f"-X {package}.gitMajor=1", f"-X {package}.gitMinor={minor}",
+                  f"-X {package}.gitCommit={commit}", f"-X {package}.gitTreeState=clean",
+                  f"-X {package}.buildDate=1970-01-01T00:00:00Z"]
+    return " ".join(flags)
+
+
+def _go(step: str, argv: list[str], cwd: Path, env: dict[str, str], log_file: Path, began: float) -> str:
+    """Run one go command at nice 19, its output appended to the build log; a progress line every 30 s."""
+    log.info("building Kubernetes %s: %s", VERSION, step)
+    with log_file.open("a") as sink:
+        sink.write(f"\n$ {' '.join(argv)}\n")
+        sink.flush()
+        out = log_file.with_suffix(".out")
+        with out.open("w") as stdout:
+            process = subprocess.Popen(["nice", "-n", "19", *argv], cwd=cwd, env=env, stdout=stdout, stderr=sink)
+            while True:
+                try:
+                    code = process.wait(timeout=BUILD_PROGRESS_EVERY)
+                    break
+                except subprocess.TimeoutExpired:
+                    log.info("  still %s (%.0f min so far; log %s)", step, (time.monotonic() - began) / 60, log_file)
+                except BaseException:
+                    process.kill()
+                    process.wait()
+                    raise
+    if code != 0:
+        raise KubernetesLaunchError(f"building Kubernetes failed at {step} (exit {code}); see {log_file}:\n"
+                                    f"{_tail(log_file)}")
+    return out.read_text()
+
+
+def build_binaries(layout: KubeLayout) -> Path:
+    """Build etcd, the control plane, kubectl and kwok from the Go module proxy into `bin_dir` (once)."""
+    go = shutil.which("go")
+    if go is None:
+        raise MissingBinaries(f"neither the prebuilt Kubernetes binaries ({tools_dir()}) nor Go (1.26+, to build them "
+                              "from the Go module proxy) are available")
+    src = layout.root / "src" / f"k8s-{VERSION}"
+    src.mkdir(parents=True, exist_ok=True)
+    log_file = layout.root / "src" / "build.log"
+    env = {**os.environ, "GOFLAGS": "-mod=mod -buildvcs=false", "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
+    began = time.monotonic()
+    log.info("no prebuilt binaries in %s: building Kubernetes %s from the Go module proxy (25-35 minutes on "
+             "2 cores)", tools_dir(), VERSION)
+    info = json.loads(_go("downloading k8s.io/kubernetes", [go, "mod", "download", "-json", f"k8s.io/kubernetes@{VERSION}"],
+                          src, env, log_file, began))
+    (src / "go.mod").write_text(wrapper_go_mod(Path(info["GoMod"]).read_text(), VERSION))
+    _go("resolving the module graph (go mod tidy)", [go, "mod", "tidy"], src, env, log_file, began)
+    commit = str((info.get("Origin") or {}).get("Hash") or "0" * 40)
+    staging = layout.bin_dir.with_name(f"bin.build-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    _go("compiling kube-apiserver, kube-controller-manager, kube-scheduler, kubectl",
+        [go, "build", "-trimpath", "-ldflags", _version_flags(VERSION, commit), "-o", f"{staging}/",
+         *(f"k8s.io/kubernetes/cmd/{name}" for name in KUBE_COMMANDS)], src, env, log_file, began)
+    _go("compiling etcd", [go, "build", "-trimpath", "-ldflags", "-s -w", "-o", str(staging / "etcd"),
+                           "go.etcd.io/etcd/server/v3"], src, env, log_file, began)
+    _go(f"compiling kwok {KWOK_VERSION}",
+        [go, "install", "-trimpath", "-ldflags", f"-s -w -X sigs.k8s.io/kwok/pkg/consts.Version={KWOK_VERSION}",
+         f"sigs.k8s.io/kwok/cmd/kwok@{KWOK_VERSION}"], src, {**env, "GOBIN": str(staging)}, log_file, began)
+    kwok = json.loads(_go("reading kwok's stages", [go, "mod", "download", "-json", f"sigs.k8s.io/kwok@{KWOK_VERSION}"],
+                          src, env, log_file, began))
+    stages = Path(kwok["Dir"]) / "kustomize" / "stage"
+    (staging / "kwok-stages.yaml").write_text("".join(f"---\n{(stages / name).read_text()}" for name in KWOK_STAGES))
+    absent = [name for name in BINARIES if not (staging / name).exists()]
+    if absent:
+        raise KubernetesLaunchError(f"the build did not produce {', '.join(absent)}; see {log_file}")
+    (staging / ".complete").write_text(f"{VERSION} built from the Go module proxy\n")
+    shutil.rmtree(layout.bin_dir, ignore_errors=True)
+    staging.rename(layout.bin_dir)
+    log.info("built Kubernetes %s in %.0f min", VERSION, (time.monotonic() - began) / 60)
     return layout.bin_dir
 
 
@@ -451,8 +561,9 @@ def _healthy(layout: KubeLayout) -> bool:
         return _ok(lambda: client.get(f"{layout.server}/readyz").status_code == 200)
 
 
-def _start_locked(layout: KubeLayout, timeout: float) -> tuple[str, bool]:
-    """Start the control plane unless it runs; (kubeconfig, started_now). Caller holds the lock."""
+def _start_locked(layout: KubeLayout, timeout: float, *, build: bool = False) -> tuple[str, bool]:
+    """Start the control plane unless it runs; (kubeconfig, started_now). Caller holds the lock.
+    `build`: build the binaries from the Go module proxy when there are no prebuilt ones."""
     if _healthy(layout):
         return str(layout.kubeconfig), False
     _stop_locked(layout)  # anything half-started
@@ -460,7 +571,7 @@ def _start_locked(layout: KubeLayout, timeout: float) -> tuple[str, bool]:
         if _process.port_open(port):
             raise KubernetesLaunchError(f"port {port} on 127.0.0.1 is taken by something not started from "
                                         f"{layout.run_dir}; free it or choose another --port/TIDEGATE_KUBERNETES_PORT")
-    install_binaries(layout)
+    install_binaries(layout, build=build)
     # etcd's data is thrown away: a test cluster starts empty (certificates are kept).
     shutil.rmtree(layout.run_dir / "etcd", ignore_errors=True)
     make_certificates(layout)
@@ -554,11 +665,12 @@ def kubernetes_status(port: int | None = None) -> KubeStatus:
     return KubeStatus(state, layout.server, pids, layout.kubeconfig)
 
 
-def ensure_kubernetes(port: int | None = None, *, timeout: float = START_TIMEOUT) -> str:
-    """Start the control plane unless it runs; the admin kubeconfig's path. It keeps running until `down`."""
+def ensure_kubernetes(port: int | None = None, *, timeout: float = START_TIMEOUT, build: bool = True) -> str:
+    """Start the control plane unless it runs (building the binaries first if there are none and `build`);
+    the admin kubeconfig's path. It keeps running until `down`."""
     layout = layout_for(port)
     with _locked(layout):
-        kubeconfig, _ = _start_locked(layout, timeout)
+        kubeconfig, _ = _start_locked(layout, timeout, build=build)
         layout.session_owned_marker.unlink(missing_ok=True)
     return kubeconfig
 

@@ -41,3 +41,35 @@ def test_without_the_prebuilt_archives_the_reason_says_where_they_were_looked_fo
     assert reason is not None and str(tmp_path / "nowhere") in reason and "Go module proxy" in reason
     with pytest.raises(kubernetes.MissingBinaries):
         kubernetes.install_binaries(kubernetes.KubeLayout(tmp_path, 16443))
+
+
+KUBERNETES_GO_MOD = """module k8s.io/kubernetes
+
+go 1.25.0
+
+godebug default=go1.25
+
+require (
+\tgithub.com/spf13/cobra v1.9.1
+)
+
+replace (
+\tk8s.io/api => ./staging/src/k8s.io/api
+\tk8s.io/client-go => ./staging/src/k8s.io/client-go
+)
+"""
+
+
+def test_the_wrapper_module_replaces_each_staging_module_by_its_published_version() -> None:
+    wrapper = kubernetes.wrapper_go_mod(KUBERNETES_GO_MOD, "v1.37.2")
+    assert "go 1.25.0" in wrapper and "godebug default=go1.25" in wrapper
+    assert "require k8s.io/kubernetes v1.37.2" in wrapper
+    assert "\tk8s.io/api => k8s.io/api v0.37.2" in wrapper and "\tk8s.io/client-go => k8s.io/client-go v0.37.2" in wrapper
+    assert "\tk8s.io/kubernetes/cmd/kube-apiserver" in wrapper and "\tgo.etcd.io/etcd/server/v3" in wrapper
+    assert "cobra" not in wrapper
+
+
+def test_version_stamps_name_the_release_and_its_commit() -> None:
+    flags = kubernetes._version_flags("v1.37.2", "a" * 40)
+    assert "-X k8s.io/component-base/version.gitVersion=v1.37.2" in flags
+    assert "-X k8s.io/client-go/pkg/version.gitMinor=37" in flags and f"gitCommit={'a' * 40}" in flags
