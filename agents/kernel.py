@@ -2,7 +2,7 @@
 
 An agent is a pure core and a few facts about it, bundled as `Agent`:
 
-    decide(state, event, config, now) -> Decision(state, outputs)   one key's state, one event
+    decide(state, event, config, now, position) -> Decision(state, outputs)   one key's state, one event
     next_deadline(state) -> datetime | None                          when the key needs a tick
     outputs: Emit | Transition | Ignored                             one family for every agent
 
@@ -11,6 +11,10 @@ An agent is a pure core and a few facts about it, bundled as `Agent`:
 - `Transition`: a state transition for `audit` (`sh.tidegate.audit.<agent>.<kind>`); each agent
   subclasses it with its own fields, and `to_record()` gives the audit record.
 - `Ignored`: the input changed nothing; `dead_letter` (reason `invalid`) sends it to the DLQ.
+
+`position` is where the host read the input (`Position`: topic, partition, offset), or None when it
+has none (the `tidegate simulate` driver, a test). Offsets only grow within a partition, so an agent
+may use it to recognise a redelivered input cheaply; an agent that does not is free to ignore it.
 
 A worker binds an agent to its configuration (`Hosted`: the agent, its config, and the hooks that read
 configuration files), and a host runs it: the loop host (`agents.hosts.loop`, on the shared
@@ -50,6 +54,18 @@ ReasonT = TypeVar("ReasonT", bound=StrEnum)
 DEAD_LETTER_REASON = "invalid"
 EVENTS = "events"
 TIME_HEADER = f"{CE_PREFIX}time"
+
+
+# --------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where an input was read: its topic, partition and offset."""
+
+    topic: str
+    partition: int
+    offset: int
 
 
 # --------------------------------------------------------------------- outputs
@@ -161,7 +177,7 @@ class Agent(Generic[S, C]):
 
     - `name`: the agent (its consumer group `<prefix><name>` on the loop host, its Faust agents' names);
     - `inputs`: the logical topics it reads (`events`, `tasks.<task>`);
-    - `decide`, `next_deadline`: the pure core; `tick(key, deadline, config)`: the event a due key gets on `events`;
+    - `decide`, `next_deadline`: the pure core (`decide`'s last argument: the input's `Position` or None); `tick(key, deadline, config)`: the event a due key gets on `events`;
     - `state`: how a key's state is stored (None: stateless), in the compacted topic `state_topic`
       (app, table) -> `<prefix><app>-<table>-changelog`, the same records on either host;
     - `accepts(event, topic)`: a cheap filter before any state is read (what the agent never acts on);
@@ -173,7 +189,7 @@ class Agent(Generic[S, C]):
 
     name: str
     inputs: tuple[str, ...]
-    decide: Callable[[S | None, KeptnEvent, C, datetime], Decision[S]]
+    decide: Callable[[S | None, KeptnEvent, C, datetime, Position | None], Decision[S]]
     state: StateCodec[S] | None = None
     state_topic: tuple[str, str] | None = None
     next_deadline: Callable[[S | None], datetime | None] = no_deadline
@@ -224,6 +240,7 @@ class Read:
     key: Key
     raw_key: bytes
     as_is: bool  # the input record is already its audit record, byte for byte
+    position: Position | None = None  # where the host read it (None: a host without offsets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,8 +278,10 @@ class Runner(Generic[S, C]):
     def topics(self) -> list[str]:
         return list(self._logical)
 
-    def read(self, topic: str, record: KafkaRecord, timestamp: datetime | None) -> Read | Rejected | None:
-        """The input's event and key; Rejected for the DLQ; None when this agent lets it pass."""
+    def read(self, topic: str, record: KafkaRecord, timestamp: datetime | None,
+             position: Position | None = None) -> Read | Rejected | None:
+        """The input's event and key; Rejected for the DLQ; None when this agent lets it pass.
+        `position`: where the host read it, handed to `decide` (None: the host has no offsets)."""
         agent = self.agent
         logical = self._logical.get(topic, topic)
         checked = agent.checked(logical)
@@ -285,7 +304,7 @@ class Runner(Generic[S, C]):
         if checked and not agent.accepts(event, logical):
             return None
         observe_consumed(topic, event, agent.name)
-        return Read(event, key, raw_key, timed and record.key == raw_key)
+        return Read(event, key, raw_key, timed and record.key == raw_key, position)
 
     def stale(self, read: Read) -> bool:
         """Whether the files this input needs may not have been read yet (the host then catches up first)."""
@@ -294,14 +313,14 @@ class Runner(Generic[S, C]):
     def prepared(self, read: Read) -> Read:
         """The input as the agent decides on it (`Hosted.prepare`: filled in from the files)."""
         event = self.hosted.prepare(read.event, read.key)
-        return read if event is read.event else Read(event, read.key, read.raw_key, read.as_is)
+        return read if event is read.event else Read(event, read.key, read.raw_key, read.as_is, read.position)
 
     def step(self, state: S | None, read: Read, now: datetime, record: KafkaRecord | None = None) -> Step[S]:
         """Decide on one input (already prepared) and turn the outputs into records."""
         agent, registry = self.agent, self.registry
         event, key = read.event, read.key
         try:
-            decision = agent.decide(state, event, self.hosted.config, now)
+            decision = agent.decide(state, event, self.hosted.config, now, read.position)
         except Exception as error:  # a bug must cost one event (kept in the DLQ), not the partition
             log.exception("%s failed on %s %s", agent.name, event.type, event.id)
             return Step(read.raw_key, state, False, dead_letter=f"{agent.name} error: {type(error).__name__}: {error}",

@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from tidegate.agents.kernel import Decision, Emit
+from tidegate.agents.kernel import Decision, Emit, Position
 from tidegate.qualitygate.baseline import select_previous
 from tidegate.qualitygate.engine import QualityGate
 from tidegate.qualitygate.explanation import explain
@@ -187,7 +187,8 @@ def evaluation_window(data: dict[str, Any], now: datetime) -> tuple[datetime, da
 
 
 def decide(
-    state: EvaluatorState | None, event: KeptnEvent, config: EvaluatorConfig, now: datetime
+    state: EvaluatorState | None, event: KeptnEvent, config: EvaluatorConfig, now: datetime,
+    position: Position | None = None,  # unused: the remembered input ids recognise a redelivery
 ) -> Decision[EvaluatorState]:
     if state is not None and event.id in state.seen:
         return Decision(state, ())

@@ -18,7 +18,7 @@ from typing import Any
 
 from faust.types import EventT
 
-from tidegate.agents.kernel import Hosted, Out, Rejected, Runner, S
+from tidegate.agents.kernel import Hosted, Out, Position, Rejected, Runner, S
 from tidegate.agents.shell import WorkerContext
 from tidegate.streams.app import TidegateApp, record_of, send_to_dlq
 from tidegate.streams.metrics import observe_produced
@@ -59,7 +59,7 @@ def register(ctx: WorkerContext, hosted: Hosted[S, Any]) -> Runner[S, Any]:
         message = record.message
         raw = record_of(record)
         stamp = datetime.fromtimestamp(message.timestamp, UTC) if message.timestamp else None
-        got = runner.read(message.topic, raw, stamp)
+        got = runner.read(message.topic, raw, stamp, Position(message.topic, message.partition, message.offset))
         if got is None:
             return
         if isinstance(got, Rejected):

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Generic
 
-from tidegate.agents.kernel import Hosted, Out, Rejected, Runner, S, Step
+from tidegate.agents.kernel import Hosted, Out, Position, Rejected, Runner, S, Step
 from tidegate.agents.shell import WorkerContext
 from tidegate.streams.app import note_dead_letter
 from tidegate.streams.dlq import DeadLetterCounter
@@ -43,7 +43,7 @@ class AgentHandler(Generic[S]):
 
     def handle(self, read: Consumed, state_of: Callable[[bytes], Any]) -> Step[S] | None:
         runner = self.runner
-        got = runner.read(read.topic, read.record, read.timestamp)
+        got = runner.read(read.topic, read.record, read.timestamp, Position(read.topic, read.partition, read.offset))
         if got is None:
             return None
         if isinstance(got, Rejected):

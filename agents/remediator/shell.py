@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from tidegate.agents.kernel import Agent, Decision, Hosted, ModelCodec
+from tidegate.agents.kernel import Agent, Decision, Hosted, ModelCodec, Position
 from tidegate.agents.remediator.core import (
     RemediationFileProblem,
     RemediationInput,
@@ -91,7 +91,8 @@ class RemediatorConfig:
 
 
 def decide_remediation(
-    state: RemediationState | None, event: KeptnEvent, config: RemediatorConfig, now: datetime
+    state: RemediationState | None, event: KeptnEvent, config: RemediatorConfig, now: datetime,
+    position: Position | None = None,  # unused: the remembered input ids recognise a redelivery
 ) -> Decision[RemediationState]:
     """The core's decision, with remediation.yaml read only for the inputs that use it (get-action)."""
     remediation: RemediationInput = None

@@ -9,7 +9,8 @@ Inputs it acts on (everything else is `Ignored`):
 - `sh.tidegate.sequence.control`: pause, resume or abort one keptnContext in this key.
 
 Determinism: every output id is `derived_id(input.id, purpose)` with a purpose unique within the
-decision, and handled input ids are remembered, so a redelivered input changes nothing.
+decision, and applied inputs are remembered (their offset per input partition when the host gives
+one, and a small window of id digests: see `model`), so a redelivered input changes nothing.
 The input state is never modified: the core works on a copy of the parts it changes (`_working_copy`).
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from tidegate.agents.kernel import Position
 from tidegate.agents.merge import copy_value, merge
 from tidegate.schemas.durations import parse_duration
 from tidegate.schemas.errors import DurationError
@@ -43,7 +45,18 @@ from tidegate.schemas.tidegate_events import (
 )
 
 from ._durations import format_duration
-from .model import WANTS_LOCK, CurrentTask, KeyState, SequencerConfig, SequenceRun, SequenceState
+from .model import (
+    DIGEST_SIZE,
+    REMEMBERED_PARTITIONS,
+    WANTS_LOCK,
+    CurrentTask,
+    KeyState,
+    SequencerConfig,
+    SequenceRun,
+    SequenceState,
+    input_digest,
+    remembers,
+)
 from .outputs import AuditKind, AuditRecord, Decision, Emit, Ignored, IgnoreReason, Output
 from .rules import aggregate, follow_ups, stops_sequence, task_payload
 
@@ -53,13 +66,25 @@ _STARTED = TaskKind.STARTED.value  # plain strings: an enum's `.value` is a desc
 _REPLY_KINDS = frozenset({_STARTED, TaskKind.FINISHED.value})
 
 
-def decide(state: KeyState | None, event: KeptnEvent, config: SequencerConfig, now: datetime) -> Decision[KeyState]:
-    """Apply one event of this key to its state; return the new state and the outputs."""
-    if state is not None and event.id in state.seen:
-        return Decision(state, (Ignored(IgnoreReason.DUPLICATE, f"event {event.id} was handled before"),))
+def decide(state: KeyState | None, event: KeptnEvent, config: SequencerConfig, now: datetime,
+           position: Position | None = None) -> Decision[KeyState]:
+    """Apply one event of this key to its state; return the new state and the outputs.
+
+    `position`: where the host read the event (None: no offsets, the id window alone recognises a
+    redelivery)."""
+    digest = input_digest(event.id)
+    if state is not None:
+        if position is not None:
+            last = state.applied.get(_partition_of(position))
+            if last is not None and position.offset <= last:
+                return Decision(state, (Ignored(
+                    IgnoreReason.DUPLICATE, f"event {event.id} at offset {position.offset} of {position.topic} "
+                    f"partition {position.partition} was handled before (this key applied offset {last})"),))
+        if remembers(state.recent, digest):
+            return Decision(state, (Ignored(IgnoreReason.DUPLICATE, f"event {event.id} was handled before"),))
     work = _Work(state, event, config, now)
     work.handle()
-    return work.decision()
+    return work.decision(digest, position)
 
 
 def next_deadline(state: KeyState | None) -> datetime | None:
@@ -114,13 +139,22 @@ class _Work:
         if self.state is not None:
             self._schedule()
 
-    def decision(self) -> Decision[KeyState]:
+    def decision(self, digest: bytes, position: Position | None) -> Decision[KeyState]:
         if not self.changed:
             return Decision(self.original, tuple(self.outputs))
-        assert self.state is not None
-        seen = [*self.state.seen, self.event.id]
-        self.state.seen = seen[-self.config.remembered_inputs:]
-        return Decision(self.state, tuple(self.outputs))
+        state = self.state
+        assert state is not None
+        # Remember the input (new objects: the working copy shares these with the state it was given).
+        window = state.recent + digest
+        limit = DIGEST_SIZE * self.config.remembered_inputs
+        state.recent = window[-limit:] if len(window) > limit else window
+        if position is not None:
+            applied = dict(state.applied)
+            applied[_partition_of(position)] = position.offset
+            while len(applied) > REMEMBERED_PARTITIONS:  # only after repartitioning: forget the oldest
+                del applied[next(iter(applied))]
+            state.applied = applied
+        return Decision(state, tuple(self.outputs))
 
     # ------------------------------------------------------------------ sequence triggered
 
@@ -666,6 +700,11 @@ class _Work:
         self._ignore(IgnoreReason.INVALID, detail)
 
 
+def _partition_of(position: Position) -> str:
+    """The key of `KeyState.applied` for the input partition of `position`."""
+    return f"{position.topic}:{position.partition}"
+
+
 def _run_of_task(state: KeyState, triggered_id: str) -> SequenceRun | None:
     """The active sequence whose current task was triggered with `triggered_id`."""
     for run in state.sequences:
@@ -681,7 +720,7 @@ def _working_copy(state: KeyState) -> KeyState:
     Fresh: the KeyState, each SequenceRun and CurrentTask (their fields are reassigned), and the lists
     the core appends to in place (`sequences`, `results`, `statuses`). Shared: everything the core only
     ever replaces, never changes in place: the task snapshots, `payload` and `properties` (each merge
-    returns a new dict), `seen` and the context lists.
+    returns a new dict), `applied`, `recent` and the context lists.
     """
     work = state.model_copy()
     # Writing __dict__ directly, as a deep copy does, leaves the fields-set bookkeeping as it was.

@@ -8,17 +8,27 @@ The stage lock: at most one sequence of a key holds `KeyState.lock` (the right t
 A sequence waiting for approval or paused gives the lock up, so it does not block the others
 (Keptn's rule); a sequence resumed while another holds the lock lets its running task finish and
 then waits (`waiting`) for the lock before it dispatches its next task.
+
+Redelivery: a key remembers the inputs it applied in two small, bounded forms: `applied`, the offset
+of the last applied input per input partition (a host that reads Kafka gives each input's position;
+offsets only grow, so an input at or below it was applied before: a replay after a crash), and
+`recent`, 8-byte digests of the last `SequencerConfig.remembered_inputs` applied input ids (the same
+event sent again under a new offset, or a host without offsets such as `tidegate simulate`). Records
+written before these existed carry `seen` (up to 500 full ids); they are migrated when read (the last
+`REMEMBERED_INPUTS` ids become digests; a replay after the upgrade reaches back about a second).
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from hashlib import blake2b
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Base64UrlBytes, BaseModel, Field, model_validator
 
 from tidegate.schemas.shipyard import Shipyard, Task
 
@@ -83,6 +93,26 @@ class SequenceRun(BaseModel):
     current: CurrentTask | None = None
 
 
+DIGEST_SIZE = 8  # bytes of an input id's digest in `KeyState.recent`
+REMEMBERED_INPUTS = 64  # input ids a key remembers by default (`SequencerConfig.remembered_inputs`)
+REMEMBERED_PARTITIONS = 8  # input partitions a key remembers an offset for (more only after repartitioning)
+
+
+def input_digest(event_id: str) -> bytes:
+    """The digest `KeyState.recent` remembers an input id by (64 bits: no collision within a window)."""
+    return blake2b(event_id.encode(), digest_size=DIGEST_SIZE).digest()
+
+
+def remembers(window: bytes, digest: bytes) -> bool:
+    """Whether `window` (digests laid end to end) holds `digest` at a digest boundary."""
+    at = window.find(digest)
+    while at >= 0:
+        if at % DIGEST_SIZE == 0:
+            return True
+        at = window.find(digest, at + 1)
+    return False
+
+
 class KeyState(BaseModel):
     """Everything the sequencer knows about one `project/stage/service`."""
 
@@ -92,9 +122,23 @@ class KeyState(BaseModel):
     sequences: list[SequenceRun] = Field(default_factory=list)  # active ones, in arrival order
     lock: str | None = None  # triggered id of the sequence holding the stage lock
     next_order: int = 0
-    seen: list[str] = Field(default_factory=list)  # recently handled input ids (bounded)
+    # "<topic>:<partition>" -> offset of the last input applied from there (bounded: REMEMBERED_PARTITIONS)
+    applied: dict[str, int] = Field(default_factory=dict)
+    recent: Base64UrlBytes = b""  # digests of the last applied input ids, oldest first (bounded)
     paused_contexts: list[str] = Field(default_factory=list)
     aborted_contexts: list[str] = Field(default_factory=list)  # bounded; late triggers of these end at once
+
+    @model_validator(mode="before")
+    @classmethod
+    def _migrate_seen(cls, data: Any) -> Any:
+        """A record written before `applied`/`recent`: its last `seen` ids become the digest window."""
+        if isinstance(data, dict) and "seen" in data:
+            data = dict(data)
+            seen = data.pop("seen") or []
+            if "recent" not in data and isinstance(seen, list):
+                digests = b"".join(input_digest(str(i)) for i in seen[-REMEMBERED_INPUTS:])
+                data["recent"] = base64.urlsafe_b64encode(digests).decode()
+        return data
 
     def sequence(self, triggered_id: str) -> SequenceRun | None:
         for run in self.sequences:
@@ -113,7 +157,7 @@ class SequencerConfig:
     shipyard_for: ShipyardLookup
     # Keptn's TASK_STARTED_WAIT_DURATION: a triggered task with no `.started`/`.finished` by then times out.
     started_timeout: timedelta = timedelta(minutes=10)
-    remembered_inputs: int = 500
+    remembered_inputs: int = REMEMBERED_INPUTS  # input ids a key remembers (`KeyState.recent`)
     remembered_contexts: int = 100
     source: str = "tidegate-sequencer"
     # Wait before the built-in remediation sequence re-evaluates (a Go duration).
