@@ -25,6 +25,7 @@ from tidegate.connectors.helm import HelmConnector, HelmSettings, ensure_helm
 from tidegate.connectors.kubernetes import KubernetesConnector, KubernetesSettings
 from tidegate.connectors.runtime import TaskContext
 from tidegate.schemas.events import KeptnEvent
+from tidegate.streams.secrets import KubernetesSecretStore, SecretError
 
 pytestmark = pytest.mark.integration
 
@@ -146,3 +147,17 @@ def test_the_gateways_account_handles_secrets_in_its_namespace_only(install: Ins
     assert not install.can(kubeconfig, "get", "secrets", install.target)
     assert not install.can(kubeconfig, "get", "configmaps", install.namespace)
     assert not install.can(kubeconfig, "list", "deployments", install.namespace)
+    # The gateway's own secrets store, acting as that account against the real API server.
+    store = KubernetesSecretStore(install.namespace, kubeconfig=str(kubeconfig))
+    store.create("slack", "keptn-default", {"token": "s3cret"})
+    store.update("slack", "keptn-default", {"token": "n3w", "channel": "ops"})
+    assert [(info.name, info.scope, sorted(info.keys)) for info in store.list()] == [
+        ("slack", "keptn-default", ["channel", "token"])]
+    assert store.value("slack", "token") == "n3w"
+    store.delete("slack", "keptn-default")
+    assert store.list() == []
+    # The chart's own Secret (tokens) is in the same namespace but is not the store's to show.
+    assert store.value("tg-tidegate-secrets", "api-token") is None
+    elsewhere = KubernetesSecretStore(install.target, kubeconfig=str(kubeconfig))
+    with pytest.raises(SecretError, match="403"):
+        elsewhere.create("slack", "keptn-default", {"token": "x"})
