@@ -34,6 +34,16 @@ For context the run also prints three references that show where the worker's ti
   (streams/kafka/loop.py);
 - the decision path alone, in this process without Kafka (decode the input, read the key's state,
   decide, encode every output, store the state): the ceiling if Faust and the broker cost nothing.
+
+3. **Idle keys** (issue 20, targets 2 and 5; alone: `--idle-only`, no throughput or hop phase):
+   - the bytes of a key's state record (what the state topic and the loop hold) after `--idle-sequences`
+     sequences on that one key, decided by the core with the input positions the loop host gives (and,
+     for comparison, without positions as `tidegate simulate` runs it, and the same state in the form
+     the code before `KeyState.applied`/`recent` wrote: every record carried `seen`, 500 full ids);
+     target <= 2 KB;
+   - the resident size (VmRSS, /proc/<pid>/status) of a worker process (the sequencer on the loop
+     host) that has read back `--idle-keys` such idle keys from its state topic, next to the same
+     worker with no keys; both read a few seconds after the worker logged its read-back.
 """
 
 from __future__ import annotations
@@ -42,24 +52,28 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import json
 import math
 import os
+import re
 import subprocess
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from tidegate.agents.kernel import Position
 from tidegate.agents.sequencer.core import decide
 from tidegate.agents.sequencer.driver import SIMULATED_CONNECTOR, Driver
 from tidegate.agents.sequencer.model import KeyState, SequencerConfig
 from tidegate.agents.sequencer.outputs import AuditRecord, Emit
+from tidegate.agents.sequencer.shell import AGENT
 from tidegate.schemas.events import EventType, KeptnEvent, Status, sequence_type, task_type
 from tidegate.schemas.files import FileKind, load_text
 from tidegate.schemas.ids import derived_id
@@ -88,6 +102,11 @@ WAIT = 120.0  # seconds any one phase may take before the run is declared stuck
 FANOUT = 5  # records the sequencer produces per input in this workload (4.6 on average), rounded up
 HOP_TARGET = 3.0
 THROUGHPUT_TARGET = 0.30
+IDLE_PROJECT = "idle"
+STATE_TARGET = 2048  # bytes of an idle key's state (issue 20)
+OLD_SEEN = 500  # input ids every state record carried before `KeyState.applied`/`recent`
+SETTLE = 5.0  # seconds a worker runs after its read-back before its resident size is read
+READ_BACK = re.compile(r"sequencer: assigned events partitions \[([^\]]*)\]; read back (\d+) keys")
 
 
 class BenchError(RuntimeError):
@@ -164,6 +183,7 @@ def decision_path_rate(shipyard: Shipyard, records: Sequence[KafkaRecord], batch
     config = SequencerConfig(shipyard_for=lambda _project: shipyard)
     states: dict[Key, KeyState] = {}
     written: dict[Key, bytes] = {}
+    index = 0
     started = time.perf_counter()
     for first in range(0, len(records), batch):
         dirty: set[Key] = set()
@@ -171,7 +191,9 @@ def decision_path_rate(shipyard: Shipyard, records: Sequence[KafkaRecord], batch
             event = decode(record.value, record.headers)
             key = Key.of_data(event.data)
             state = states.get(key)
-            decision = decide(state, event, config, datetime.now(UTC))
+            # The position the loop host gives (one partition here: offsets only grow, as in one).
+            decision = decide(state, event, config, datetime.now(UTC), Position("events", 0, index))
+            index += 1
             for output in decision.outputs:
                 if isinstance(output, Emit):
                     encode(output.event, output.key)
@@ -256,6 +278,160 @@ class Figures:
             f"(decode, decide, encode, state: the processor's work in one process; / raw loop "
             f"{self.decision_path_rate / self.raw_loop_rate:.2f})",
         ])
+
+
+# --- idle keys: the state a key keeps, a worker's resident size -----------------------------------------
+
+
+def idle_key_state(shipyard: Shipyard, sequences: int, *, positions: bool) -> tuple[KeyState, list[str]]:
+    """One key's state after `sequences` whole sequences on it, and the ids of the inputs that changed it.
+
+    The core decides every trigger and connector reply in turn, with the position the loop host would
+    give (`positions`) or none (as `tidegate simulate` runs it)."""
+    config = SequencerConfig(shipyard_for=lambda _project: shipyard)
+    now = datetime.now(UTC)
+    state: KeyState | None = None
+    applied: list[str] = []
+    offset = 0
+
+    def feed(event: KeptnEvent) -> list[KeptnEvent]:
+        nonlocal state, offset
+        decision = decide(state, event, config, now, Position("events", 0, offset) if positions else None)
+        offset += 1
+        if decision.state is not state:
+            applied.append(event.id)
+        if decision.state is not None:
+            state = decision.state
+        return [e.event for e in decision.emitted if e.task is not None and e.event.type.endswith(".triggered")]
+
+    for _ in range(sequences):
+        tasks = feed(trigger(IDLE_PROJECT, "idle"))
+        while tasks:
+            feed(reply(tasks[0], "started"))
+            tasks = feed(reply(tasks[0], "finished"))
+    if state is None or state.sequences:
+        raise BenchError(f"the idle key still has {len(state.sequences) if state else 0} active sequences")
+    return state, applied
+
+
+def state_bytes(state: KeyState) -> int:
+    """The bytes of the key's state record value, as the host writes it (the agent's codec)."""
+    assert AGENT.state is not None
+    return len(AGENT.state.encode(state))
+
+
+def old_form_bytes(state: KeyState, applied: Sequence[str]) -> int:
+    """The same state as the code before `applied`/`recent` wrote it: the last 500 input ids in `seen`."""
+    data = state.model_dump(mode="json")
+    del data["applied"], data["recent"]
+    data["seen"] = list(applied[-OLD_SEEN:])
+    return len(json.dumps(data, separators=(",", ":")).encode())
+
+
+@dataclass(frozen=True, slots=True)
+class IdleFigures:
+    sequences: int
+    with_positions: int  # state bytes
+    without_positions: int
+    old_form: int
+    keys: int
+    rss_empty: int | None = None  # bytes; None: not measured (no broker phase)
+    rss_full: int | None = None
+
+    def lines(self) -> list[str]:
+        verdict = "meets" if self.with_positions <= STATE_TARGET else "MISSES"
+        lines = [
+            f"3. idle keys: state after {self.sequences} sequences on one key, then a worker holding {self.keys} keys",
+            f"   state per idle key (loop host)  {self.with_positions:6,d} bytes   (target <= {STATE_TARGET:,d}: "
+            f"{verdict}; offsets per input partition + id digests)",
+            f"   without positions (simulate)    {self.without_positions:6,d} bytes   (id digests only)",
+            f"   the old form (`seen`, 500 ids)  {self.old_form:6,d} bytes   (before; "
+            f"{self.old_form / self.with_positions:.1f}x the new)",
+        ]
+        if self.rss_empty is not None and self.rss_full is not None:
+            mib = 1024 * 1024
+            lines += [
+                f"   worker RSS with {self.keys:,d} idle keys {self.rss_full / mib:8.1f} MiB   "
+                f"(with none: {self.rss_empty / mib:.1f} MiB; "
+                f"{(self.rss_full - self.rss_empty) / self.keys:,.0f} bytes per key)",
+            ]
+        return lines
+
+
+def idle_state_figures(shipyard: Shipyard, sequences: int, keys: int) -> tuple[IdleFigures, KeyState]:
+    with_positions, applied = idle_key_state(shipyard, sequences, positions=True)
+    without_positions, _ = idle_key_state(shipyard, sequences, positions=False)
+    figures = IdleFigures(sequences, state_bytes(with_positions), state_bytes(without_positions),
+                          old_form_bytes(with_positions, applied), keys)
+    return figures, with_positions
+
+
+def fill_idle_keys(settings: Settings, registry: TopicRegistry, template: KeyState, keys: int) -> None:
+    """`keys` copies of `template` (another service each) in the sequencer's state topic, partitioned
+    by key as the loop writes them (murmur2, the partition of the key's inputs)."""
+    from tidegate.streams.topics import SEQUENCER_STATE
+
+    assert AGENT.state is not None
+    producer = Producer(producer_config(settings, linger_ms=20))
+    topic = registry.changelog(*SEQUENCER_STATE)
+    for number in range(keys):
+        service = f"idle-{number:05d}"
+        state = template.model_copy(update={"project": IDLE_PROJECT, "service": service})
+        value = AGENT.state.encode(state)
+        while True:
+            try:
+                producer.produce(topic, value, key=Key(IDLE_PROJECT, STAGE, service).encode())
+                break
+            except BufferError:
+                producer.poll(0.1)
+    if producer.flush(120):
+        raise BenchError("the idle keys' state records were not acknowledged within 120 s")
+
+
+def resident_bytes(pid: int) -> int:
+    """VmRSS of a process, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise BenchError(f"/proc/{pid}/status has no VmRSS")
+
+
+def settled_rss(settings: Settings, log_file: Path, keys: int) -> int:
+    """A fresh worker's resident size once it has read back every partition's state (`keys` keys)."""
+    worker = start_worker(settings, log_file)
+    try:
+        deadline = time.monotonic() + WAIT
+        while True:
+            if worker.poll() is not None:
+                raise BenchError(f"the worker exited with {worker.returncode}; its log is {log_file}")
+            text = log_file.read_text(errors="replace") if log_file.exists() else ""
+            found = READ_BACK.findall(text)
+            partitions = {int(n) for numbers, _ in found for n in numbers.split(",") if n.strip()}
+            if len(partitions) >= settings.partitions:
+                read_back = sum(int(count) for _, count in found)
+                if read_back != keys:
+                    raise BenchError(f"the worker read back {read_back} keys, not {keys}; its log is {log_file}")
+                break
+            if time.monotonic() > deadline:
+                raise BenchError(f"the worker did not read back its state within {WAIT:.0f} s; log {log_file}")
+            time.sleep(0.2)
+        time.sleep(SETTLE)
+        return resident_bytes(worker.pid)
+    finally:
+        stop_worker(worker)
+
+
+def measure_idle(settings: Settings, work_dir: Path, figures: IdleFigures, template: KeyState) -> IdleFigures:
+    """The worker's resident size with no keys, then with `figures.keys` idle keys (topics of its own)."""
+    registry = TopicRegistry.from_settings(settings)
+    report = provision_topics(settings, registry.specs())
+    if not report.ok:
+        raise BenchError(f"could not create the topics: {report.problems}")
+    print(f"worker: resident size with no keys, then with {figures.keys:,d} idle keys ...", flush=True)
+    empty = settled_rss(settings, work_dir / "worker-empty.log", 0)
+    fill_idle_keys(settings, registry, template, figures.keys)
+    full = settled_rss(settings, work_dir / "worker-idle.log", figures.keys)
+    return replace(figures, rss_empty=empty, rss_full=full)
 
 
 # --- Kafka edges ----------------------------------------------------------------------------------------
@@ -680,7 +856,13 @@ def main() -> None:
                         help=f"sequences timed one at a time ({len(TASKS) - 1} hops each)")
     parser.add_argument("--partitions", type=int, default=12, help="partitions of every topic (Tidegate's default)")
     parser.add_argument("--hop-only", action="store_true", help="only the hop phase, on a fresh worker")
+    parser.add_argument("--idle-sequences", type=int, default=1000, help="sequences run on the one idle key")
+    parser.add_argument("--idle-keys", type=int, default=10_000, help="idle keys the measured worker holds")
+    parser.add_argument("--idle-only", action="store_true", help="only the idle keys' state and memory")
     options = parser.parse_args()
+    shipyard = load_text(shipyard_text(TASKS), "bench/shipyard.yaml", FileKind.SHIPYARD).model
+    assert isinstance(shipyard, Shipyard)
+    idle, template = idle_state_figures(shipyard, options.idle_sequences, options.idle_keys)
     with broker() as bootstrap, tempfile.TemporaryDirectory(prefix="tidegate-bench-") as work:
         settings = Settings(kafka_bootstrap=bootstrap, topic_prefix=f"bench{uuid.uuid4().hex[:8]}.",
                             partitions=options.partitions, store="memory://", data_dir=Path(work) / "faust",
@@ -690,7 +872,14 @@ def main() -> None:
             if options.hop_only:
                 print(asyncio.run(measure_hops_only(settings, Path(work), options.hop_sequences)))
                 return
+            if options.idle_only:
+                print("\n".join(measure_idle(settings, Path(work), idle, template).lines()))
+                print(f"(run took {time.monotonic() - started:.0f} s on broker {bootstrap})")
+                return
             figures = asyncio.run(measure(settings, Path(work), options.services, options.hop_sequences))
+            delete_topics(settings, settings.topic_prefix)
+            idle_settings = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}idle."})
+            idle = measure_idle(idle_settings, Path(work), idle, template)
         except BenchError as error:
             log = Path(work) / "worker.log"
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:]) if log.exists() else ""
@@ -698,6 +887,7 @@ def main() -> None:
         finally:
             delete_topics(settings, settings.topic_prefix)
         print(figures.report())
+        print("\n".join(idle.lines()))
         print(f"(run took {time.monotonic() - started:.0f} s on broker {bootstrap})")
 
 
