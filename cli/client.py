@@ -25,7 +25,8 @@ import typer
 import yaml
 
 from tidegate.gateway.rules import DEFAULT_SOURCE, check_event, keptn_context_for
-from tidegate.schemas.errors import TidegateError
+from tidegate.schemas.errors import FileError, TidegateError
+from tidegate.schemas.yamlreader import load_yaml
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8080"
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -54,11 +55,13 @@ def config_path() -> Path:
 def read_config(path: Path | None = None) -> dict[str, str]:
     path = path or config_path()
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"), path)  # bounded, YAML 1.2 (tokens stay text)
     except FileNotFoundError:
         return {}
-    except (OSError, yaml.YAMLError) as error:
+    except (OSError, UnicodeDecodeError) as error:
         raise CliError(f"cannot read the config file {path}: {error}; fix it or run `tidegate auth` again") from None
+    except FileError as error:  # str: "<path>:<line>: <what is wrong>"
+        raise CliError(f"cannot read the config file {error}; fix it or run `tidegate auth` again") from None
     if not isinstance(raw, dict):
         return {}
     return {str(k): str(v) for k, v in raw.items() if v is not None}

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from pydantic import ValidationError
 
 from tidegate.cli.options import EndpointOption, TokenOption
@@ -30,8 +29,10 @@ from tidegate.qualitygate import (
     sli_values_from_json,
 )
 from tidegate.qualitygate.results import Reason
+from tidegate.schemas.errors import FileError, YamlSyntaxError
 from tidegate.schemas.events import Status
 from tidegate.schemas.slo import SLO
+from tidegate.schemas.yamlreader import MAX_FILE_BYTES, load_yaml
 
 EXIT_GATE_PASSED = 0
 EXIT_GATE_FAILED = 1
@@ -128,18 +129,32 @@ def _read(path: Path, what: str) -> str:
 
 
 def _load_slo(path: Path) -> SLO:
+    try:
+        too_large = path.stat().st_size > MAX_FILE_BYTES
+    except OSError:
+        too_large = False  # _read says what is wrong with the path
+    if too_large:
+        raise _Unusable(f"SLO file {str(path)!r} is larger than {MAX_FILE_BYTES} bytes, the most Tidegate reads")
     text = _read(path, "SLO")
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise _Unusable(f"SLO file {str(path)!r} is not valid YAML{where}: {problem}") from None
+        document = load_yaml(text, path)  # the YAML reader of `tidegate lint`: YAML 1.2, bounded
+    except FileError as error:
+        raise _Unusable(_yaml_problem(path, error)) from None
     try:
         return SLO.model_validate(document)
     except ValidationError as error:
         raise _Unusable(f"SLO file {str(path)!r} is not a valid SLO: {_describe(error)}") from None
+
+
+def _yaml_problem(path: Path, error: FileError) -> str:
+    """`SLO file 'slo.yaml' is not valid YAML at line 3, column 7: ...`, or `... is refused at ...`
+    when the YAML reader's size, nesting or alias limit stopped it."""
+    what = "is not valid YAML" if isinstance(error, YamlSyntaxError) else "is refused"
+    found = []
+    for problem in error.problems:
+        where = f" at line {problem.line}, column {problem.column}" if problem.line is not None else ""
+        found.append(f"{where}: {problem.message.removeprefix('invalid YAML: ')}")
+    return f"SLO file {str(path)!r} {what}" + ("; ".join(found) or f": {error}")
 
 
 def _load_json(path: Path, what: str) -> Any:

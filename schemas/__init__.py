@@ -10,6 +10,9 @@ every problem with file, line and field):
     locust.conf.yaml    LocustConfig          jmeter.conf.yaml   JMeterConfig
     job/config.yaml     JobConfig             webhook.yaml       WebhookConfig
 
+YAML of no Keptn kind is read with `load_yaml` (`schemas.yamlreader`: the same reader, YAML 1.2
+scalars and size, nesting and alias limits, without importing the file models).
+
 Errors raised for users' files are in `schemas.errors` (one tree, documented there). Events: the
 envelope and type grammar are in `schemas.events`, the task data blocks in `schemas.payloads`.
 
@@ -58,7 +61,6 @@ if TYPE_CHECKING:
         detect_kind,
         load_file,
         load_text,
-        load_yaml,
     )
     from tidegate.schemas.jobconfig import JobConfig
     from tidegate.schemas.remediation import Action as RemediationAction
@@ -78,6 +80,7 @@ if TYPE_CHECKING:
     from tidegate.schemas.slo import SLO
     from tidegate.schemas.testconfigs import JMeterConfig, JMeterWorkload, LocustConfig, LocustWorkload
     from tidegate.schemas.webhook import WebhookConfig
+    from tidegate.schemas.yamlreader import load_yaml
 
 # Public name -> "module:attribute" it is imported from (the attribute is the name unless given).
 _PUBLIC: dict[str, str] = {
@@ -88,8 +91,7 @@ _PUBLIC: dict[str, str] = {
     ), "errors"),
     **dict.fromkeys(("EventType", "KeptnEvent", "Result", "Status", "format_time", "sequence_type", "task_type"),
                     "events"),
-    **dict.fromkeys(("KINDS", "FileKind", "LoadedFile", "detect_kind", "load_file", "load_text", "load_yaml"),
-                    "files"),
+    **dict.fromkeys(("KINDS", "FileKind", "LoadedFile", "detect_kind", "load_file", "load_text"), "files"),
     "JobConfig": "jobconfig",
     "RemediationAction": "remediation:Action",
     "Remediation": "remediation",
@@ -102,6 +104,7 @@ _PUBLIC: dict[str, str] = {
     "SLO": "slo",
     **dict.fromkeys(("JMeterConfig", "JMeterWorkload", "LocustConfig", "LocustWorkload"), "testconfigs"),
     "WebhookConfig": "webhook",
+    "load_yaml": "yamlreader",
 }
 
 __all__ = [

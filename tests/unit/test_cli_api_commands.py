@@ -29,6 +29,7 @@ from tidegate.gateway import (
     create_app,
 )
 from tidegate.readside.history import HistoryStore
+from tidegate.schemas.yamlreader import MAX_NODES
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "cli-token"
@@ -49,6 +50,26 @@ def test_configuration_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("TIDEGATE_API_TOKEN", "from-env")
     assert Connection.resolve().token == "from-env"
     assert Connection.resolve("http://flag:2", "from-flag") == Connection("http://flag:2", "from-flag")
+
+
+def test_the_config_file_is_read_by_the_bounded_yaml_reader(tmp_path: Path) -> None:
+    # YAML 1.2 scalars: a token of digits with a leading zero stays the text it is (YAML 1.1 read
+    # 0755 as the octal number 493, so the stored token changed).
+    path = tmp_path / "config.yaml"
+    path.write_text("endpoint: http://gw:1\napi_token: 0755\n")
+    assert read_config(path) == {"endpoint": "http://gw:1", "api_token": "0755"}
+    # An alias bomb is refused with the reader's limit, not expanded.
+    lines = ['a0: &a0 ["x","x","x","x","x","x","x","x"]']
+    lines += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 8) + "]" for i in range(1, 10)]
+    path.write_text("\n".join(lines) + "\nendpoint: *a9\n")
+    with pytest.raises(cli_client.CliError) as caught:
+        read_config(path)
+    assert caught.value.message.startswith(f"cannot read the config file {path}:5: the document has more than {MAX_NODES}")
+    path.write_text("endpoint: [\n")
+    with pytest.raises(cli_client.CliError) as caught:
+        read_config(path)
+    assert f"{path}:2: invalid YAML: " in caught.value.message
+    assert caught.value.message.endswith("fix it or run `tidegate auth` again")
 
 
 def test_values_and_labels() -> None:

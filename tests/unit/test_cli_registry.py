@@ -35,10 +35,10 @@ with open(out, "w") as handle:
 """
 
 
-def imported_by(args: list[str], tmp_path: Path, preload: str = "") -> list[str]:
+def imported_by(args: list[str], tmp_path: Path, preload: str = "", watched: tuple[str, ...] = SERVER_SIDE) -> list[str]:
     out = tmp_path / "modules.json"
     completed = subprocess.run(
-        [sys.executable, "-c", PROBE.format(watched=SERVER_SIDE), str(out), preload, *args],
+        [sys.executable, "-c", PROBE.format(watched=watched), str(out), preload, *args],
         cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
     )
     assert out.exists(), completed.stderr
@@ -49,6 +49,18 @@ def imported_by(args: list[str], tmp_path: Path, preload: str = "") -> list[str]
 @pytest.mark.parametrize("args", [["--help"], ["lint", "examples/sockshop"]], ids=["help", "lint"])
 def test_quick_commands_do_not_import_the_server_side(args: list[str], tmp_path: Path) -> None:
     assert imported_by(args, tmp_path) == []
+
+
+def test_evaluate_reads_the_slo_without_building_the_other_file_models(tmp_path: Path) -> None:
+    # The SLO goes through the one YAML reader (schemas.yamlreader), not schemas.files, which would
+    # build every file model on start.
+    values = tmp_path / "values.json"
+    values.write_text("[]")
+    args = ["evaluate", "--slo", str(REPO / "examples" / "sockshop" / "slo.yaml"), "--sli", str(values)]
+    modules = set(imported_by(args, tmp_path, watched=("tidegate", *SERVER_SIDE)))
+    assert {"tidegate.schemas.yamlreader", "tidegate.schemas.slo", "tidegate.qualitygate.engine"} <= modules
+    assert not {"tidegate.schemas.files", "tidegate.schemas.shipyard", "tidegate.schemas.webhook"} & modules
+    assert not {name for name in modules if name.split(".")[0] in SERVER_SIDE}
 
 
 def test_the_probe_reports_what_was_imported(tmp_path: Path) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from typer.testing import CliRunner
 
 from tidegate.cli.evaluate import evaluate_command
 from tidegate.cli.main import COMMANDS, app
+from tidegate.schemas.yamlreader import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "evaluate"
 
@@ -164,3 +167,57 @@ def test_slo_without_objectives_exits_2(runner: CliRunner, cli: typer.Typer, tmp
     )
     assert result.exit_code == 2
     assert json.loads(result.stdout)["message"] == "lighthouse failed because no SLO objective was provided"
+
+
+def _alias_bomb() -> str:
+    """~450 bytes that stand for 8**10 values (a billion laughs), before a valid SLO's objectives."""
+    lines = ['a0: &a0 ["x","x","x","x","x","x","x","x"]']
+    lines += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 8) + "]" for i in range(1, 10)]
+    return "\n".join(lines) + "\nobjectives: [{sli: rt, pass: [{criteria: ['<1']}]}]\n"
+
+
+def test_an_alias_bomb_slo_is_refused_with_the_limit(tmp_path: Path) -> None:
+    # As a user runs it, in its own interpreter. yaml.safe_load took this file (the aliases share one
+    # list) and handed on data that stands for 8**10 values to whatever walks it next; the YAML
+    # reader counts the expanded values before building anything and refuses it at the fifth line.
+    (tmp_path / "slo.yaml").write_text(_alias_bomb())
+    (tmp_path / "values.json").write_text('[{"metric": "rt", "value": 0.5}]')
+    completed = subprocess.run(
+        [sys.executable, "-c", "import sys; from tidegate.cli.main import main; sys.exit(main())",
+         "evaluate", "--slo", str(tmp_path / "slo.yaml"), "--sli", str(tmp_path / "values.json")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert completed.returncode == 2, completed.stderr
+    assert f"SLO file {str(tmp_path / 'slo.yaml')!r} is refused at line 5" in completed.stderr
+    assert f"more than {MAX_NODES} values once its aliases" in completed.stderr
+
+
+def test_deep_nesting_and_an_oversized_slo_are_refused(runner: CliRunner, cli: typer.Typer, tmp_path: Path) -> None:
+    (tmp_path / "values.json").write_text("[]")
+    args = ["--slo", str(tmp_path / "slo.yaml"), "--sli", str(tmp_path / "values.json")]
+    (tmp_path / "slo.yaml").write_text("objectives: " + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1) + "\n")
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2
+    assert f"is refused at line 1, column {MAX_DEPTH + 12}: the document nests deeper than {MAX_DEPTH}" in result.output
+    (tmp_path / "slo.yaml").write_text("objectives: []\n" + "#" * MAX_FILE_BYTES + "\n")
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2
+    assert f"is larger than {MAX_FILE_BYTES} bytes" in result.output
+
+
+def test_the_slo_is_read_with_yaml_1_2_scalars_as_lint_reads_it(
+    runner: CliRunner, cli: typer.Typer, tmp_path: Path
+) -> None:
+    # YAML 1.1 (yaml.safe_load) read the unquoted indicator name `on` as the boolean true, which is
+    # not an SLI name; YAML 1.2 reads the text, as `tidegate lint` and the evaluator agent do.
+    (tmp_path / "slo.yaml").write_text(
+        "objectives:\n  - sli: on\n    pass: [{criteria: ['<1']}]\ntotal_score: {pass: '90%', warning: '75%'}\n"
+    )
+    (tmp_path / "values.json").write_text('[{"metric": "on", "value": 0.5, "success": true}]')
+    result = runner.invoke(
+        cli, ["--slo", str(tmp_path / "slo.yaml"), "--sli", str(tmp_path / "values.json"), "--output", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["evaluation"]["result"] == "pass"
+    assert [item["value"]["metric"] for item in data["evaluation"]["indicatorResults"]] == ["on"]

@@ -9,18 +9,19 @@ from pathlib import Path
 
 import pytest
 
-import tidegate.schemas.files as files
+import tidegate.schemas.yamlreader as yamlreader
 from tidegate.schemas.errors import YamlLimitError
-from tidegate.schemas.files import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, load_file, load_text, load_yaml
+from tidegate.schemas.files import load_file, load_text
 from tidegate.schemas.shipyard import Shipyard
+from tidegate.schemas.yamlreader import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, load_yaml
 
 
 @pytest.fixture(autouse=True, params=["libyaml", "python"])
 def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Every limit holds for both readers: libyaml (when installed) and the pure-Python one."""
     if request.param == "python":
-        monkeypatch.setattr(files, "_LOADERS", (files._Yaml12Loader,))
-    elif len(files._LOADERS) < 2:
+        monkeypatch.setattr(yamlreader, "_LOADERS", (yamlreader._Yaml12Loader,))
+    elif len(yamlreader._LOADERS) < 2:
         pytest.skip("PyYAML was built without libyaml")
     return str(request.param)
 

@@ -92,6 +92,8 @@ def test_importing_a_package_or_one_module_loads_only_what_it_needs() -> None:
     slo = modules_after("from tidegate.schemas.slo import SLO")
     assert "tidegate.schemas.slo" in slo
     assert not {"tidegate.schemas.files", "tidegate.schemas.shipyard", "tidegate.schemas.webhook"} & slo
+    reader = modules_after("import tidegate.schemas; tidegate.schemas.load_yaml")
+    assert reader == {"tidegate.schemas", "tidegate.schemas.lazy", "tidegate.schemas.yamlreader", "tidegate.schemas.errors"}
     criteria = modules_after("from tidegate.qualitygate import parse_criteria")
     assert "tidegate.qualitygate.criteria" in criteria and "tidegate.qualitygate.engine" not in criteria
     # The control: the package names still reach every module on first use.
