@@ -242,10 +242,14 @@ class HelmConnector:
         namespace, release = self._names(ctx)
         generated = ctx.resource(generated_path(ctx.service))
         if generated is not None:
-            objects, counts = scale_manifest(generated_objects(generated.content, generated.path), delta)
+            current_objects = generated_objects(generated.content, generated.path)
+            before = sum(int((doc.get("spec") or {}).get("replicas", 1)) for doc in current_objects
+                         if doc.get("kind") == "Deployment")
+            objects, counts = scale_manifest(current_objects, delta)
             await self._install_generated(ctx, helm, directory, objects)
-            return TaskOutcome.passed(f"Successfully executed scaling action: {release}-generated now has "
-                                      f"{counts} replicas")
+            return TaskOutcome.passed(f"Successfully executed scaling action: {release}-generated from {before} to "
+                                      f"{sum(counts)} replicas",
+                                      scaling_data(f"{namespace}/{release}-generated", before, sum(counts)))
         resource = self._chart(ctx)
         if resource is None:
             return self._missing_chart(ctx)

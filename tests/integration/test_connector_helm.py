@@ -212,6 +212,15 @@ async def test_blue_green_deploys_a_canary_then_promotes_it_on_release(harness: 
     assert (failed.status.value, failed.result.value) == ("succeeded", "fail")
     assert "not promoted" in failed.message
 
+    # Scaling a blue/green service scales the primary (the generated chart), and it rolls out.
+    for stored in harness.stored:
+        harness.store.put(stored)
+    scaled = await harness.run("action", action={"action": "scaling", "value": "2"})
+    assert scaled.result.value == "pass", scaled.message
+    assert scaled.data == {"scaling": {"target": f"{ns}/{ns}-carts-generated", "replicasBefore": 1, "replicasAfter": 3}}
+    primary = harness.deployment("carts-primary")
+    assert (primary["spec"]["replicas"], primary["status"]["readyReplicas"]) == (3, 3)
+
 
 async def test_helm_errors_become_the_task_message(harness: Harness) -> None:
     harness.put_chart(chart(template="{{ .Values.image "))
