@@ -19,8 +19,10 @@ loop; the sequencer on this loop: 3,000-4,500 events/s on a 2-core machine share
   keys' state records only once neither producer has anything in flight (every output so far
   acknowledged), and at the latest at each commit; offsets are committed only after both producers
   have flushed everything. A crash at any point replays inputs from the last commit: the state's
-  remembered input ids make a replay change nothing, and an output is never lost, because no state
-  that counts its input as handled is written before it is acknowledged.
+  remembered inputs (the handler gets each input's partition and offset; the sequencer keeps the last
+  offset it applied per partition and a few recent ids) make a replay change nothing, and an output
+  is never lost, because no state that counts its input as handled is written before it is
+  acknowledged.
 - **One key never stops the others.** A record the broker refuses for good (its topic does not exist,
   it is too large, ...) goes to the DLQ with the reason, and the handler may answer it (the agent host
   turns an undeliverable task trigger into that task's errored `.finished`, so the sequence ends with
