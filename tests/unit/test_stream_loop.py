@@ -280,7 +280,10 @@ def test_a_whole_sequence_in_one_batch_dispatches_each_task_once(processor: Stre
     finished = [e.event for e in log_of(processor) if isinstance(e, Produced) and e.topic == registry.events]
     assert [e.type for e in finished] == [sequence_type("dev", "delivery", "finished")]
     assert finished[0].data["result"] == "pass"
-    assert processor.state_of(KEY.encode()) is None or not processor.state_of(KEY.encode()).sequences
+    state = processor.state_of(KEY.encode())
+    assert state is not None and not state.sequences
+    # the loop host gave the core each input's position: the key remembers the last offset it applied
+    assert state.applied == {f"{registry.events}:4": offset - 1}
 
 
 def test_with_two_producers_hops_leave_at_once_and_the_rest_waits_for_both(processor: StreamLoop) -> None:
