@@ -139,9 +139,10 @@ def create_app(settings: Settings, name: str, **options: Any) -> TidegateApp:
         "topic_replication_factor": settings.replication_factor,
         "producer_acks": -1,
         # A killed worker keeps its partitions until its group session expires, and a new worker's agents
-        # (the loop host's too: Faust starts the worker's tasks once it has joined) wait for that: 10 s, as
-        # the loop's own group, instead of Faust's 60 s (benchmarks/bench_recovery.py: the first event after
-        # a kill -9 went from ~60 s to ~10 s). BROKER_SESSION_TIMEOUT / _HEARTBEAT_INTERVAL still override.
+        # wait for that (the loop host's too: Faust starts the app's tasks after its table recovery): 10 s,
+        # as the loop's own group, instead of Faust's 60 s (benchmarks/bench_recovery.py, 500 keys: the first
+        # event after a kill -9 at ~60 s before, ~10 s after). BROKER_SESSION_TIMEOUT / _HEARTBEAT_INTERVAL
+        # still override.
         "broker_session_timeout": 10.0,
         "broker_heartbeat_interval": 2.0,
         "web_enabled": settings.web_enabled,
