@@ -1,13 +1,20 @@
-"""A package surface imported on first use (PEP 562), for packages whose `__init__` would otherwise
-import every module up front (`tidegate.schemas`, `tidegate.qualitygate`).
+"""A package surface imported on first use (PEP 562): the one helper for every package whose
+`__init__` would otherwise import modules it does not need yet.
 
     _PUBLIC = {"SLO": "slo", "RemediationAction": "remediation:Action", ...}
     if not TYPE_CHECKING:
         __getattr__, __dir__ = lazy_surface(__name__, _PUBLIC)
 
-Each public name maps to the module it lives in (relative to the package), with `:attribute` when
-the public name differs. The package keeps `__all__` and, for type checkers, the same imports under
-`if TYPE_CHECKING:`; a test per package holds the three to one another (test_schemas_surface).
+Each name maps to the module it lives in (relative to the package, `kafka._admin` for a subpackage's
+module), with `:attribute` when the public name differs; the first lookup binds the name on the
+package. The package keeps `__all__` and, for type checkers, the same imports under
+`if TYPE_CHECKING:`; a test holds the three to one another.
+
+- `tidegate.schemas`, `tidegate.qualitygate`: the whole surface (`_PUBLIC`), so that importing one
+  model does not build every other (test_schemas_surface).
+- `tidegate.streams`, `tidegate.streams.kafka`, `tidegate.connectors.runtime`: the pure parts are
+  imported at once; only the parts that load Faust or a Kafka client are in `_LAZY`
+  (test_lazy_packages).
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ they live in `tidegate.schemas` (`keys`, `ids`).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tidegate.schemas.lazy import lazy_surface
 from tidegate.streams.codec import (
     DecodeError,
     KafkaRecord,
@@ -38,30 +38,17 @@ if TYPE_CHECKING:
     from tidegate.streams.kafka._admin import ProvisionError, ProvisionReport, delete_topics, provision_topics
     from tidegate.streams.kafka._publish import AsyncEventPublisher, Delivery, EventPublisher, PublishError
 
+# Loaded on first use (schemas/lazy.py): public name -> its module, relative to this package.
 _LAZY = {
-    "TidegateApp": "tidegate.streams.app",
-    "TopicChannels": "tidegate.streams.app",
-    "create_app": "tidegate.streams.app",
-    "decode_or_dlq": "tidegate.streams.app",
-    "send_event": "tidegate.streams.app",
-    "send_to_dlq": "tidegate.streams.app",
-    "worker_command": "tidegate.streams.app",
-    "AsyncEventPublisher": "tidegate.streams.kafka._publish",
-    "Delivery": "tidegate.streams.kafka._publish",
-    "EventPublisher": "tidegate.streams.kafka._publish",
-    "PublishError": "tidegate.streams.kafka._publish",
-    "ProvisionError": "tidegate.streams.kafka._admin",
-    "ProvisionReport": "tidegate.streams.kafka._admin",
-    "delete_topics": "tidegate.streams.kafka._admin",
-    "provision_topics": "tidegate.streams.kafka._admin",
+    **dict.fromkeys(
+        ("TidegateApp", "TopicChannels", "create_app", "decode_or_dlq", "send_event", "send_to_dlq", "worker_command"),
+        "app",
+    ),
+    **dict.fromkeys(("AsyncEventPublisher", "Delivery", "EventPublisher", "PublishError"), "kafka._publish"),
+    **dict.fromkeys(("ProvisionError", "ProvisionReport", "delete_topics", "provision_topics"), "kafka._admin"),
 }
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'streams' has no attribute {name!r}")
-
+if not TYPE_CHECKING:  # type checkers read the imports above
+    __getattr__, __dir__ = lazy_surface(__name__, _LAZY)
 
 __all__ = [
     "STANDARD_TASKS",

@@ -19,8 +19,7 @@ Public names:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tidegate.connectors.runtime.connector import Connector, ConnectorOptions
 from tidegate.connectors.runtime.context import TaskContext
@@ -42,18 +41,15 @@ from tidegate.connectors.runtime.state import (
     consumer_group,
     state_topic,
 )
+from tidegate.schemas.lazy import lazy_surface
 
 if TYPE_CHECKING:
     from tidegate.connectors.runtime.runner import ConnectorHost, ConnectorRunner
 
-_LAZY = {"ConnectorHost": "tidegate.connectors.runtime.runner", "ConnectorRunner": "tidegate.connectors.runtime.runner"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'tidegate.connectors.runtime' has no attribute {name!r}")
-
+# The Kafka shell loads on first use (schemas/lazy.py): public name -> its module in this package.
+_LAZY = dict.fromkeys(("ConnectorHost", "ConnectorRunner"), "runner")
+if not TYPE_CHECKING:  # type checkers read the import above
+    __getattr__, __dir__ = lazy_surface(__name__, _LAZY)
 
 __all__ = [
     "Connector",

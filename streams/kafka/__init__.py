@@ -31,9 +31,9 @@ Importing this package loads no Kafka client library; each part loads on first u
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tidegate.schemas.lazy import lazy_surface
 from tidegate.streams.codec import KafkaRecord
 from tidegate.streams.kafka._config import aiokafka_config, confluent_config, faust_credentials, ssl_context
 
@@ -60,27 +60,20 @@ if TYPE_CHECKING:
     from tidegate.streams.kafka._records import Consumed, from_aiokafka, from_confluent
     from tidegate.streams.kafka._wait import KafkaWait, wait_for_kafka
 
+# Loaded on first use (schemas/lazy.py): public name -> its module, relative to this package.
 _LAZY = {
     **dict.fromkeys(
         ("ProvisionError", "ProvisionReport", "TopicPlan", "TopicState", "delete_topics", "describe_topics",
          "plan_topics", "provision_topics", "topic_partitions"),
-        "tidegate.streams.kafka._admin",
+        "_admin",
     ),
-    **dict.fromkeys(
-        ("AsyncEventPublisher", "Delivery", "EventPublisher", "PublishError", "async_producer"),
-        "tidegate.streams.kafka._publish",
-    ),
-    **dict.fromkeys(("CompactedReader", "async_consumer", "read_to_end"), "tidegate.streams.kafka._read"),
-    **dict.fromkeys(("Consumed", "from_aiokafka", "from_confluent"), "tidegate.streams.kafka._records"),
-    **dict.fromkeys(("KafkaWait", "wait_for_kafka"), "tidegate.streams.kafka._wait"),
+    **dict.fromkeys(("AsyncEventPublisher", "Delivery", "EventPublisher", "PublishError", "async_producer"), "_publish"),
+    **dict.fromkeys(("CompactedReader", "async_consumer", "read_to_end"), "_read"),
+    **dict.fromkeys(("Consumed", "from_aiokafka", "from_confluent"), "_records"),
+    **dict.fromkeys(("KafkaWait", "wait_for_kafka"), "_wait"),
 }
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'tidegate.streams.kafka' has no attribute {name!r}")
-
+if not TYPE_CHECKING:  # type checkers read the imports above
+    __getattr__, __dir__ = lazy_surface(__name__, _LAZY)
 
 __all__ = [
     "AsyncEventPublisher",
