@@ -18,7 +18,8 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -316,3 +317,46 @@ def _read(path: Path) -> str:
 
 def _tail(text: str, lines: int = 20) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
+
+
+@contextlib.contextmanager
+def session_lease(leases_dir: Path, lock: Callable[[], AbstractContextManager[object]],
+                  start: Callable[[], tuple[str, bool]], owned_marker: Path,
+                  stop: Callable[[], None]) -> Iterator[str]:
+    """A test session's hold on a shared local server (a broker, a control plane).
+
+    Under `lock`, `start()` returns (address, started-now); a session that started the server marks
+    it as session-owned. This process then holds a lease (a file named by its pid). On exit, under
+    `lock`, the lease goes, and the last live session of a session-owned server calls `stop()`
+    (leases of dead processes are swept), so parallel sessions share one server and a developer's own
+    server is never stopped."""
+    lease = leases_dir / str(os.getpid())
+    with lock():
+        address, started = start()
+        if started:
+            owned_marker.write_text(f"{os.getpid()}\n")
+        leases_dir.mkdir(parents=True, exist_ok=True)
+        lease.write_text(f"{os.getpid()}\n")
+    try:
+        yield address
+    finally:
+        with lock():
+            lease.unlink(missing_ok=True)
+            if owned_marker.exists() and not live_leases(leases_dir):
+                owned_marker.unlink(missing_ok=True)
+                stop()
+
+
+def live_leases(leases_dir: Path) -> list[Path]:
+    """The leases whose process still lives; the others are removed."""
+    live: list[Path] = []
+    for lease in leases_dir.glob("*"):
+        try:
+            alive = is_alive(int(lease.name))
+        except ValueError:
+            alive = False
+        if alive:
+            live.append(lease)
+        else:
+            lease.unlink(missing_ok=True)
+    return live

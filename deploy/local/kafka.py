@@ -641,39 +641,17 @@ def _stop_locked(layout: KafkaLayout, timeout: float) -> bool:
     return True
 
 
-def _live_leases(layout: KafkaLayout) -> list[Path]:
-    live: list[Path] = []
-    for lease in layout.leases_dir.glob("*"):
-        try:
-            alive = Path(f"/proc/{int(lease.name)}").exists()
-        except ValueError:
-            alive = False
-        if alive:
-            live.append(lease)
-        else:
-            lease.unlink(missing_ok=True)
-    return live
-
-
 @contextlib.contextmanager
 def kafka_session(port: int | None = None, *, timeout: float | None = None) -> Iterator[str]:
     """The broker for one test session: started if needed, stopped at the end only if this session
     (or another one still running) started it and no other live session holds it."""
     layout = layout_for(port)
-    lease = layout.leases_dir / str(os.getpid())
-    with _locked(layout):
-        bootstrap, started = _ensure_locked([layout], timeout or start_timeout())
-        if started:
-            layout.session_owned_marker.write_text(f"{os.getpid()}\n")
-        layout.leases_dir.mkdir(parents=True, exist_ok=True)
-        lease.write_text(f"{os.getpid()}\n")
-    try:
+    with _process.session_lease(
+        layout.leases_dir, lambda: _locked(layout),
+        lambda: _ensure_locked([layout], timeout or start_timeout()),
+        layout.session_owned_marker, lambda: _stop_locked(layout, DEFAULT_STOP_TIMEOUT),
+    ) as bootstrap:
         yield bootstrap
-    finally:
-        with _locked(layout):
-            lease.unlink(missing_ok=True)
-            if layout.session_owned_marker.exists() and not _live_leases(layout):
-                _stop_locked(layout, DEFAULT_STOP_TIMEOUT)
 
 
 class KafkaCluster:

@@ -682,40 +682,16 @@ def stop_kubernetes(port: int | None = None) -> bool:
         return _stop_locked(layout)
 
 
-def _live_leases(layout: KubeLayout) -> list[Path]:
-    live: list[Path] = []
-    for lease in layout.leases_dir.glob("*"):
-        try:
-            alive = _process.is_alive(int(lease.name))
-        except ValueError:
-            alive = False
-        if alive:
-            live.append(lease)
-        else:
-            lease.unlink(missing_ok=True)
-    return live
-
-
 @contextlib.contextmanager
 def kubernetes_session(port: int | None = None, *, timeout: float = START_TIMEOUT) -> Iterator[str]:
     """The control plane for one test session (yields the admin kubeconfig path): started if needed,
     stopped at the end only if a session started it and no other live session holds a lease."""
     layout = layout_for(port)
-    lease = layout.leases_dir / str(os.getpid())
-    with _locked(layout):
-        kubeconfig, started = _start_locked(layout, timeout)
-        if started:
-            layout.session_owned_marker.write_text(f"{os.getpid()}\n")
-        layout.leases_dir.mkdir(parents=True, exist_ok=True)
-        lease.write_text(f"{os.getpid()}\n")
-    try:
+    with _process.session_lease(
+        layout.leases_dir, lambda: _locked(layout), lambda: _start_locked(layout, timeout),
+        layout.session_owned_marker, lambda: _stop_locked(layout),
+    ) as kubeconfig:
         yield kubeconfig
-    finally:
-        with _locked(layout):
-            lease.unlink(missing_ok=True)
-            if layout.session_owned_marker.exists() and not _live_leases(layout):
-                layout.session_owned_marker.unlink(missing_ok=True)
-                _stop_locked(layout)
 
 
 def main(argv: list[str] | None = None) -> int:
