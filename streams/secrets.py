@@ -217,18 +217,16 @@ class KubernetesSecretStore:
 
     def _api(self) -> Any:
         if self._core is None:
-            from kubernetes import client, config
+            from kubernetes import client
+
+            from tidegate.streams.kubeclient import api_client
 
             try:
-                if self.kubeconfig:
-                    api_client = config.new_client_from_config(config_file=self.kubeconfig)
-                else:
-                    config.load_incluster_config()
-                    api_client = client.ApiClient()
+                core = client.CoreV1Api(api_client(self.kubeconfig))
             except Exception as error:
                 raise SecretError(f"cannot reach Kubernetes for the secrets ({type(error).__name__}); run in a "
                                   "cluster, set TIDEGATE_KUBERNETES_KUBECONFIG, or TIDEGATE_SECRETS_BACKEND=file") from None
-            self._core = client.CoreV1Api(api_client)
+            self._core = core
         return self._core
 
     def _call(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:

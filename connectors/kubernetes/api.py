@@ -31,18 +31,16 @@ class KubernetesScaleApi:
 
     def _client(self) -> Any:
         if self._apps is None:
-            from kubernetes import client, config
+            from kubernetes import client
+
+            from tidegate.streams.kubeclient import api_client
 
             try:
-                if self.kubeconfig:
-                    api_client = config.new_client_from_config(config_file=self.kubeconfig)
-                else:
-                    config.load_incluster_config()
-                    api_client = client.ApiClient()
+                apps = client.AppsV1Api(api_client(self.kubeconfig))
             except Exception as error:
                 raise ScaleError(f"cannot configure the Kubernetes client ({error}); set TIDEGATE_KUBERNETES_KUBECONFIG "
                                  "or run in a cluster") from error
-            self._apps = client.AppsV1Api(api_client)
+            self._apps = apps
         return self._apps
 
     async def _call(self, what: str, call: Any) -> Any:
