@@ -11,6 +11,7 @@ finds exactly the process that `up` started. Nothing here knows about Prometheus
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import random
 import shutil
@@ -19,7 +20,6 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -320,18 +320,29 @@ def _tail(text: str, lines: int = 20) -> str:
 
 
 @contextlib.contextmanager
-def session_lease(leases_dir: Path, lock: Callable[[], AbstractContextManager[object]],
-                  start: Callable[[], tuple[str, bool]], owned_marker: Path,
-                  stop: Callable[[], None]) -> Iterator[str]:
+def file_lock(lock_file: Path) -> Iterator[None]:
+    """One launcher at a time per server (parallel test sessions, `make kafka-up` in another shell)."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def session_lease(lock_file: Path, leases_dir: Path, owned_marker: Path,
+                  start: Callable[[], tuple[str, bool]], stop: Callable[[], None]) -> Iterator[str]:
     """A test session's hold on a shared local server (a broker, a control plane).
 
-    Under `lock`, `start()` returns (address, started-now); a session that started the server marks
-    it as session-owned. This process then holds a lease (a file named by its pid). On exit, under
-    `lock`, the lease goes, and the last live session of a session-owned server calls `stop()`
+    Under `file_lock(lock_file)`, `start()` returns (address, started-now); a session that started
+    the server marks it as session-owned. This process then holds a lease (a file named by its pid).
+    On exit, under the same lock, the lease goes, and the last live session of a session-owned server calls `stop()`
     (leases of dead processes are swept), so parallel sessions share one server and a developer's own
     server is never stopped."""
     lease = leases_dir / str(os.getpid())
-    with lock():
+    with file_lock(lock_file):
         address, started = start()
         if started:
             owned_marker.write_text(f"{os.getpid()}\n")
@@ -340,7 +351,7 @@ def session_lease(leases_dir: Path, lock: Callable[[], AbstractContextManager[ob
     try:
         yield address
     finally:
-        with lock():
+        with file_lock(lock_file):
             lease.unlink(missing_ok=True)
             if owned_marker.exists() and not live_leases(leases_dir):
                 owned_marker.unlink(missing_ok=True)

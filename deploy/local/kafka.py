@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import fcntl
 import logging
 import os
 import secrets
@@ -311,16 +310,8 @@ def _status(layout: KafkaLayout) -> KafkaStatus:
     return KafkaStatus(BrokerState.STOPPED, layout.bootstrap, None, layout.log_file)
 
 
-@contextlib.contextmanager
-def _locked(layout: KafkaLayout) -> Iterator[None]:
-    """One launcher at a time per port (parallel test sessions, `make kafka-up` in another shell)."""
-    layout.run_dir.mkdir(parents=True, exist_ok=True)
-    with open(layout.lock_file, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _locked(layout: KafkaLayout) -> contextlib.AbstractContextManager[None]:
+    return _process.file_lock(layout.lock_file)
 
 
 def _require(tool: str, what: str) -> str:
@@ -647,9 +638,9 @@ def kafka_session(port: int | None = None, *, timeout: float | None = None) -> I
     (or another one still running) started it and no other live session holds it."""
     layout = layout_for(port)
     with _process.session_lease(
-        layout.leases_dir, lambda: _locked(layout),
+        layout.lock_file, layout.leases_dir, layout.session_owned_marker,
         lambda: _ensure_locked([layout], timeout or start_timeout()),
-        layout.session_owned_marker, lambda: _stop_locked(layout, DEFAULT_STOP_TIMEOUT),
+        lambda: _stop_locked(layout, DEFAULT_STOP_TIMEOUT),
     ) as bootstrap:
         yield bootstrap
 

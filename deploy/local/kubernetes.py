@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -639,15 +638,8 @@ def _stop_locked(layout: KubeLayout, timeout: float = STOP_TIMEOUT) -> bool:
     return stopped
 
 
-@contextlib.contextmanager
-def _locked(layout: KubeLayout) -> Iterator[None]:
-    layout.run_dir.mkdir(parents=True, exist_ok=True)
-    with open(layout.lock_file, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _locked(layout: KubeLayout) -> contextlib.AbstractContextManager[None]:
+    return _process.file_lock(layout.lock_file)
 
 
 # --- public API ------------------------------------------------------------------------------------------
@@ -688,8 +680,8 @@ def kubernetes_session(port: int | None = None, *, timeout: float = START_TIMEOU
     stopped at the end only if a session started it and no other live session holds a lease."""
     layout = layout_for(port)
     with _process.session_lease(
-        layout.leases_dir, lambda: _locked(layout), lambda: _start_locked(layout, timeout),
-        layout.session_owned_marker, lambda: _stop_locked(layout),
+        layout.lock_file, layout.leases_dir, layout.session_owned_marker,
+        lambda: _start_locked(layout, timeout), lambda: _stop_locked(layout),
     ) as kubeconfig:
         yield kubeconfig
 
