@@ -33,13 +33,13 @@ topics: venv
 	$(BIN)/tidegate topics create
 
 test: venv deps
-	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m pytest -q -raR
 
 test-unit: venv
-	$(BIN)/python -m pytest -q -ra tests/unit
+	$(BIN)/python -m pytest -q -raR tests/unit
 
 test-integration: venv deps
-	$(BIN)/python -m pytest -q -ra tests/integration
+	$(BIN)/python -m pytest -q -raR tests/integration
 
 HOMES := schemas streams agents qualitygate connectors gateway bridge cli readside
 # mypy cannot follow setuptools' editable import hook, so it reads the homes through a tree of links

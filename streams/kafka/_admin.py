@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import KafkaError, KafkaException
 
 # The documented import path; the module re-exports these without declaring them, hence the ignore.
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, TopicMetadata  # type: ignore[attr-defined]
 
 from tidegate.schemas.errors import TidegateError
 from tidegate.streams.kafka._config import confluent_config
@@ -157,23 +157,32 @@ def provision_topics(settings: Settings, specs: Iterable[TopicSpec]) -> Provisio
                 report.existing.append(name)  # created meanwhile by someone else: fine
                 continue
             raise ProvisionError(f"could not create topic {name}: {error}") from error
-    _wait_visible(admin, report.created)
+    _wait_visible(admin, {spec.name: spec.partitions for spec in plan.to_create if spec.name in report.created})
     return report
 
 
-def _wait_visible(admin: AdminClient, names: list[str]) -> None:
-    """Wait until the broker's metadata shows the new topics with all their partitions: creation is
-    acknowledged by the controller a moment before, and a producer or consumer started in between
-    would see no such topic."""
+def _wait_visible(admin: AdminClient, partitions: Mapping[str, int]) -> None:
+    """Wait until the broker's metadata shows the new topics with all their partitions led: creation
+    is acknowledged by the controller a moment before the brokers learn it (on a cluster, each broker
+    on its own), and a client started in between would see no such topic, or a topic without
+    partitions or leaders."""
     deadline = time.monotonic() + ADMIN_TIMEOUT
-    pending = list(names)
+    pending = sorted(partitions)
     while pending and time.monotonic() < deadline:
         topics = admin.list_topics(timeout=ADMIN_TIMEOUT).topics
-        pending = [name for name in names if name not in topics or topics[name].error is not None]
+        pending = [name for name in sorted(partitions) if not _ready(topics.get(name), partitions[name])]
         if pending:
             time.sleep(0.05)
     if pending:
         raise ProvisionError(f"topics {', '.join(pending)} were created but did not appear within {ADMIN_TIMEOUT:.0f} s")
+
+
+def _ready(topic: TopicMetadata | None, partitions: int) -> bool:
+    """A topic's metadata lists every partition, each with a leader and no error."""
+    if topic is None or topic.error is not None:
+        return False
+    found = topic.partitions
+    return len(found) == partitions and all(p.leader >= 0 and p.error is None for p in found.values())
 
 
 def delete_topics(settings: Settings, prefix: str) -> list[str]:

@@ -97,10 +97,15 @@ def leaders(settings: Settings) -> Counter[int]:
 
 
 def durability(settings: Settings) -> tuple[int, str]:
-    """The events topic's replica count and min.insync.replicas, as the cluster reports them."""
+    """The events topic's replica count and min.insync.replicas, as the cluster reports them. Each
+    broker learns a new topic on its own, so the metadata is read until it lists the partition."""
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0})
     events = TopicRegistry.from_settings(settings).events
-    replicas = len(admin.list_topics(events, timeout=15).topics[events].partitions[0].replicas)
+    deadline = time.monotonic() + 60
+    while not (partitions := admin.list_topics(events, timeout=15).topics[events].partitions):
+        assert time.monotonic() < deadline, f"the cluster's metadata never listed the partitions of {events}"
+        time.sleep(0.1)
+    replicas = len(partitions[0].replicas)
     (configs,) = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, events)]).values()
     return replicas, configs.result(timeout=15)["min.insync.replicas"].value
 
