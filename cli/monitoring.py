@@ -2,9 +2,9 @@
 
     tidegate configure monitoring prometheus --project sockshop --from examples/sockshop \\
         --stage production --service carts --for 1m --out rules.yml \\
-        --alertmanager-config alertmanager.yml --bridge-url http://127.0.0.1:39180/api/alertmanager \\
-        --reload http://127.0.0.1:39090
-    tidegate alertmanager-bridge --port 39180
+        --alertmanager-config alertmanager.yml --bridge-url http://127.0.0.1:19180/api/alertmanager \\
+        --reload http://127.0.0.1:19190
+    tidegate alertmanager-bridge --port 19180
 
 Files come from a local project folder (`--from DIR`) or from the resources topic (`--kafka`). A local
 folder holds project-level files at its top (`shipyard.yaml`, `slo.yaml`, `remediation.yaml`,
@@ -132,7 +132,7 @@ def configure_prometheus(
     for_: Annotated[str, typer.Option("--for", help="How long a criterion must fail before the alert fires.")] = "1m",
     out: Annotated[Path, typer.Option(help="Prometheus rule file to write (other groups in it are kept).")] = Path("rules.yml"),
     alertmanager_config: Annotated[Path | None, typer.Option(help="Also write this alertmanager.yml routing alerts to the bridge.")] = None,
-    bridge_url: Annotated[str, typer.Option(help="The bridge's webhook URL, for --alertmanager-config.")] = "http://127.0.0.1:39180/api/alertmanager",
+    bridge_url: Annotated[str, typer.Option(help="The bridge's webhook URL, for --alertmanager-config.")] = "http://127.0.0.1:19180/api/alertmanager",
     credentials_file: Annotated[Path | None, typer.Option(help="File holding the bridge token (or password): referenced instead of written into alertmanager.yml.")] = None,
     reload: Annotated[str | None, typer.Option(help="Prometheus base URL to reload (needs --web.enable-lifecycle).")] = None,
     reload_alertmanager: Annotated[str | None, typer.Option(help="Alertmanager base URL to reload.")] = None,
@@ -184,7 +184,7 @@ def configure_prometheus(
 
 
 def alertmanager_bridge(
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1 for Alertmanager's webhook.")] = 39180,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1 for Alertmanager's webhook.")] = 19180,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
 ) -> None:
     """Serve Alertmanager's webhook on 127.0.0.1: firing alerts start remediations, resolved ones close them."""

@@ -289,7 +289,7 @@ def alertmanager_config(routing: AlertmanagerRouting) -> dict[str, Any]:
     if not routing.bridge_url.startswith(("http://", "https://")):
         raise AlertingError(
             f"the bridge URL {routing.bridge_url!r} must start with http:// or https://, "
-            "e.g. http://127.0.0.1:39180/api/alertmanager"
+            "e.g. http://127.0.0.1:19180/api/alertmanager"
         )
     for what, value in (
         ("group_wait", routing.group_wait),

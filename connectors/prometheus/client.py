@@ -7,7 +7,7 @@
 means is decided by `sli.parse_instant_answer`. Only transport failures and 5xx are retried.
 
 Environment (Keptn's prometheus-service used the same names):
-    PROMETHEUS_URL                            base URL, e.g. http://127.0.0.1:39090
+    PROMETHEUS_URL                            base URL, e.g. http://127.0.0.1:19190
     PROMETHEUS_TOKEN                          bearer token, or
     PROMETHEUS_USER + PROMETHEUS_PASSWORD     basic auth
 Secrets are never logged and never appear in error messages or reprs.
@@ -104,7 +104,7 @@ class PrometheusClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if not base_url:
-            raise ValueError(f"no Prometheus URL: set {URL_ENV}, e.g. http://127.0.0.1:39090")
+            raise ValueError(f"no Prometheus URL: set {URL_ENV}, e.g. http://127.0.0.1:19190")
         if retries < 0:
             raise ValueError("retries must not be negative")
         self.url = redact(base_url.rstrip("/"))

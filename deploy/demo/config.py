@@ -21,12 +21,14 @@ STAGES = ("dev", "staging", "production")
 
 @dataclass(frozen=True, slots=True)
 class Ports:
+    # Fixed ports sit below Linux's ephemeral range (32768-60999), like the launchers' defaults: no
+    # client's own source port can take one while its server restarts.
     gateway: int = 8080
-    prometheus: int = 39190
-    alertmanager: int = 39195
+    prometheus: int = 19290
+    alertmanager: int = 19295
     kafka: int = 19092
     """The local broker's port, when the demo starts it (no --kafka)."""
-    stages: dict[str, int] = field(default_factory=lambda: {"dev": 39281, "staging": 39282, "production": 39283})
+    stages: dict[str, int] = field(default_factory=lambda: {"dev": 19381, "staging": 19382, "production": 19383})
 
     @classmethod
     def free(cls) -> Ports:

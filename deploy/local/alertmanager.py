@@ -1,7 +1,7 @@
 """A real Alertmanager on loopback for tests and the demo (Debian package `prometheus-alertmanager`, 0.25).
 
-    python -m deploy.local.alertmanager up [--port 39095] [--webhook-url URL]
-    python -m deploy.local.alertmanager status|down [--port 39095]
+    python -m deploy.local.alertmanager up [--port 19195] [--webhook-url URL]
+    python -m deploy.local.alertmanager status|down [--port 19195]
 
 Python API: `ensure_alertmanager(port, config) -> url` (starts it, or rewrites the config and reloads a
 running one), `webhook_config(url)` (Keptn's routing: alerts with `severity=webhook` go to one webhook),
@@ -23,7 +23,7 @@ from deploy.local._process import DaemonError, Instance
 
 BINARY = "prometheus-alertmanager"
 PACKAGE = "prometheus-alertmanager"
-DEFAULT_PORT = 39095
+DEFAULT_PORT = 19195
 
 # Alerts go nowhere unless a webhook is configured: enough for tests that read alerts back over the API.
 SILENT_CONFIG: dict[str, Any] = {

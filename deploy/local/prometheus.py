@@ -1,8 +1,8 @@
 """A real Prometheus on loopback for tests and the demo (Debian package `prometheus`, 2.42).
 
-    python -m deploy.local.prometheus up [--port 39090] [--target JOB=HOST:PORT ...] [--rule-file F ...]
+    python -m deploy.local.prometheus up [--port 19190] [--target JOB=HOST:PORT ...] [--rule-file F ...]
                                          [--alertmanager-url URL]
-    python -m deploy.local.prometheus status|down [--port 39090]
+    python -m deploy.local.prometheus status|down [--port 19190]
 
 Python API: `ensure_prometheus(port, scrape_targets, rule_files=..., alertmanager_url=...) -> base_url`
 starts the instance, or rewrites its config and reloads it when it already runs (so `up` is idempotent
@@ -27,7 +27,7 @@ from deploy.local._process import DaemonError, Instance
 
 BINARY = "prometheus"
 PACKAGE = "prometheus"
-DEFAULT_PORT = 39090
+DEFAULT_PORT = 19190
 # Fast enough that a test or the demo sees new samples within a couple of seconds.
 DEFAULT_SCRAPE_INTERVAL = "1s"
 
@@ -94,7 +94,7 @@ def _scrape_config(job: ScrapeJob) -> dict[str, Any]:
 def _alertmanager_config(url: str) -> dict[str, Any]:
     parts = urlsplit(url)
     if not parts.scheme or not parts.netloc:
-        raise ValueError(f"alertmanager URL {url!r} must look like http://127.0.0.1:39095")
+        raise ValueError(f"alertmanager URL {url!r} must look like http://127.0.0.1:19195")
     entry: dict[str, Any] = {"scheme": parts.scheme, "static_configs": [{"targets": [parts.netloc]}]}
     if parts.path.strip("/"):
         entry["path_prefix"] = parts.path

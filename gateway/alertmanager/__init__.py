@@ -7,7 +7,7 @@
 
 Modules: `translate` (pure: payload parsing, alert -> event, deterministic contexts and ids),
 `auth` (bearer/basic, constant time), `settings` (env), `app` (FastAPI router, Kafka sink, standalone app).
-Run standalone with `tidegate alertmanager-bridge --port 39180`.
+Run standalone with `tidegate alertmanager-bridge --port 19180`.
 """
 
 from tidegate.gateway.alertmanager.app import (

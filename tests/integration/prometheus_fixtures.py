@@ -14,7 +14,7 @@ Import the fixtures you use into the test module (or list this module in the roo
   its value passes `check` (bounded, with a message saying what was awaited and what was last seen).
 - `local_alertmanager` (session): a real Alertmanager on a free port with the silent config; its URL.
 
-All of them bind 127.0.0.1 only and never touch the default ports (39090/39095) a demo may be using.
+All of them bind 127.0.0.1 only and never touch the default ports (19190/19195) a demo may be using.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ sequencer and remediator run the remediation: the remediator picks "Scale up", t
 provider "heals" the service (stops the slow traffic), the evaluation passes, and when the alert
 resolves the bridge closes the problem of the same run.
 
-Ports: free loopback ports, so a running demo (which takes 39190/39195) does not get in the way.
+Ports: free loopback ports, so a running demo (which takes 19290/19295) does not get in the way.
 """
 
 from __future__ import annotations

@@ -167,7 +167,7 @@ def alert(service: str, name: str) -> tuple[KeptnEvent, Key]:
         "annotations": {"summary": name},
         "startsAt": "2026-05-01T12:00:00Z",
         "endsAt": "0001-01-01T00:00:00Z",
-        "generatorURL": "http://127.0.0.1:39190/graph",
+        "generatorURL": "http://127.0.0.1:19290/graph",
         "fingerprint": f"fp-{service}",
     }
     accepted = translate_alert(0, raw, BridgeSettings(token="unused"))  # type: ignore[arg-type]

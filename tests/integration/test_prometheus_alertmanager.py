@@ -26,7 +26,7 @@ def test_a_posted_alert_is_listed(local_alertmanager: str) -> None:  # noqa: F81
         "labels": labels,
         "annotations": {"summary": "response_time_p95", "descriptions": "Pod name carts-primary"},
         "startsAt": datetime.now(UTC).isoformat(),
-        "generatorURL": "http://127.0.0.1:39090/graph",
+        "generatorURL": "http://127.0.0.1:19190/graph",
     }
     posted = httpx.post(f"{local_alertmanager}/api/v2/alerts", json=[alert], timeout=10)
     assert posted.status_code == 200, posted.text

@@ -73,7 +73,7 @@ def alert_event(service: str, fingerprint: str, status: str = "firing") -> tuple
         "annotations": {"summary": "response_time_p95"},
         "startsAt": "2026-05-01T12:00:00Z",
         "endsAt": "2026-05-01T12:05:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
-        "generatorURL": "http://127.0.0.1:39190/graph",
+        "generatorURL": "http://127.0.0.1:19290/graph",
         "fingerprint": fingerprint,
     }
     accepted = translate_alert(0, raw, BRIDGE)

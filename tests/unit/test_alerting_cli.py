@@ -113,7 +113,7 @@ def test_the_alertmanager_config_carries_the_bridge_auth_and_is_private(project:
     am = tmp_path / "alertmanager.yml"
     code, _, stderr = invoke(
         "--project", "shop", "--from", str(project), "--out", str(tmp_path / "r.yml"),
-        "--alertmanager-config", str(am), "--bridge-url", "http://127.0.0.1:39180/api/alertmanager",
+        "--alertmanager-config", str(am), "--bridge-url", "http://127.0.0.1:19180/api/alertmanager",
         env={"TIDEGATE_ALERTMANAGER_TOKEN": "s3cret"},
     )
     assert code == 0, stderr

@@ -172,14 +172,14 @@ def test_merge_replaces_our_group_and_keeps_the_others() -> None:
 
 def test_alertmanager_routes_webhook_alerts_to_the_bridge_with_bearer_auth() -> None:
     config = alertmanager_config(
-        AlertmanagerRouting("http://127.0.0.1:39180/api/alertmanager", BridgeAuth("bearer", token="s3cret"))
+        AlertmanagerRouting("http://127.0.0.1:19180/api/alertmanager", BridgeAuth("bearer", token="s3cret"))
     )
     [route] = config["route"]["routes"]
     assert route["receiver"] == "tidegate"
     assert route["matchers"] == ['severity="webhook"']
     receiver = next(r for r in config["receivers"] if r["name"] == "tidegate")
     [webhook] = receiver["webhook_configs"]
-    assert webhook["url"] == "http://127.0.0.1:39180/api/alertmanager"
+    assert webhook["url"] == "http://127.0.0.1:19180/api/alertmanager"
     assert webhook["send_resolved"] is True
     assert webhook["http_config"] == {"authorization": {"type": "Bearer", "credentials": "s3cret"}}
 
@@ -193,4 +193,4 @@ def test_alertmanager_basic_auth_from_a_password_file() -> None:
 
 def test_alertmanager_config_refuses_a_url_without_scheme() -> None:
     with pytest.raises(AlertingError, match="http://"):
-        alertmanager_config(AlertmanagerRouting("127.0.0.1:39180"))
+        alertmanager_config(AlertmanagerRouting("127.0.0.1:19180"))

@@ -49,7 +49,7 @@ def alert(status: str = "firing", *, drop: tuple[str, ...] = (), fingerprint: st
         "annotations": {"summary": "response_time_p95", "descriptions": "Pod name carts-primary"},
         "startsAt": STARTS,
         "endsAt": "0001-01-01T00:00:00Z" if status == "firing" else "2026-05-01T12:10:00Z",
-        "generatorURL": "http://127.0.0.1:39190/graph?g0.expr=x",
+        "generatorURL": "http://127.0.0.1:19290/graph?g0.expr=x",
         "fingerprint": fingerprint,
     }
 
@@ -58,7 +58,7 @@ def payload(*alerts: dict[str, Any], status: str = "firing", version: str = "4")
     return {
         "version": version, "groupKey": '{}:{alertname="response_time_p95"}', "truncatedAlerts": 0,
         "status": status, "receiver": "tidegate", "groupLabels": {"alertname": "response_time_p95"},
-        "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://127.0.0.1:39195",
+        "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://127.0.0.1:19295",
         "alerts": list(alerts),
     }
 
@@ -111,13 +111,13 @@ def test_a_firing_alert_becomes_a_remediation_trigger_with_keptns_problem_block(
     assert accepted.key == Key("sockshop", "production", "carts")
     assert event.data["project"] == "sockshop" and event.data["service"] == "carts"
     assert event.data["deployment"] == {"deploymentNames": ["primary"]}
-    assert event.data["labels"]["Problem URL"] == "http://127.0.0.1:39190/graph?g0.expr=x"
+    assert event.data["labels"]["Problem URL"] == "http://127.0.0.1:19290/graph?g0.expr=x"
     problem = Problem.model_validate(event.data["problem"])
     assert problem.State == "OPEN"
     assert problem.problemTitle == "response_time_p95"
     assert problem.rootCause == "response_time_p95"
     assert problem.ProblemID == "8f2b1c0d9e3a4b5c"
-    assert problem.ProblemURL == "http://127.0.0.1:39190/graph?g0.expr=x"
+    assert problem.ProblemURL == "http://127.0.0.1:19290/graph?g0.expr=x"
     assert problem.ImpactedEntity == "carts-primary"
     assert problem.labels is not None and problem.labels["severity"] == "webhook"
 

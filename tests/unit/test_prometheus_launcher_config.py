@@ -20,7 +20,7 @@ def test_config_scrapes_every_second_with_rules_and_alertmanager(tmp_path: Path)
     config = prometheus_config(
         [ScrapeJob("carts-sockshop-dev", ["127.0.0.1:8081"], labels={"stage": "dev"})],
         rule_files=[rules],
-        alertmanager_url="http://127.0.0.1:39095",
+        alertmanager_url="http://127.0.0.1:19195",
     )
     assert config["global"]["scrape_interval"] == "1s"
     assert config["rule_files"] == [str(rules)]
@@ -32,7 +32,7 @@ def test_config_scrapes_every_second_with_rules_and_alertmanager(tmp_path: Path)
         }
     ]
     assert config["alerting"] == {
-        "alertmanagers": [{"scheme": "http", "static_configs": [{"targets": ["127.0.0.1:39095"]}]}]
+        "alertmanagers": [{"scheme": "http", "static_configs": [{"targets": ["127.0.0.1:19195"]}]}]
     }
 
 
@@ -52,8 +52,8 @@ def test_duplicate_job_names_are_refused() -> None:
 
 
 def test_alertmanager_url_without_host_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"must look like http://127\.0\.0\.1:39095"):
-        prometheus_config([], alertmanager_url="127.0.0.1:39095")
+    with pytest.raises(ValueError, match=r"must look like http://127\.0\.0\.1:19195"):
+        prometheus_config([], alertmanager_url="127.0.0.1:19195")
 
 
 def test_webhook_config_routes_severity_webhook_alerts_to_the_bridge() -> None:
