@@ -7,6 +7,8 @@ VALUES.json is a list of indicator values as in `get-sli.finished` (`metric`, `v
 `message`); PREVIOUS.json a list of earlier `evaluation.finished` data objects, newest first.
 Exit code 0 for pass or warning, 1 for fail, 2 for unusable input (unreadable files, an SLO with
 no objectives, an invalid criterion or total score); the verdict is still printed when there is one.
+Every input file is read within the YAML reader's bounds (schemas.yamlreader): at most MAX_FILE_BYTES,
+nested at most MAX_DEPTH levels (the JSON files too); over a bound is unusable input naming the file.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from tidegate.qualitygate.results import Reason
 from tidegate.schemas.errors import FileError, YamlSyntaxError
 from tidegate.schemas.events import Status
 from tidegate.schemas.slo import SLO
-from tidegate.schemas.yamlreader import MAX_FILE_BYTES, load_yaml
+from tidegate.schemas.yamlreader import MAX_DEPTH, MAX_FILE_BYTES, load_yaml
 
 EXIT_GATE_PASSED = 0
 EXIT_GATE_FAILED = 1
@@ -118,23 +120,26 @@ def exit_code(verdict: EvaluationResult) -> int:
 
 
 def _read(path: Path, what: str) -> str:
+    """The text of a user's input file, at most MAX_FILE_BYTES (read that far and no further, so a
+    FIFO or /dev/zero is refused as well as a large file)."""
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            content = handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise _Unusable(f"{what} file {str(path)!r} does not exist") from None
     except IsADirectoryError:
         raise _Unusable(f"{what} file {str(path)!r} is a directory; give the path of a file") from None
-    except (OSError, UnicodeDecodeError) as error:
+    except OSError as error:
+        raise _Unusable(f"cannot read {what} file {str(path)!r}: {error}") from None
+    if len(content) > MAX_FILE_BYTES:
+        raise _Unusable(f"{what} file {str(path)!r} is larger than {MAX_FILE_BYTES} bytes, the most Tidegate reads")
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError as error:
         raise _Unusable(f"cannot read {what} file {str(path)!r}: {error}") from None
 
 
 def _load_slo(path: Path) -> SLO:
-    try:
-        too_large = path.stat().st_size > MAX_FILE_BYTES
-    except OSError:
-        too_large = False  # _read says what is wrong with the path
-    if too_large:
-        raise _Unusable(f"SLO file {str(path)!r} is larger than {MAX_FILE_BYTES} bytes, the most Tidegate reads")
     text = _read(path, "SLO")
     try:
         document = load_yaml(text, path)  # the YAML reader of `tidegate lint`: YAML 1.2, bounded
@@ -158,13 +163,36 @@ def _yaml_problem(path: Path, error: FileError) -> str:
 
 
 def _load_json(path: Path, what: str) -> Any:
+    """A JSON input file within the YAML reader's bounds: MAX_FILE_BYTES, nested at most MAX_DEPTH levels."""
     text = _read(path, what)
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as error:
         raise _Unusable(
             f"{what} file {str(path)!r} is not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
         ) from None
+    except RecursionError:  # nested deeper than the interpreter's stack: far past MAX_DEPTH
+        data = None
+        depth = MAX_DEPTH + 1
+    else:
+        depth = _depth(data)
+    if depth > MAX_DEPTH:
+        raise _Unusable(f"{what} file {str(path)!r} is refused: it nests deeper than {MAX_DEPTH} levels")
+    return data
+
+
+def _depth(data: Any) -> int:
+    """Levels of lists and objects in parsed JSON (0 for a scalar), without recursion."""
+    deepest, pending = 0, [(data, 1)]
+    while pending:
+        value, level = pending.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if level <= MAX_DEPTH:  # one level past the limit is enough to refuse
+            pending.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _describe(error: ValidationError) -> str:

@@ -221,3 +221,35 @@ def test_the_slo_is_read_with_yaml_1_2_scalars_as_lint_reads_it(
     data = json.loads(result.output)
     assert data["evaluation"]["result"] == "pass"
     assert [item["value"]["metric"] for item in data["evaluation"]["indicatorResults"]] == ["on"]
+
+
+@pytest.mark.parametrize("option", ["--sli", "--previous"])
+def test_oversized_and_endless_json_inputs_are_refused_naming_the_file(
+    runner: CliRunner, cli: typer.Typer, tmp_path: Path, option: str
+) -> None:
+    # json.loads read any size; /dev/zero (or a FIFO) was read until memory ran out. Now at most
+    # MAX_FILE_BYTES are read, then the file is refused with its name.
+    (tmp_path / "values.json").write_text("[]")
+    big = tmp_path / "big.json"
+    big.write_text("[" + " " * MAX_FILE_BYTES + "]")
+    args = ["--slo", str(FIXTURES / "slo_response_time.yaml"), "--sli", str(tmp_path / "values.json")]
+    for source in (big, Path("/dev/zero")):
+        result = runner.invoke(cli, [*args, option, str(source)])
+        assert result.exit_code == 2, result.output
+        assert f"file {str(source)!r} is larger than {MAX_FILE_BYTES} bytes" in result.stderr
+
+
+@pytest.mark.parametrize("levels", [MAX_DEPTH + 1, 100_000])
+def test_deeply_nested_json_is_refused_naming_the_file(
+    runner: CliRunner, cli: typer.Typer, tmp_path: Path, levels: int
+) -> None:
+    # 100,000 levels made json.loads raise RecursionError (a traceback); MAX_DEPTH + 1 passed unnoticed.
+    nested = tmp_path / "nested.json"
+    nested.write_text("[" * levels + "]" * levels)
+    result = runner.invoke(cli, ["--slo", str(FIXTURES / "slo_response_time.yaml"), "--sli", str(nested)])
+    assert result.exit_code == 2, result.output
+    assert f"SLI values file {str(nested)!r} is refused: it nests deeper than {MAX_DEPTH} levels" in result.stderr
+    (tmp_path / "values.json").write_text('[{"metric": "response_time_p95", "value": 500, "success": true}]')
+    result = runner.invoke(cli, ["--slo", str(FIXTURES / "slo_response_time.yaml"), "--sli",
+                                 str(tmp_path / "values.json"), "--previous", str(nested)])
+    assert result.exit_code == 2 and "previous evaluations file" in result.stderr and "nests deeper" in result.stderr
