@@ -19,6 +19,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from tidegate.agents.dedupe import DIGEST_SIZE, REMEMBERED_PARTITIONS, input_digest, remembers
 from tidegate.agents.kernel import Position
 from tidegate.agents.merge import copy_value, merge
 from tidegate.schemas.durations import parse_duration
@@ -46,16 +47,12 @@ from tidegate.schemas.tidegate_events import (
 
 from ._durations import format_duration
 from .model import (
-    DIGEST_SIZE,
-    REMEMBERED_PARTITIONS,
     WANTS_LOCK,
     CurrentTask,
     KeyState,
     SequencerConfig,
     SequenceRun,
     SequenceState,
-    input_digest,
-    remembers,
 )
 from .outputs import AuditKind, AuditRecord, Decision, Emit, Ignored, IgnoreReason, Output
 from .rules import aggregate, follow_ups, stops_sequence, task_payload

@@ -25,11 +25,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from hashlib import blake2b
 from typing import Any
 
 from pydantic import Base64UrlBytes, BaseModel, Field, model_validator
 
+from tidegate.agents.dedupe import REMEMBERED_INPUTS, input_digest
 from tidegate.schemas.shipyard import Shipyard, Task
 
 
@@ -91,26 +91,6 @@ class SequenceRun(BaseModel):
     last_status: str | None = None
     last_message: str | None = None
     current: CurrentTask | None = None
-
-
-DIGEST_SIZE = 8  # bytes of an input id's digest in `KeyState.recent`
-REMEMBERED_INPUTS = 64  # input ids a key remembers by default (`SequencerConfig.remembered_inputs`)
-REMEMBERED_PARTITIONS = 8  # input partitions a key remembers an offset for (more only after repartitioning)
-
-
-def input_digest(event_id: str) -> bytes:
-    """The digest `KeyState.recent` remembers an input id by (64 bits: no collision within a window)."""
-    return blake2b(event_id.encode(), digest_size=DIGEST_SIZE).digest()
-
-
-def remembers(window: bytes, digest: bytes) -> bool:
-    """Whether `window` (digests laid end to end) holds `digest` at a digest boundary."""
-    at = window.find(digest)
-    while at >= 0:
-        if at % DIGEST_SIZE == 0:
-            return True
-        at = window.find(digest, at + 1)
-    return False
 
 
 class KeyState(BaseModel):

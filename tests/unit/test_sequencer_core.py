@@ -20,6 +20,7 @@ from tests.unit.test_sequencer_helpers import (
     tasks_of,
     trigger,
 )
+from tidegate.agents.dedupe import DIGEST_SIZE
 from tidegate.agents.sequencer import (
     AuditKind,
     IgnoreReason,
@@ -27,7 +28,6 @@ from tidegate.agents.sequencer import (
     SequenceState,
     decide,
 )
-from tidegate.agents.sequencer.model import DIGEST_SIZE
 from tidegate.agents.sequencer.rules import aggregate
 from tidegate.schemas.events import KeptnEvent
 

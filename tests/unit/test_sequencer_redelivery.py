@@ -20,14 +20,14 @@ from tests.unit.test_sequencer_helpers import (
     reply,
     trigger,
 )
-from tidegate.agents.kernel import Decision, Hosted, Position, Read, Runner
-from tidegate.agents.sequencer import IgnoreReason, KeyState, decide
-from tidegate.agents.sequencer.model import (
+from tidegate.agents.dedupe import (
     DIGEST_SIZE,
     REMEMBERED_INPUTS,
     REMEMBERED_PARTITIONS,
     input_digest,
 )
+from tidegate.agents.kernel import Decision, Hosted, Position, Read, Runner
+from tidegate.agents.sequencer import IgnoreReason, KeyState, decide
 from tidegate.agents.sequencer.shell import AGENT
 from tidegate.schemas.events import KeptnEvent
 from tidegate.streams.codec import encode
