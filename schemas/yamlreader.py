@@ -1,6 +1,7 @@
 """Tidegate's one YAML reader: bounded, YAML 1.2 scalars, positions kept.
 
     data = load_yaml(text, "config.yaml")          # the data of the first document (None: none)
+    docs = load_yaml_all(text, "manifest.yaml", yaml11=True)   # every document; YAML 1.1 as Helm reads
     document = read_document(text, "slo.yaml")     # the node tree too, for `schemas.files`
 
 Every file model loader (`schemas.files.load_text`) reads through here, and so do the commands that
@@ -66,6 +67,9 @@ if yaml.__with_libyaml__:  # libyaml reads ~10x faster; the pure-Python reader s
 
     _Yaml12CLoader.yaml_implicit_resolvers = _Yaml12Loader.yaml_implicit_resolvers
     _LOADERS = (_Yaml12CLoader, _Yaml12Loader)
+
+# YAML 1.1 scalars, as Go's yaml.v2 (so Helm and Kubernetes) read them, for files handed on to those tools.
+_LOADERS_11: _Loaders = (yaml.CSafeLoader, yaml.SafeLoader) if yaml.__with_libyaml__ else (yaml.SafeLoader,)
 
 
 _Place = tuple[int | None, int | None]
@@ -198,25 +202,29 @@ def format_field_path(parts: list[str | int]) -> str:
     return text
 
 
-def read_document(text: str, path: str) -> Document | None:
+def read_document(text: str, path: str, *, yaml11: bool = False) -> Document | None:
     """The first document of `text` with its node tree (None: there is none), within the limits;
-    raises YamlLimitError or YamlSyntaxError naming `path`."""
+    raises YamlLimitError or YamlSyntaxError naming `path`. `yaml11`: YAML 1.1 scalars (see load_yaml)."""
     if len(text.encode("utf-8")) > MAX_FILE_BYTES:
         raise too_large(path)
-    for loader_class in _LOADERS:
+    loaders = _LOADERS_11 if yaml11 else _LOADERS
+    for loader_class in loaders:
         try:
             return _parse_with(loader_class, text, path)
         except YamlSyntaxError:
-            if loader_class is _Yaml12Loader:
+            if loader_class is loaders[-1]:
                 raise
             # libyaml words its errors differently: the pure-Python reader says where and why in the
             # words _SYNTAX_HINTS knows (and a bomb before the error was already refused)
     raise AssertionError("unreachable: the pure-Python reader is the last one")
 
 
-def _parse_with(
-    loader_class: type[yaml.SafeLoader] | type[yaml.CSafeLoader], text: str, path: str
-) -> Document | None:
+_LoaderClass = type[yaml.SafeLoader] | type[yaml.CSafeLoader]
+
+
+def _within_limits(loader_class: _LoaderClass, text: str, path: str) -> None:
+    """Raises YamlLimitError or YamlSyntaxError unless every document of `text` is within the limits
+    (the count of values runs over all of them)."""
     loader = loader_class(text)
     try:
         _check_limits(loader)
@@ -228,6 +236,10 @@ def _parse_with(
         raise YamlSyntaxError(path, [FileProblem(path, None, None, "", f"invalid YAML: {error}")]) from None
     finally:
         loader.dispose()
+
+
+def _parse_with(loader_class: _LoaderClass, text: str, path: str) -> Document | None:
+    _within_limits(loader_class, text, path)
     loader = loader_class(text)
     try:
         root = loader.get_node() if loader.check_node() else None
@@ -308,9 +320,47 @@ def _scan_nodes(document: Document, node: yaml.Node, loc: Location, path: str) -
         document.yaml11_words.append((loc, node.value))
 
 
-def load_yaml(text: str, path: str | Path = "<text>") -> Any:
+def load_yaml(text: str, path: str | Path = "<text>", *, yaml11: bool = False) -> Any:
     """The data of the first YAML document, read as `schemas.files.load_text` reads it (YAML 1.2
     scalars, the same size, nesting and alias limits), for files that are not of a Keptn kind; None
-    for no document, as yaml.safe_load. Raises a FileError (`YamlSyntaxError`, `YamlLimitError`)."""
-    document = read_document(text, str(path))
+    for no document, as yaml.safe_load. Raises a FileError (`YamlSyntaxError`, `YamlLimitError`).
+
+    `yaml11=True` resolves scalars as YAML 1.1 (yaml.safe_load's `on`/`off`/`yes`/`no` booleans,
+    `0755` octal, dates), within the same limits: for files Tidegate rewrites and hands on to tools that
+    read YAML 1.1 (a chart's values.yaml and rendered manifests, read by Helm and Kubernetes), so that
+    rewriting them does not change what those tools read."""
+    document = read_document(text, str(path), yaml11=yaml11)
     return None if document is None else document.data
+
+
+def load_yaml_all(text: str, path: str | Path = "<text>", *, yaml11: bool = False) -> list[Any]:
+    """The data of every YAML document of `text` (a stream such as rendered Kubernetes manifests),
+    within the same limits as `load_yaml`, counted over the whole text; empty documents are skipped.
+    Raises a FileError (`YamlSyntaxError`, `YamlLimitError`). `yaml11` as for load_yaml."""
+    where = str(path)
+    if len(text.encode("utf-8")) > MAX_FILE_BYTES:
+        raise too_large(where)
+    loaders = _LOADERS_11 if yaml11 else _LOADERS
+    for loader_class in loaders:
+        try:
+            _within_limits(loader_class, text, where)
+        except YamlSyntaxError:
+            if loader_class is loaders[-1]:
+                raise
+            continue  # the pure-Python reader words the error (as read_document)
+        loader = loader_class(text)
+        documents: list[Any] = []
+        try:
+            while loader.check_node():
+                node = loader.get_node()
+                data = loader.construct_document(node) if node is not None else None
+                if data is not None:
+                    documents.append(data)
+            return documents
+        except yaml.MarkedYAMLError as error:
+            raise YamlSyntaxError(where, [_syntax_problem(error, where)]) from None
+        except yaml.YAMLError as error:
+            raise YamlSyntaxError(where, [FileProblem(where, None, None, "", f"invalid YAML: {error}")]) from None
+        finally:
+            loader.dispose()
+    raise AssertionError("unreachable: the pure-Python reader is the last one")

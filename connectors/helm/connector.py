@@ -32,7 +32,9 @@ from tidegate.connectors.helm.charts import (
 from tidegate.connectors.helm.driver import HelmCli, HelmDriver, HelmError
 from tidegate.connectors.helm.settings import HelmSettings
 from tidegate.connectors.runtime import TaskContext, TaskOutcome
+from tidegate.schemas.errors import FileError
 from tidegate.schemas.events import KeptnEvent, Result
+from tidegate.schemas.yamlreader import load_yaml
 from tidegate.streams.resources import Resource
 
 TASKS = ("deployment", "release", "rollback", "action")
@@ -180,7 +182,10 @@ class HelmConnector:
         block = ctx.payload("deployment")
         local, public = list(block.get("deploymentURIsLocal") or []), list(block.get("deploymentURIsPublic") or [])
         if endpoints is not None:
-            loaded = yaml.safe_load(endpoints.text) or {}
+            try:
+                loaded = load_yaml(endpoints.text, ENDPOINTS_FILE) or {}
+            except FileError as error:
+                raise ChartError(f"{ENDPOINTS_FILE} cannot be used: {error}") from None
             if isinstance(loaded, dict):
                 local = list(loaded.get("deploymentURIsLocal") or local)
                 public = list(loaded.get("deploymentURIsPublic") or public)

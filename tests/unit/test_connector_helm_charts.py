@@ -1,15 +1,17 @@
-"""The helm connector's pure parts: strategies, scaling values, values merging, URIs, the generated chart."""
+"""The helm connector's pure parts: strategies, scaling values, values merging, URIs, the generated chart, and
+the bounded reading of values and manifests (alias bombs refused before Helm runs)."""
 
 from __future__ import annotations
 
 import gzip
 import io
 import tarfile
+from typing import Any
 
 import pytest
 import yaml
 
-from tidegate.connectors.helm import scaling_delta, strategy_of
+from tidegate.connectors.helm import HelmConnector, scaling_delta, strategy_of
 from tidegate.connectors.helm.charts import (
     MAX_CHART_BYTES,
     MAX_FILE_BYTES,
@@ -20,12 +22,18 @@ from tidegate.connectors.helm.charts import (
     generated_chart,
     generated_objects,
     merge_values,
+    parse_manifest,
     primary_objects,
     read_chart,
     scale_manifest,
     service_uris,
     write_chart,
 )
+from tidegate.connectors.runtime import TaskContext
+from tidegate.schemas.events import KeptnEvent
+from tidegate.schemas.yamlreader import MAX_DEPTH, MAX_NODES
+from tidegate.streams.resources import Resource, ResourceStore
+from tidegate.streams.settings import Settings
 
 MANIFEST = [
     {"kind": "Deployment", "metadata": {"name": "carts", "labels": {"app": "carts"}},
@@ -135,3 +143,66 @@ def test_too_many_files_are_refused() -> None:
     many = _gzipped_tar(*((f"carts/f{i}", 0) for i in range(MAX_FILES + 1)))
     with pytest.raises(ChartError, match=f"more than {MAX_FILES} files"):
         read_chart(many, "helm/carts.tgz")
+
+
+def _alias_bomb(last: str = "") -> bytes:
+    """~450 bytes standing for 8**10 values once the aliases are expanded (a billion laughs)."""
+    lines = ['a0: &a0 ["x","x","x","x","x","x","x","x"]']
+    lines += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 8) + "]" for i in range(1, 10)]
+    return ("\n".join(lines) + "\n" + last).encode()
+
+
+def test_a_billion_laughs_values_file_is_refused_with_the_limit() -> None:
+    # yaml.safe_load took it (the aliases share one list) and handed 8**10 values on to the merge and
+    # to Helm; the bounded reader counts the expanded values first and refuses at line 5.
+    archive = write_chart(Chart({"c/Chart.yaml": b"name: c", "c/values.yaml": _alias_bomb("image: a\n")}))
+    with pytest.raises(ChartError) as refused:
+        merge_values(archive, {"image": "b"}, "helm/carts.tgz")
+    message = str(refused.value)
+    assert message.startswith("the chart's values cannot be used: helm/carts.tgz: values.yaml:5: ")
+    assert f"more than {MAX_NODES} values once its aliases (*name) are expanded" in message
+
+
+def test_a_rendered_manifest_is_read_within_the_limits_and_as_helm_reads_it() -> None:
+    manifest = yaml.safe_dump_all(MANIFEST).encode()
+    assert parse_manifest(manifest.decode()) == MANIFEST
+    with pytest.raises(ChartError, match=f"the rendered manifest cannot be used: .*more than {MAX_NODES} values"):
+        parse_manifest(_alias_bomb("---\nkind: Service\n").decode())
+    with pytest.raises(ChartError, match=f"nests deeper than {MAX_DEPTH} levels"):
+        parse_manifest("kind: Deployment\nspec: " + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1) + "\n")
+    bomb_chart = write_chart(Chart({"c-generated/Chart.yaml": b"name: c", "c-generated/manifest.yaml": _alias_bomb()}))
+    with pytest.raises(ChartError, match=r"helm/carts-generated\.tgz: manifest\.yaml cannot be used"):
+        generated_objects(bomb_chart, "helm/carts-generated.tgz")
+
+
+def test_merging_values_keeps_what_helm_reads_in_yaml_1_1() -> None:
+    # Helm reads values as YAML 1.1: `off` is false and 0755 is 493. The merged values.yaml must say
+    # the same, or a switch written `enabled: off` would turn into the (true) text "off".
+    archive = write_chart(Chart({"c/Chart.yaml": b"name: c",
+                                 "c/values.yaml": b"enabled: off\nmode: 0755\nimage: a\n"}))
+    merged = read_chart(merge_values(archive, {"image": "b"})).file("values.yaml") or b""
+    assert yaml.safe_load(merged) == {"enabled": False, "mode": 0o755, "image": "b"}
+
+
+async def test_the_connector_ends_a_deployment_of_a_bomb_chart_errored_before_helm_runs() -> None:
+    calls: list[str] = []
+
+    class Driver:
+        async def template(self, *args: Any) -> str:
+            calls.append("template")
+            return ""
+
+        async def upgrade(self, *args: Any, **kwargs: Any) -> None:
+            calls.append("upgrade")
+
+    store = ResourceStore()
+    store.put(Resource.new("sockshop", "helm/carts.tgz", write_chart(Chart({
+        "carts/Chart.yaml": b"name: carts", "carts/values.yaml": _alias_bomb("image: a\n")})), "dev", "carts"))
+    event = KeptnEvent(type="sh.keptn.event.deployment.triggered", shkeptncontext="ctx", data={
+        "project": "sockshop", "stage": "dev", "service": "carts", "deployment": {"deploymentstrategy": "direct"},
+        "configurationChange": {"values": {"image": "b"}}})
+    ctx = TaskContext(event=event, task="deployment", connector="helm", resources=store, settings=Settings(), timeout=30)
+    outcome = await HelmConnector(driver_factory=lambda _ctx: Driver()).run(ctx)  # type: ignore[arg-type,return-value]
+    assert outcome.status.value == "errored"
+    assert "values.yaml:5:" in outcome.message and f"more than {MAX_NODES} values" in outcome.message
+    assert calls == []

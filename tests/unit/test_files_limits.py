@@ -13,7 +13,7 @@ import tidegate.schemas.yamlreader as yamlreader
 from tidegate.schemas.errors import YamlLimitError
 from tidegate.schemas.files import load_file, load_text
 from tidegate.schemas.shipyard import Shipyard
-from tidegate.schemas.yamlreader import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, load_yaml
+from tidegate.schemas.yamlreader import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, load_yaml, load_yaml_all
 
 
 @pytest.fixture(autouse=True, params=["libyaml", "python"])
@@ -21,6 +21,7 @@ def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     """Every limit holds for both readers: libyaml (when installed) and the pure-Python one."""
     if request.param == "python":
         monkeypatch.setattr(yamlreader, "_LOADERS", (yamlreader._Yaml12Loader,))
+        monkeypatch.setattr(yamlreader, "_LOADERS_11", (yamlreader.yaml.SafeLoader,))
     elif len(yamlreader._LOADERS) < 2:
         pytest.skip("PyYAML was built without libyaml")
     return str(request.param)
@@ -100,3 +101,17 @@ def test_tidegate_lint_refuses_the_bomb(tmp_path: Path, reader: str) -> None:
     linted = subprocess.run([str(tidegate), "lint", str(path)], capture_output=True, text=True, check=False, timeout=300)
     assert linted.returncode == 1
     assert f"{path}:5: the document has more than {MAX_NODES} values" in linted.stdout
+
+
+@pytest.mark.parametrize("yaml11", [False, True])
+def test_every_document_of_a_stream_is_read_within_limits_counted_over_the_stream(yaml11: bool) -> None:
+    assert load_yaml_all("a: on\n---\n---\nb: 0755\n", "m.yaml", yaml11=yaml11) == (
+        [{"a": True}, {"b": 0o755}] if yaml11 else [{"a": "on"}, {"b": "0755"}])
+    with pytest.raises(YamlLimitError, match=r"m\.yaml:7: the document has more than"):
+        load_yaml_all("kind: Service\n---\n" + alias_bomb(), "m.yaml", yaml11=yaml11)
+    # Many small documents are one stream: their values count together.
+    many = "---\n".join("[" + ",".join(["1"] * 99) + "]\n" for _ in range(MAX_NODES // 100 + 1))
+    with pytest.raises(YamlLimitError, match=f"more than {MAX_NODES} values"):
+        load_yaml_all(many, "m.yaml", yaml11=yaml11)
+    with pytest.raises(YamlLimitError, match=f"larger than {MAX_FILE_BYTES} bytes"):
+        load_yaml_all("a: 1\n---\n" + "#" * MAX_FILE_BYTES, "m.yaml", yaml11=yaml11)
