@@ -167,6 +167,7 @@ class StreamLoop:
         ready: Callable[[], bool] = lambda: True,
         dead_letters: DeadLetterCounter | None = None,
         note_dead_letter: Callable[[DeadLetterCounter, DeadLetter], None] | None = None,
+        instance_id: str | None = None,
     ) -> None:
         self.settings = settings
         self.registry = TopicRegistry.from_settings(settings)
@@ -174,6 +175,9 @@ class StreamLoop:
         self.group = group
         self.topics = list(topics)
         self.state_topic = state_topic
+        # A static member of its group (`group.instance.id`, stable per worker): after a crash, the same
+        # worker started again gets its partitions back at once instead of after the dead member's session.
+        self.instance_id = instance_id
         self.ready = ready  # whether the configuration has been read once (never decide on half of it)
         self.dead_letters = dead_letters if dead_letters is not None else DeadLetterCounter()
         self._note = note_dead_letter
@@ -234,7 +238,10 @@ class StreamLoop:
             "auto.offset.reset": "earliest",
             "session.timeout.ms": SESSION_TIMEOUT_MS,
             "heartbeat.interval.ms": HEARTBEAT_INTERVAL_MS,
+            **({"group.instance.id": self.instance_id} if self.instance_id else {}),
         }))
+        log.info("%s: joining group %s%s", self.handler.name, self.group,
+                 f" as static member {self.instance_id}" if self.instance_id else "")
         clean = False
         try:
             self._consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke,
