@@ -39,9 +39,10 @@ import yaml
 from deploy.local.kafka import KafkaCluster, kafka_cluster
 from tests.conftest import StartWorker
 from tests.integration.test_connector_runtime import read_runs, start_connector
+from tests.support.deliveries import Ledger, delivery_trigger, sequencer_only, wait_until
 from tests.support.kafka import EventCollector, publish_files
 from tests.support.responder import TaskResponder
-from tidegate.schemas.events import KeptnEvent, sequence_type
+from tidegate.schemas.events import sequence_type
 from tidegate.streams.kafka import AsyncEventPublisher, provision_topics
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
@@ -90,27 +91,12 @@ def broker(tmp_path: Path) -> Iterator[KafkaCluster]:
 
 @pytest.fixture
 def fault_settings(broker: KafkaCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    # Only the agents under test (the evaluator would answer evaluation tasks itself). Faust's group (the
-    # approver) drops a killed member when its session expires (60 s by default): a short one, as the
-    # sequencer's own group has (10 s, streams.kafka.loop).
-    monkeypatch.setenv("TIDEGATE_AGENTS", "sequencer,approver")
-    monkeypatch.setenv("BROKER_SESSION_TIMEOUT", "8")
-    monkeypatch.setenv("BROKER_HEARTBEAT_INTERVAL", "1")
+    sequencer_only(monkeypatch)
     settings = Settings(kafka_bootstrap=broker.bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:10]}.", partitions=4,
                         store="memory://", data_dir=tmp_path / "faust", web_enabled=False)
     report = provision_topics(settings, TopicRegistry.from_settings(settings).specs())
     assert report.ok, report.problems
     return settings
-
-
-def trigger(service: str) -> KeptnEvent:
-    return KeptnEvent(
-        type=sequence_type("dev", "delivery", "triggered"),
-        source="ci",
-        shkeptncontext=str(uuid.uuid4()),
-        data={"project": PROJECT, "stage": "dev", "service": service,
-              "configurationChange": {"values": {"image": f"{service}:1.0.0"}}},
-    )
 
 
 class Processes:
@@ -161,15 +147,6 @@ class Processes:
         self.connector.wait(30)
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float, what: str, processes: Processes) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        processes.assert_running()
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await asyncio.sleep(0.25)
-
-
 async def test_workers_a_connector_and_the_broker_killed_repeatedly_lose_stick_and_double_nothing(
     broker: KafkaCluster, fault_settings: Settings, faust_worker: StartWorker, tmp_path: Path,
     capsys: pytest.CaptureFixture[str], record_property: Callable[[str, object], None],
@@ -185,7 +162,7 @@ async def test_workers_a_connector_and_the_broker_killed_repeatedly_lose_stick_a
         "tasks": [{"name": "deploy", "cmd": [sys.executable, str(program), str(marker), str(PROGRAM_SECONDS)]}],
     }]})
     publish_files(settings, PROJECT, {"shipyard.yaml": SHIPYARD, "command/config.yaml": config})
-    triggers = [trigger(f"svc-{n:03d}") for n in range(DELIVERIES)]
+    triggers = [delivery_trigger(PROJECT, f"svc-{n:03d}") for n in range(DELIVERIES)]
     expected = {e.shkeptncontext for e in triggers}
     node = broker.layouts[0].node_id
     faults: list[str] = []
@@ -244,39 +221,24 @@ async def test_workers_a_connector_and_the_broker_killed_repeatedly_lose_stick_a
         if event.type.endswith(".deployment.finished") and event.data.get("message") == LOST:
             lost.add(event.triggeredid or "")
 
+    ledger = Ledger.read(events.events, (e for c in collectors for e in c.events), expected,
+                         lambda event: event.type == FINAL_TYPE)
     # Each task of each delivery was triggered under exactly one id (tasks after a lost deployment: none).
-    triggered: dict[tuple[str, str, str], set[str]] = defaultdict(set)
-    records = 0
-    deployment_of: dict[str, str] = {}
-    for collector in collectors:
-        for event in collector.events:
-            if event.type.endswith(".triggered") and event.shkeptncontext in expected:
-                records += 1
-                task = event.type.split(".")[3]
-                triggered[(event.shkeptncontext or "", str(event.data["stage"]), task)].add(event.id)
-                if task == "deployment":
-                    deployment_of[event.shkeptncontext or ""] = event.id
-    twice = {where: ids for where, ids in triggered.items() if len(ids) > 1}
-    assert not twice, f"tasks triggered twice under different ids (double execution): {twice}"
+    ledger.assert_no_task_twice()
+    deployment_of = {context: next(iter(ids)) for (context, _stage, task), ids in ledger.triggered.items()
+                     if task == "deployment"}
     lost_contexts = {context for context, task_id in deployment_of.items() if task_id in lost}
     for context in expected:
-        wanted = TASKS[:1] if context in lost_contexts else TASKS
-        assert sorted((stage, task) for c, stage, task in triggered if c == context) == sorted(wanted), context
+        assert ledger.tasks_of(context) == sorted(TASKS[:1] if context in lost_contexts else TASKS), context
 
     # Every delivery finished under one id: a pass, or an error where its deployment was lost.
-    finals: dict[str, set[str]] = defaultdict(set)
-    final_records = 0
-    for event in events.events:
-        if event.type == FINAL_TYPE and event.shkeptncontext in expected:
-            context = event.shkeptncontext or ""
+    ledger.assert_finished_once(expected)
+    for context, finals in ledger.finals.items():
+        for event in finals:
             if context in lost_contexts:
                 assert event.data["result"] != "pass", event.data
             else:
                 assert (event.data["result"], event.data["status"]) == ("pass", "succeeded"), event.data
-            finals[context].add(event.id)
-            final_records += 1
-    assert set(finals) == expected
-    assert all(len(ids) == 1 for ids in finals.values()), "a delivery finished twice under different ids"
 
     # No deployment program ran twice; every deployment ran (a lost one before the kill that lost it).
     runs: dict[str, int] = defaultdict(int)
@@ -285,15 +247,14 @@ async def test_workers_a_connector_and_the_broker_killed_repeatedly_lose_stick_a
     assert {task_id for task_id, count in runs.items() if count > 1} == set(), f"programs run twice: {dict(runs)}"
     assert set(runs) == set(deployment_of.values()), "a deployment whose program never ran"
 
-    repeated_tasks = records - len(triggered)
-    record_property("repeated_task_triggers", repeated_tasks)
+    record_property("repeated_task_triggers", ledger.repeated_tasks)
     record_property("lost_tasks", len(lost))
     record_property("worker_exits", len(processes.exits))
     with capsys.disabled():
         print(
             f"\n[fault test] {DELIVERIES} deliveries, kill -9 of: {'; '.join(faults)}; {len(lost)} deployments "
-            f"reported lost by the killed connector; {len(triggered)} tasks triggered ({repeated_tasks} repeated "
-            f"under the same id), {final_records - len(finals)} repeated .finished; {answered} task records "
+            f"reported lost by the killed connector; {len(ledger.triggered)} tasks triggered ({ledger.repeated_tasks} "
+            f"repeated under the same id), {ledger.repeated_finals} repeated .finished; {answered} task records "
             f"answered by the responder; {len(processes.exits)} worker exits after a broker kill, started again; "
             f"{time.monotonic() - began:.0f} s in the test body, the broker started before"
         )

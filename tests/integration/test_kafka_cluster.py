@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,10 +23,11 @@ import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from deploy.local.kafka import KafkaCluster, kafka_cluster
-from tests.conftest import FaustWorker, StartWorker
+from tests.conftest import StartWorker
+from tests.support.deliveries import Ledger, delivery_trigger, sequencer_only, wait_until
 from tests.support.kafka import EventCollector, publish_files
 from tests.support.responder import TaskResponder
-from tidegate.schemas.events import KeptnEvent, sequence_type
+from tidegate.schemas.events import sequence_type
 from tidegate.streams.kafka import AsyncEventPublisher, provision_topics
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
@@ -62,10 +63,7 @@ def cluster(tmp_path: Path) -> Iterator[KafkaCluster]:
 
 @pytest.fixture
 def cluster_settings(cluster: KafkaCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    # Only the agents under test (the evaluator would answer evaluation tasks itself), short sessions.
-    monkeypatch.setenv("TIDEGATE_AGENTS", "sequencer,approver")
-    monkeypatch.setenv("BROKER_SESSION_TIMEOUT", "8")
-    monkeypatch.setenv("BROKER_HEARTBEAT_INTERVAL", "1")
+    sequencer_only(monkeypatch)
     settings = Settings(
         kafka_bootstrap=cluster.bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:10]}.", partitions=4,
         replication_factor=3, store="memory://", data_dir=tmp_path / "faust", web_enabled=False,
@@ -73,16 +71,6 @@ def cluster_settings(cluster: KafkaCluster, tmp_path: Path, monkeypatch: pytest.
     report = provision_topics(settings, TopicRegistry.from_settings(settings).specs())
     assert report.ok, report.problems
     return settings
-
-
-def trigger(service: str) -> KeptnEvent:
-    return KeptnEvent(
-        type=sequence_type("dev", "delivery", "triggered"),
-        source="ci",
-        shkeptncontext=str(uuid.uuid4()),
-        data={"project": PROJECT, "stage": "dev", "service": service,
-              "configurationChange": {"values": {"image": f"{service}:1.0.0"}}},
-    )
 
 
 def leaders(settings: Settings) -> Counter[int]:
@@ -110,15 +98,6 @@ def durability(settings: Settings) -> tuple[int, str]:
     return replicas, configs.result(timeout=15)["min.insync.replicas"].value
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float, what: str, worker: FaustWorker) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        worker.assert_running()
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await asyncio.sleep(0.25)
-
-
 async def test_a_killed_broker_of_three_loses_no_delivery_and_doubles_no_task(
     cluster: KafkaCluster, cluster_settings: Settings, faust_worker: StartWorker,
     capsys: pytest.CaptureFixture[str], record_property: Callable[[str, object], None],
@@ -128,7 +107,7 @@ async def test_a_killed_broker_of_three_loses_no_delivery_and_doubles_no_task(
     assert await asyncio.to_thread(durability, settings) == (3, "2")
     registry = TopicRegistry.from_settings(settings)
     publish_files(settings, PROJECT, {"shipyard.yaml": SHIPYARD})
-    triggers = [trigger(f"svc-{n:03d}") for n in range(DELIVERIES)]
+    triggers = [delivery_trigger(PROJECT, f"svc-{n:03d}") for n in range(DELIVERIES)]
     expected = {e.shkeptncontext for e in triggers}
 
     worker = faust_worker("tidegate.agents.main:app", settings)
@@ -173,40 +152,24 @@ async def test_a_killed_broker_of_three_loses_no_delivery_and_doubles_no_task(
     # The preconditions of the test itself: the kill interrupted work.
     assert done_at_kill < DELIVERIES, "every delivery finished before the broker was killed"
 
-    # Every delivery finished with a pass, under one id.
-    finals: dict[str, set[str]] = defaultdict(set)
-    final_records = 0
-    for event in events.events:
-        if event.type == FINAL_TYPE and event.shkeptncontext in expected:
-            assert (event.data["result"], event.data["status"]) == ("pass", "succeeded"), event.data
-            finals[event.shkeptncontext or ""].add(event.id)
-            final_records += 1
-    assert set(finals) == expected
-    assert all(len(ids) == 1 for ids in finals.values()), "a delivery finished twice under different ids"
-
-    # Each task of each delivery was triggered, under exactly one id.
-    triggered: dict[tuple[str, str, str], set[str]] = defaultdict(set)
-    records = 0
-    for collector in collectors:
-        for event in collector.events:
-            if event.type.endswith(".triggered") and event.shkeptncontext in expected:
-                records += 1
-                triggered[(event.shkeptncontext or "", str(event.data["stage"]), event.type.split(".")[3])].add(event.id)
-    twice = {where: ids for where, ids in triggered.items() if len(ids) > 1}
-    assert not twice, f"tasks triggered twice under different ids (double execution): {twice}"
+    ledger = Ledger.read(events.events, (e for c in collectors for e in c.events), expected,
+                         lambda event: event.type == FINAL_TYPE)
+    # Every delivery finished with a pass, under one id; each of its tasks was triggered under one id.
+    ledger.assert_finished_once(expected)
+    for finals in ledger.finals.values():
+        assert all((e.data["result"], e.data["status"]) == ("pass", "succeeded") for e in finals), finals
+    ledger.assert_no_task_twice()
     for context in expected:
-        assert sorted((stage, task) for c, stage, task in triggered if c == context) == sorted(TASKS), context
+        assert ledger.tasks_of(context) == sorted(TASKS), context
 
-    repeated_tasks = records - len(triggered)
-    repeated_finals = final_records - len(finals)
-    record_property("repeated_task_triggers", repeated_tasks)
-    record_property("repeated_sequence_finished", repeated_finals)
+    record_property("repeated_task_triggers", ledger.repeated_tasks)
+    record_property("repeated_sequence_finished", ledger.repeated_finals)
     with capsys.disabled():
         print(
             f"\n[cluster test] {DELIVERIES} deliveries on 3 brokers (RF 3, min ISR 2); killed broker {victim} "
             f"leading {victim_led} of {sum(led.values())} partitions ({dict(led)}) with {done_at_kill} done; "
             f"{done_while_down} finished while it was down ({down_for:.0f} s incl. its restart); "
-            f"{len(triggered)} tasks triggered ({repeated_tasks} repeated under the same id), "
-            f"{repeated_finals} repeated .finished; {answered} task records answered; "
+            f"{len(ledger.triggered)} tasks triggered ({ledger.repeated_tasks} repeated under the same id), "
+            f"{ledger.repeated_finals} repeated .finished; {answered} task records answered; "
             f"{time.monotonic() - began:.0f} s in the test body, the cluster started before"
         )

@@ -15,14 +15,14 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from tests.support.deliveries import Ledger, delivery_trigger, sequencer_only
 from tests.support.kafka import EventCollector, publish_files
 from tests.support.responder import TaskResponder
 from tidegate.schemas.events import KeptnEvent, sequence_type
@@ -63,16 +63,6 @@ TASK_TOPICS = ("deployment", "test", "release")
 ANSWER_DELAY = 1.0  # seconds from a task's .triggered to its .finished: keeps every sequence mid-way
 PROGRESS_TIMEOUT = 90.0
 FINISH_TIMEOUT = 150.0
-
-
-def trigger(service: str, sequence: str) -> KeptnEvent:
-    return KeptnEvent(
-        type=sequence_type("dev", sequence, "triggered"),
-        source="ci",
-        shkeptncontext=str(uuid.uuid4()),
-        data={"project": PROJECT, "stage": "dev", "service": service,
-              "configurationChange": {"values": {"image": f"{service}:1.0.0"}}},
-    )
 
 
 def audits(events: list[KeptnEvent], kind: str) -> list[KeptnEvent]:
@@ -120,13 +110,7 @@ async def wait_for_a_commit(settings: Settings, worker) -> None:  # type: ignore
 
 @pytest.fixture
 def worker_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Only the agents under test: the evaluator would answer evaluation tasks itself.
-    monkeypatch.setenv("TIDEGATE_AGENTS", "sequencer,approver")
-    # Faust's own settings (the approver's group): a killed member leaves the group only when its session
-    # expires (60 s by default); a short session lets the restarted worker take over within seconds.
-    # The sequencer's own group uses a 10 s session (streams.kafka.loop).
-    monkeypatch.setenv("BROKER_SESSION_TIMEOUT", "8")
-    monkeypatch.setenv("BROKER_HEARTBEAT_INTERVAL", "1")
+    sequencer_only(monkeypatch)
 
 
 # The sequencer's state lives in memory and in its compacted state topic (streams.kafka.loop);
@@ -141,8 +125,8 @@ async def test_a_killed_worker_loses_no_sequence_and_triggers_no_task_twice(
     settings = tidegate_settings
     registry = TopicRegistry.from_settings(settings)
     publish_files(settings, PROJECT, {"shipyard.yaml": SHIPYARD})
-    delayed = [trigger(f"timer-{n:02d}", "delayed") for n in range(DELAYED)]
-    deliveries = [trigger(f"svc-{n:02d}", "delivery") for n in range(DELIVERIES)]
+    delayed = [delivery_trigger(PROJECT, f"timer-{n:02d}", sequence="delayed") for n in range(DELAYED)]
+    deliveries = [delivery_trigger(PROJECT, f"svc-{n:02d}") for n in range(DELIVERIES)]
     expected = {e.shkeptncontext: (DELAYED_TASKS, "dev", "delayed") for e in delayed}
     expected |= {e.shkeptncontext: (DELIVERY_TASKS, "staging", "delivery") for e in deliveries}
 
@@ -198,38 +182,21 @@ async def test_a_killed_worker_loses_no_sequence_and_triggers_no_task_twice(
                 await collector.__aexit__(None, None, None)
         answered = len(responder.seen)
 
-    # Every sequence finished once, with a pass: nothing was lost or failed by the crash.
-    finals: dict[str, set[str]] = defaultdict(set)
-    final_records: Counter[str] = Counter()
-    for event in events.events:
-        context = event.shkeptncontext or ""
-        if context in expected and event.type == sequence_type(expected[context][1], expected[context][2],
-                                                               "finished"):
-            assert (event.data["result"], event.data["status"]) == ("pass", "succeeded"), event.data
-            finals[context].add(event.id)
-            final_records[context] += 1
-    assert set(finals) == set(expected)
-    assert all(len(ids) == 1 for ids in finals.values()), "a sequence finished twice under different ids"
+    def is_final(event: KeptnEvent) -> bool:
+        _tasks, stage, sequence = expected[event.shkeptncontext or ""]
+        return event.type == sequence_type(stage, sequence, "finished")
 
+    ledger = Ledger.read(events.events, (e for c in collectors for e in c.events), expected, is_final)
+    # Every sequence finished once, with a pass: nothing was lost or failed by the crash.
+    ledger.assert_finished_once(expected)
+    for finals in ledger.finals.values():
+        assert all((e.data["result"], e.data["status"]) == ("pass", "succeeded") for e in finals), finals
     # Each task of each sequence was triggered under one id, in the shipyard's order.
-    triggered: dict[tuple[str, str, str], set[str]] = defaultdict(set)
-    records = 0
-    order: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for collector in collectors:
-        for event in collector.events:
-            if not event.type.endswith(".triggered"):
-                continue
-            records += 1
-            where = (event.shkeptncontext or "", str(event.data["stage"]), event.type.split(".")[3])
-            if event.id not in triggered[where]:
-                order[where[0]].append((where[1], where[2]))
-            triggered[where].add(event.id)
-    twice = {where: ids for where, ids in triggered.items() if len(ids) > 1}
-    assert not twice, f"tasks triggered twice under different ids (double execution): {twice}"
+    ledger.assert_no_task_twice()
     for context, (tasks, _stage, _sequence) in expected.items():
-        assert sorted(order[context]) == sorted(tasks), (context, order[context])
+        assert ledger.tasks_of(context) == sorted(tasks), (context, ledger.order[context])
+    triggered, by_id = ledger.triggered, ledger.by_id
     # Within a stage the tasks ran in the shipyard's order (one topic per task, so compare times).
-    by_id = {e.id: e for c in collectors for e in c.events}
     for (context, stage, task), ids in triggered.items():
         (task_id,) = ids
         later = [t for s, t in expected[context][0] if s == stage]
@@ -248,8 +215,7 @@ async def test_a_killed_worker_loses_no_sequence_and_triggers_no_task_twice(
     # At-least-once repeats (same id) are expected after a crash: count and report them. The sequencer
     # copies every input it consumes to the audit topic before deciding, so repeated copies there are
     # the inputs the restarted worker read again.
-    repeated_tasks = records - len(triggered)
-    repeated_finals = sum(final_records.values()) - len(finals)
+    repeated_tasks, repeated_finals = ledger.repeated_tasks, ledger.repeated_finals
     copies = [e.id for e in audit.events if not e.type.startswith("sh.tidegate.audit.")]
     replayed_inputs = len(copies) - len(set(copies))
     record_property("repeated_task_triggers", repeated_tasks)
@@ -258,7 +224,7 @@ async def test_a_killed_worker_loses_no_sequence_and_triggers_no_task_twice(
     with capsys.disabled():
         print(
             f"\n[crash test, killed {kill}] {len(expected)} sequences, {len(triggered)} tasks triggered "
-            f"({records} task records: {repeated_tasks} repeated under the same id), "
+            f"({ledger.task_records} task records: {repeated_tasks} repeated under the same id), "
             f"{repeated_finals} repeated .finished under the same id, {replayed_inputs} inputs read again "
             f"after the restart, {len(finished_before_kill)} of "
             f"{DELIVERIES} deliveries done and {len(pending_timers)} timers pending at the kill, "

@@ -15,18 +15,17 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
-import time
-import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import FaustWorker, StartWorker
+from tests.support.deliveries import Ledger, delivery_trigger, sequencer_only, wait_until
 from tests.support.kafka import EventCollector, publish_files
 from tests.support.responder import TaskResponder
-from tidegate.schemas.events import KeptnEvent, sequence_type
+from tidegate.schemas.events import sequence_type
 from tidegate.streams.kafka import AsyncEventPublisher
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
@@ -64,16 +63,6 @@ STOP_TIMEOUT = 60.0  # the fixture SIGKILLs a worker that has not left by then
 ASSIGNED = re.compile(r"sequencer: assigned events partitions \[([^\]]*)\]; read back (\d+) keys")
 
 
-def trigger(service: str) -> KeptnEvent:
-    return KeptnEvent(
-        type=sequence_type("dev", "delivery", "triggered"),
-        source="ci",
-        shkeptncontext=str(uuid.uuid4()),
-        data={"project": PROJECT, "stage": "dev", "service": service,
-              "configurationChange": {"values": {"image": f"{service}:1.0.0"}}},
-    )
-
-
 def assignments(log_file: Path) -> list[tuple[list[int], int]]:
     """The processor's assignments in a worker log: (partitions, keys read back) per rebalance."""
     text = log_file.read_text(errors="replace") if log_file.exists() else ""
@@ -85,22 +74,9 @@ def owned(log_file: Path) -> set[int]:
     return {n for partitions, _keys in assignments(log_file) for n in partitions}
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float, what: str, *workers: FaustWorker) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        for worker in workers:
-            worker.assert_running()
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await asyncio.sleep(0.25)
-
-
 @pytest.fixture
 def worker_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Only the agents under test: the evaluator would answer evaluation tasks itself.
-    monkeypatch.setenv("TIDEGATE_AGENTS", "sequencer,approver")
-    monkeypatch.setenv("BROKER_SESSION_TIMEOUT", "8")
-    monkeypatch.setenv("BROKER_HEARTBEAT_INTERVAL", "1")
+    sequencer_only(monkeypatch)
 
 
 async def test_a_second_worker_takes_over_partitions_and_the_first_leaves_without_losing_a_sequence(
@@ -110,7 +86,7 @@ async def test_a_second_worker_takes_over_partitions_and_the_first_leaves_withou
     settings = tidegate_settings
     registry = TopicRegistry.from_settings(settings)
     publish_files(settings, PROJECT, {"shipyard.yaml": SHIPYARD})
-    triggers = [trigger(f"svc-{n:02d}") for n in range(SEQUENCES)]
+    triggers = [delivery_trigger(PROJECT, f"svc-{n:02d}") for n in range(SEQUENCES)]
     expected = {e.shkeptncontext for e in triggers}
 
     first = faust_worker("tidegate.agents.main:app", settings)
@@ -172,40 +148,25 @@ async def test_a_second_worker_takes_over_partitions_and_the_first_leaves_withou
     assert owned(second.log_file) == set(range(settings.partitions)), assignments(second.log_file)
     read_back_by_b = sum(keys for _partitions, keys in assignments(second.log_file))
 
-    # Every sequence finished with a pass, under one id.
-    finals: dict[str, set[str]] = defaultdict(set)
-    final_records = 0
-    for event in events.events:
-        if event.type == FINAL_TYPE and event.shkeptncontext in expected:
-            assert (event.data["result"], event.data["status"]) == ("pass", "succeeded"), event.data
-            finals[event.shkeptncontext or ""].add(event.id)
-            final_records += 1
-    assert set(finals) == expected
-    assert all(len(ids) == 1 for ids in finals.values()), "a sequence finished twice under different ids"
-
-    # Each task of each sequence was triggered, under exactly one id.
-    triggered: dict[tuple[str, str, str], set[str]] = defaultdict(set)
-    records = 0
-    for collector in collectors:
-        for event in collector.events:
-            if event.type.endswith(".triggered") and event.shkeptncontext in expected:
-                records += 1
-                triggered[(event.shkeptncontext or "", str(event.data["stage"]), event.type.split(".")[3])].add(event.id)
-    twice = {where: ids for where, ids in triggered.items() if len(ids) > 1}
-    assert not twice, f"tasks triggered twice under different ids (double execution): {twice}"
+    ledger = Ledger.read(events.events, (e for c in collectors for e in c.events), expected,
+                         lambda event: event.type == FINAL_TYPE)
+    # Every sequence finished with a pass, under one id; each of its tasks was triggered under one id.
+    ledger.assert_finished_once(expected)
+    for finals in ledger.finals.values():
+        assert all((e.data["result"], e.data["status"]) == ("pass", "succeeded") for e in finals), finals
+    ledger.assert_no_task_twice()
     for context in expected:
-        assert sorted((stage, task) for c, stage, task in triggered if c == context) == sorted(TASKS), context
+        assert ledger.tasks_of(context) == sorted(TASKS), context
 
     # At-least-once repeats under the same id are allowed: count and report them.
-    repeated_tasks = records - len(triggered)
-    repeated_finals = final_records - len(finals)
-    per_task = Counter(task for _c, _s, task in triggered)
-    record_property("repeated_task_triggers", repeated_tasks)
-    record_property("repeated_sequence_finished", repeated_finals)
+    per_task = Counter(task for _c, _s, task in ledger.triggered)
+    record_property("repeated_task_triggers", ledger.repeated_tasks)
+    record_property("repeated_sequence_finished", ledger.repeated_finals)
     with capsys.disabled():
         print(
-            f"\n[scale test] {SEQUENCES} sequences, {len(triggered)} tasks triggered {dict(per_task)} "
-            f"({records} task records: {repeated_tasks} repeated under the same id), {repeated_finals} "
+            f"\n[scale test] {SEQUENCES} sequences, {len(ledger.triggered)} tasks triggered {dict(per_task)} "
+            f"({ledger.task_records} task records: {ledger.repeated_tasks} repeated under the same id), "
+            f"{ledger.repeated_finals} "
             f"repeated .finished under the same id; A owned {sorted(owned_by_a_before_stop)} "
             f"(assignments {assignments(first.log_file)}), B's assignments {assignments(second.log_file)} "
             f"({read_back_by_b} keys read back in all); {done_at_stop} done and {in_flight_at_stop} in flight "
