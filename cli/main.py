@@ -11,6 +11,10 @@ The mechanism is Click's documented extension point for lazily loaded subcommand
 the module and builds the Click command with `typer.main.get_command`. Adding a command is one line
 in `COMMANDS`; `tests/unit/test_cli_registry.py` checks that each line resolves and that its help
 matches the command's own.
+
+Only typer is imported here, not `click`: typer (0.2x) runs on its own copy of Click, so the `click`
+package would be a second, unused copy to load, and its classes (`click.UsageError`, `click.Command`)
+are not the ones typer's contexts raise and expect.
 """
 
 from __future__ import annotations
@@ -21,9 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import click
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ COMMANDS: dict[str, Entry] = {
 }
 
 
-def load_command(name: str, entry: Entry) -> click.Command:
+def load_command(name: str, entry: Entry) -> TyperCommand | TyperGroup:
     """Import the module of one table entry and build its Click command (a group for a `typer.Typer`)."""
     module_name, _, attribute = entry.target.partition(":")
     implementation = getattr(importlib.import_module(module_name), attribute)
@@ -100,6 +103,7 @@ def load_command(name: str, entry: Entry) -> click.Command:
     else:
         holder.command(name)(implementation)
         command = typer.main.get_command(holder)  # one command: typer returns the command itself
+    assert isinstance(command, TyperCommand | TyperGroup)
     return command
 
 
@@ -117,33 +121,37 @@ class LazyGroup(TyperGroup):
         super().__init__(**attrs)
         self._listing = False
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: typer.Context) -> list[str]:
         return list(self.table)
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> TyperCommand | TyperGroup | None:
         loaded = self.commands.get(cmd_name)
         if loaded is not None or cmd_name not in self.table:
-            return loaded
+            return loaded  # type: ignore[return-value]  # only load_command fills `commands`
         entry = self.table[cmd_name]
         if self._listing:
-            return click.Command(cmd_name, help=entry.help)
+            return TyperCommand(cmd_name, help=entry.help)
         command = self.commands[cmd_name] = load_command(cmd_name, entry)
         return command
 
     def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
-        try:
-            return super().resolve_command(ctx, args)
-        except click.UsageError as error:
-            # typer suggests close names from the loaded commands only; suggest from the whole table.
-            if args and "Did you mean" not in error.message:
-                matches = typer_close_matches(args[0], list(self.table))
-                if matches:
-                    error.message = f"{error.message.rstrip('.')}. Did you mean {matches}?"
-            raise
+        self, ctx: typer.Context, args: list[str]
+    ) -> tuple[str | None, TyperCommand | TyperGroup | None, list[str]]:
+        # typer suggests close names from the loaded commands only; suggest from the whole table. The
+        # error is raised through the context (`ctx.fail`), so it is the UsageError of the Click that
+        # context belongs to, worded as typer words it.
+        typo = args[0] if args else ""
+        if self.suggest_commands and typo[:1].isalnum() and not ctx.resilient_parsing and not self._known(ctx, typo):
+            matches = typer_close_matches(typo, list(self.table))
+            if matches:
+                ctx.fail(f"No such command {typo!r}. Did you mean {matches}?")
+        return super().resolve_command(ctx, args)  # type: ignore[return-value]
 
-    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    def _known(self, ctx: typer.Context, name: str) -> bool:
+        names = {name, ctx.token_normalize_func(name) if ctx.token_normalize_func else name}
+        return any(candidate in self.table or candidate in self.commands for candidate in names)
+
+    def format_help(self, ctx: typer.Context, formatter: Any) -> None:  # typer's copy of click.HelpFormatter
         with self._summaries():
             super().format_help(ctx, formatter)
 

@@ -12,6 +12,7 @@ import click
 import pytest
 import typer
 from click.testing import CliRunner
+from typer.testing import CliRunner as TyperCliRunner
 
 from tidegate.cli.main import COMMANDS, LazyGroup, app, load_command
 
@@ -99,6 +100,14 @@ def test_a_mistyped_command_suggests_the_right_one_without_loading_it() -> None:
         group.resolve_command(context, ["lnt"])
     assert raised.value.message == "No such command 'lnt'. Did you mean 'lint'?"
     assert not group.commands
+
+
+def test_a_mistyped_command_suggests_the_right_one_when_run() -> None:
+    # As a user meets it: typer runs the group on its own copy of Click, whose UsageError is not
+    # `click.UsageError`; the suggestion from the whole table must still reach the message.
+    result = TyperCliRunner().invoke(app, ["lnt"])
+    assert result.exit_code == 2
+    assert "No such command 'lnt'. Did you mean 'lint'?" in " ".join(result.output.replace("│", " ").split())
 
 
 def test_nested_groups_and_their_commands_are_reachable() -> None:
