@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from tidegate.qualitygate.inputs import PreviousEvaluation
 from tidegate.schemas.slo import INCLUDE_PASS, INCLUDE_PASS_OR_WARN
@@ -36,12 +37,24 @@ class Baseline:
         return self.function == "avg" or self.function in _PERCENTILES
 
 
-def select_previous(
-    previous: Iterable[PreviousEvaluation], include_results: str, limit: int
-) -> list[PreviousEvaluation]:
+class Outline(Protocol):
+    """What selection reads of an earlier evaluation (a `PreviousEvaluation`, or a caller's stored
+    result, which is then converted only if selected)."""
+
+    @property
+    def result(self) -> str: ...
+
+    @property
+    def invalidated(self) -> bool: ...
+
+
+E = TypeVar("E", bound=Outline)
+
+
+def select_previous(previous: Iterable[E], include_results: str, limit: int) -> list[E]:
     """The earlier evaluations to compare with, newest first (`previous` must be newest first)."""
     include = include_results.lower()
-    selected: list[PreviousEvaluation] = []
+    selected: list[E] = []
     if limit <= 0:
         return selected
     for evaluation in previous:

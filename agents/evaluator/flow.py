@@ -12,7 +12,9 @@ One key (project/stage/service) at a time, like every agent:
 - `evaluation.invalidated`: that result no longer counts as a baseline.
 
 The recent results live in the state (newest first, bounded), so scoring needs no datastore query.
-Output ids derive from the input id; handled input ids are remembered, so redelivery is harmless.
+Output ids derive from the input id, and the inputs a key applied are remembered as every agent
+remembers them (`agents.dedupe`: the offset applied per input partition, digests of the last 64 ids),
+so a redelivery or a replay changes nothing.
 Time: a window given as a timeframe ends at the trigger's own time, so a replay computes the same.
 """
 
@@ -21,10 +23,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from tidegate.agents.dedupe import Remembered
 from tidegate.agents.kernel import Decision, Emit, Position
 from tidegate.qualitygate.baseline import select_previous
 from tidegate.qualitygate.engine import QualityGate
@@ -45,7 +49,8 @@ from tidegate.schemas.slo import SLO
 SOURCE = "tidegate-evaluator"
 DEFAULT_TIMEFRAME = timedelta(minutes=5)
 MINIMUM_WINDOW = timedelta(minutes=1)
-REMEMBERED_INPUTS = 500
+# Parsed SLO files kept (`EvaluatorConfig.gate`): the revisions in use, with room for pending snapshots.
+MAX_GATES = 64
 # SLI requests still waiting for an answer; beyond this the oldest is given up (a provider that never
 # answers must not grow the key's state without bound; the sequencer's task timeout reports it).
 MAX_PENDING = 100
@@ -78,6 +83,7 @@ class StoredEvaluation(BaseModel):
     invalidated: bool = False
 
     def as_previous(self) -> dict[str, Any]:
+        """As an earlier evaluation.finished's data (the engine's JSON input)."""
         return {
             "id": self.id,
             "result": self.result,
@@ -85,17 +91,29 @@ class StoredEvaluation(BaseModel):
             "evaluation": {"indicatorResults": self.indicators},
         }
 
+    @cached_property
+    def compared(self) -> PreviousEvaluation:
+        """The engine's input for this result, `previous_from_json([self.as_previous()])[0]`, built once:
+        the flow never changes a stored result in place, it replaces it (not a field: neither stored
+        nor compared)."""
+        return previous_from_json([self.as_previous()], "a stored evaluation")[0]
 
-class EvaluatorState(BaseModel):
+    def invalidated_copy(self) -> StoredEvaluation:
+        """This result, invalidated: no longer a baseline (a new object, without `compared`)."""
+        copy = self.model_copy(update={"invalidated": True})
+        copy.__dict__.pop("compared", None)  # a model copy copies the cached value, built with the old flag
+        return copy
+
+
+class EvaluatorState(Remembered):
     pending: list[PendingEvaluation] = Field(default_factory=list)
     history: list[StoredEvaluation] = Field(default_factory=list)
-    seen: list[str] = Field(default_factory=list)
 
     def with_own_lists(self) -> EvaluatorState:
         """A copy whose lists can change without touching this state. The entries are shared: the
         flow never changes one in place, it replaces it (a deep copy of the history cost more than
-        the whole decision)."""
-        return EvaluatorState(pending=list(self.pending), history=list(self.history), seen=list(self.seen))
+        the whole decision); `applied` and `recent` are replaced when the input is remembered."""
+        return self.model_copy(update={"pending": list(self.pending), "history": list(self.history)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,15 +134,20 @@ class EvaluatorConfig:
     _gates: dict[str, QualityGate] = field(default_factory=dict, compare=False)
 
     def gate(self, content: str, name: str = "slo.yaml") -> QualityGate:
-        """The SLO's scoring plan, parsed once per content (raises FileError naming `name` for a broken file)."""
-        if content not in self._gates:
+        """The SLO's scoring plan, parsed once per revision (its content; the last MAX_GATES kept).
+        Raises FileError naming `name` for a broken file."""
+        gate = self._gates.get(content)
+        if gate is None:
             from tidegate.schemas.files import FileKind, load_text
 
             loaded = load_text(content, name, FileKind.SLO)
             if not isinstance(loaded.model, SLO):
                 raise TypeError("slo.yaml did not load as an SLO")
-            self._gates[content] = QualityGate(loaded.model)
-        return self._gates[content]
+            gate = QualityGate(loaded.model)
+            while len(self._gates) >= MAX_GATES:
+                del self._gates[next(iter(self._gates))]
+            self._gates[content] = gate
+        return gate
 
 
 Send = tuple[KeptnEvent, str]  # an event and its destination (`events` or `tasks.<task>`), before the key is added
@@ -188,12 +211,14 @@ def evaluation_window(data: dict[str, Any], now: datetime) -> tuple[datetime, da
 
 def decide(
     state: EvaluatorState | None, event: KeptnEvent, config: EvaluatorConfig, now: datetime,
-    position: Position | None = None,  # unused: the remembered input ids recognise a redelivery
+    position: Position | None = None,
 ) -> Decision[EvaluatorState]:
-    if state is not None and event.id in state.seen:
-        return Decision(state, ())
+    """`position`: where the host read the event (None: no offsets; the id window alone recognises a
+    redelivery)."""
     parsed = EventType.parse(event.type)
     if not parsed.is_task:
+        return Decision(state, ())
+    if state is not None and state.handled_before(event.id, position) is not None:
         return Decision(state, ())
     work = state.with_own_lists() if state is not None else EvaluatorState()
     sends: list[Send] | None
@@ -209,7 +234,7 @@ def decide(
         sends = []
     else:
         return Decision(state, ())
-    work.seen = [*work.seen, event.id][-REMEMBERED_INPUTS:]
+    work.remember(event.id, position)
     key = Key.of_data(event.data)
     return Decision(work, tuple(Emit(sent, key, destination) for sent, destination in sends))
 
@@ -378,16 +403,15 @@ def _on_sli(state: EvaluatorState, event: KeptnEvent, config: EvaluatorConfig) -
 
 
 def _compared(gate: QualityGate, history: list[StoredEvaluation]) -> list[PreviousEvaluation]:
-    """The stored results the gate compares with, as engine input: only those it selects are read
-    in full (the history holds up to `history_size` results, a comparison a few)."""
-    outline = [PreviousEvaluation(h.id, h.result, (), h.invalidated) for h in history]
-    chosen = {e.id for e in select_previous(outline, gate.include_results, gate.limit)}
-    return previous_from_json([h.as_previous() for h in history if h.id in chosen])
+    """The stored results the gate compares with, as engine input: the gate selects among the stored
+    results themselves (id, result, invalidated), and only those it selects are read in full, each once
+    (the history holds up to `history_size` results, a comparison a few)."""
+    return [stored.compared for stored in select_previous(history, gate.include_results, gate.limit)]
 
 
 def _invalidate(state: EvaluatorState, triggered_id: str | None) -> bool:
     for index, stored in enumerate(state.history):
         if triggered_id and stored.triggered_id == triggered_id and not stored.invalidated:
-            state.history[index] = stored.model_copy(update={"invalidated": True})
+            state.history[index] = stored.invalidated_copy()
             return True
     return False

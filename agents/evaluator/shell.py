@@ -28,9 +28,14 @@ def _file_name(resource: Resource) -> str:
     return "/".join(part for part in (resource.project, resource.stage, resource.service, resource.path) if part)
 
 
+# The (task, kind) pairs `flow.decide` acts on; everything else on `events` (its own .started/.finished,
+# every other task's replies) is let pass before any state is read.
+_ACTS_ON = frozenset({("evaluation", "triggered"), ("get-sli", "finished"), ("evaluation", "invalidated")})
+
+
 def _accepts(event: KeptnEvent, _topic: str) -> bool:
     parsed = event.parsed_type
-    return parsed.is_task and parsed.task in ("evaluation", "get-sli")
+    return parsed.is_task and (parsed.task, parsed.kind) in _ACTS_ON
 
 
 AGENT: Agent[EvaluatorState, EvaluatorConfig] = Agent(

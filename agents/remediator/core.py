@@ -1,6 +1,6 @@
 """The remediator's decisions for one key and one event (pure: no I/O).
 
-    decide(state, event, remediation, settings, now) -> Decision(state, outputs)
+    decide(state, event, remediation, settings, now, position) -> Decision(state, outputs)
 
 Inputs it acts on:
 - `sh.keptn.event.get-action.triggered` (from `tasks.get-action`): always answered, `.started` at
@@ -27,6 +27,10 @@ Inputs it acts on:
   marks it aborted (a new run for the same problem may then start); fail keeps it open (the shipyard's
   loop re-triggers the run with the same context).
 - the remediator's own quota and tick events (`agents.remediator.events`).
+
+A redelivered input changes nothing: its offset is at or below the one its key applied from that
+partition (`position`, where the host read it), or its id is among the last ones applied
+(`agents.dedupe`).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tidegate.agents.kernel import Position
 from tidegate.agents.remediator.events import GET_ACTION, REMEDIATION_SEQUENCE
 from tidegate.agents.remediator.model import (
     ActionTaken,
@@ -102,9 +107,11 @@ def decide(
     remediation: RemediationInput,
     settings: RemediatorSettings,
     now: datetime,
+    position: Position | None = None,
 ) -> Decision[RemediationState]:
-    """The new state of the event's key and what to send. `state` is never modified."""
-    work = _Work(state, event, remediation, settings, now)
+    """The new state of the event's key and what to send. `state` is never modified. `position`: where
+    the host read the event (None: no offsets; the remembered ids alone recognise a redelivery)."""
+    work = _Work(state, event, remediation, settings, now, position)
     work.handle()
     return work.decision()
 
@@ -147,6 +154,7 @@ class _Work:
         remediation: RemediationInput,
         settings: RemediatorSettings,
         now: datetime,
+        position: Position | None = None,
     ) -> None:
         self.original = state
         self.state = state.model_copy(deep=True) if state is not None else None
@@ -154,6 +162,7 @@ class _Work:
         self.remediation = remediation
         self.settings = settings
         self.now = now
+        self.position = position
         self.key = Key.of_data(event.data)
         self.outputs: list[Output] = []
         self.changed = False
@@ -162,9 +171,11 @@ class _Work:
 
     def handle(self) -> None:
         event = self.event
-        if self.original is not None and event.id in self.original.seen:
-            self._ignore(IgnoreReason.DUPLICATE, f"{event.type} (id {event.id}) was handled before")
-            return
+        if self.original is not None:
+            before = self.original.handled_before(event.id, self.position)
+            if before is not None:
+                self._ignore(IgnoreReason.DUPLICATE, f"{event.type}: {before}")
+                return
         if self.state is not None:
             # Expired problems must not count as duplicates in this very decision.
             self._forget_old_problems(self.state)
@@ -188,7 +199,7 @@ class _Work:
         if not self.changed or self.state is None:
             return Decision(self.original, tuple(self.outputs))
         state = self.state
-        state.seen = [*state.seen, self.event.id][-self.settings.remembered_inputs :]
+        state.remember(self.event.id, self.position, self.settings.remembered_inputs)
         self._forget_old_problems(state)
         return Decision(state, tuple(self.outputs))
 

@@ -7,6 +7,10 @@ payload, where a Go merge quirk froze it after two steps; here it lives in the a
 
 A project key (`project//`) holds only the times of the actions granted in the last hour, for the
 project's cap.
+
+Both remember the inputs they applied as every agent does (`agents.dedupe.Remembered`: the offset
+applied per input partition and digests of the last ids); a record with the earlier `seen` list is
+migrated when read.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
+
+from tidegate.agents.dedupe import Remembered
 
 
 class ProblemStatus(StrEnum):
@@ -81,7 +87,7 @@ class PendingAnswer(BaseModel):
     since: datetime
 
 
-class RemediationState(BaseModel):
+class RemediationState(Remembered):
     project: str
     stage: str = ""
     service: str = ""
@@ -89,7 +95,6 @@ class RemediationState(BaseModel):
     pending: list[PendingAnswer] = Field(default_factory=list)
     last_action_at: datetime | None = None
     grants: list[datetime] = Field(default_factory=list)  # project key only: actions granted, last hour
-    seen: list[str] = Field(default_factory=list)  # recently handled input ids (bounded)
 
     def problem(self, keptn_context: str) -> ProblemRecord | None:
         return next((p for p in self.problems if p.keptn_context == keptn_context), None)

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tidegate.agents.dedupe import REMEMBERED_INPUTS
 from tidegate.schemas.durations import parse_duration
 
 
@@ -27,7 +28,7 @@ class RemediatorSettings(BaseSettings):
     cooldown: timedelta = timedelta(minutes=1)
     max_actions_per_hour: int = Field(default=10, ge=0)
     problem_ttl: timedelta = timedelta(hours=24)
-    remembered_inputs: int = Field(default=500, ge=10)
+    remembered_inputs: int = Field(default=REMEMBERED_INPUTS, ge=10)  # ids a key remembers (agents.dedupe)
     remembered_problems: int = Field(default=100, ge=1)
     source: str = "tidegate-remediator"
 

@@ -92,13 +92,13 @@ class RemediatorConfig:
 
 def decide_remediation(
     state: RemediationState | None, event: KeptnEvent, config: RemediatorConfig, now: datetime,
-    position: Position | None = None,  # unused: the remembered input ids recognise a redelivery
+    position: Position | None = None,
 ) -> Decision[RemediationState]:
     """The core's decision, with remediation.yaml read only for the inputs that use it (get-action)."""
     remediation: RemediationInput = None
     if _uses_file(event):
         remediation = config.remediation_for(Key.of_data(event.data))
-    return decide(state, event, remediation, config.settings, now)
+    return decide(state, event, remediation, config.settings, now, position)
 
 
 def _uses_file(event: KeptnEvent) -> bool:

@@ -553,7 +553,7 @@ def test_the_state_survives_a_json_round_trip_and_decides_the_same_afterwards() 
     lighthouse.handle(invalidated(second.id))
     pending = only(lighthouse.handle(triggered(evaluation={"timeframe": "5m"})), "tasks.get-sli")
     state = lighthouse.state
-    assert state is not None and state.pending and state.history and state.seen
+    assert state is not None and state.pending and state.history and state.recent
 
     stored = state.model_dump_json().encode()  # what the shell writes to the table
     restored = EvaluatorState.model_validate_json(stored)
