@@ -13,10 +13,12 @@ count, under a fresh topic prefix (its own consumer group and state, deleted aft
    of the `events` partitions, together all of them, none twice);
 2. the backlog of bench_sequencer (the triggers and connector replies of `--services` sequences,
    computed by the in-memory driver, the same records for every drain) published to `events`;
-3. the drain rate: backlog events over the span from the first to the last transition the workers
-   audit (as bench_sequencer's throughput), and the CPU time, read from /proc, that the brokers, the
-   workers, this process (the publisher) and everything else on the machine took from the moment
-   the backlog was published until the group had committed all of it.
+3. the CPU time, read from /proc, of the brokers and the workers over 5 s with nothing to read (what
+   they cost idle: heartbeats, the controllers' quorum, the loop's ticks);
+4. the drain rate: backlog events over the span from the first to the last transition the workers
+   audit (as bench_sequencer's throughput), and the CPU time that the brokers, the workers, this
+   process (the publisher) and everything else on the machine took from the moment the backlog was
+   published until the group had committed all of it.
 
 The workers start before the backlog is published because the loop's group rebalances eagerly: a
 worker joining a group that is already draining would stop the others for the rebalance, and the
@@ -24,14 +26,18 @@ figure would depend on which one started first. Publishing (one aiokafka produce
 overlaps the first moments of each drain, the same way in every run.
 
 The CPU accounting says what the machine allows: the CPU time the brokers and the workers spend per
-event is about fixed, so `cores / (broker + worker CPU per event)` is the most any number of workers
-can drain on this machine, whatever the ratio target; the report prints it beside the one-worker rate.
+event above their idle cost is about fixed, so `(cores - idle cores) / (CPU per event)` is the most
+any number of workers can drain on this machine (nothing else running, the publisher not counted);
+the report prints it beside the one-worker rate. "others" is everything else on the machine in the
+same window (other sessions' tests, load generators): when it is large, the figures are the share
+the benchmark got, not what the machine allows.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import subprocess
 import tempfile
@@ -67,6 +73,7 @@ from tidegate.streams.topics import TopicRegistry
 TARGET = 1.6  # two workers' rate / one worker's, on 3 brokers (issue 20, target 4)
 SETTLE_WAIT = 180.0  # seconds the workers may take to start and share the partitions out
 DRAIN_WAIT = 600.0  # seconds a drain may take (a loaded machine)
+IDLE_SECONDS = 5.0  # seconds of idle CPU measured before each drain (what the processes cost doing nothing)
 POLL = 0.25  # seconds between checks of the group's committed offsets
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -133,30 +140,37 @@ class Drain:
     events: int
     seconds: float  # first to last audited transition
     cpu: CpuSample  # deltas over the accounting window (publish -> all committed)
+    idle: CpuSample  # deltas over IDLE_SECONDS just before it: the workers settled, nothing to read
 
     @property
     def rate(self) -> float:
         return self.events / self.seconds
 
-    def per_event_ms(self, seconds: float) -> float:
-        return seconds / self.events * 1000
+    def cores(self, role: str, sample: CpuSample | None = None) -> float:
+        """Cores `role` (workers, brokers, bench, others) kept busy over `sample` (default: the drain)."""
+        sample = sample or self.cpu
+        return float(getattr(sample, role)) / sample.at
+
+    def per_event_ms(self, role: str) -> float:
+        """CPU ms per event `role` spent above what it spends idle."""
+        return (float(getattr(self.cpu, role)) - self.cores(role, self.idle) * self.cpu.at) / self.events * 1000
 
     @property
     def pipeline_ms(self) -> float:
-        """CPU ms per event of the brokers and the workers together."""
-        return self.per_event_ms(self.cpu.brokers + self.cpu.workers)
+        """CPU ms per event of the brokers and the workers together, above idle."""
+        return self.per_event_ms("brokers") + self.per_event_ms("workers")
 
     def ceiling(self, cores: int) -> float:
         """Events per second the brokers and the workers could sustain on `cores` cores with no one else."""
-        return cores * 1000 / self.pipeline_ms
+        spare = cores - self.cores("brokers", self.idle) - self.cores("workers", self.idle)
+        return spare * 1000 / self.pipeline_ms if self.pipeline_ms > 0 else math.inf
 
     def line(self, single: Drain | None) -> str:
-        cpu, window = self.cpu, self.cpu.at
         ratio = self.rate / single.rate if single is not None else 1.0
+        busy = " ".join(f"{role} {self.cores(role):4.2f}" for role in ("workers", "brokers", "bench", "others"))
         return (f"   {self.workers} worker{'s' if self.workers > 1 else ' '} {self.rate:8,.0f} events/s {ratio:5.2f}x"
-                f"  {self.seconds:6.1f} s | cores: workers {cpu.workers / window:4.2f} brokers {cpu.brokers / window:4.2f}"
-                f" bench {cpu.bench / window:4.2f} others {cpu.others / window:4.2f} | CPU ms/event: workers "
-                f"{self.per_event_ms(cpu.workers):5.2f} brokers {self.per_event_ms(cpu.brokers):5.2f}")
+                f"  {self.seconds:6.1f} s | cores: {busy} | CPU ms/event above idle: workers "
+                f"{self.per_event_ms('workers'):5.2f} brokers {self.per_event_ms('brokers'):5.2f}")
 
 
 def allows(drains: Sequence[Drain], cores: int) -> list[str]:
@@ -172,13 +186,14 @@ def allows(drains: Sequence[Drain], cores: int) -> list[str]:
         lines.append(f"   ratio {most.workers} workers / 1: {ratio:.2f}   (target >= {TARGET}: {verdict})")
     ceiling = most.ceiling(cores)
     lines.append(
-        f"   this machine ({cores} cores): brokers + workers need {most.pipeline_ms:.2f} CPU ms per event with "
-        f"{most.workers} worker(s), so at most {ceiling:,.0f} events/s with the cores to themselves"
-        + (f" = {ceiling / single.rate:.2f}x one worker's rate" if single is not None else ""))
-    if single is not None:
-        lines.append(
-            f"   one worker used {single.cpu.workers / single.cpu.at:.2f} cores of its own and the brokers "
-            f"{single.cpu.brokers / single.cpu.at:.2f}; everything else took {single.cpu.others / single.cpu.at:.2f}")
+        f"   this machine ({cores} cores): idle, the brokers keep {most.cores('brokers', most.idle):.2f} cores busy "
+        f"and the workers {most.cores('workers', most.idle):.2f}; above that, brokers + workers need "
+        f"{most.pipeline_ms:.2f} CPU ms per event ({most.workers} worker(s))")
+    lines.append(
+        f"   so at most {ceiling:,.0f} events/s with the cores to themselves"
+        + (f" = {ceiling / single.rate:.2f}x one worker's rate here" if single is not None else "")
+        + (f"; one worker kept {single.cores('workers'):.2f} cores busy, the brokers {single.cores('brokers'):.2f}, "
+           f"everything else {single.cores('others'):.2f}" if single is not None else ""))
     return lines
 
 
@@ -250,7 +265,10 @@ def drain(cluster: KafkaCluster, brokers: int, base: Settings, count: int, recor
         with workers_running(settings, count, run_dir) as workers:
             wait_settled(workers, settings.partitions)
             worker_pids = [process.pid for process, _ in workers]
+            settled_at = CpuSample.take(broker_pids, worker_pids)
+            time.sleep(IDLE_SECONDS)
             before = CpuSample.take(broker_pids, worker_pids)
+            idle = before - settled_at
             asyncio.run(send_all(settings, registry.events, records))
             group = registry.app_id("sequencer")
             deadline = time.monotonic() + DRAIN_WAIT
@@ -265,7 +283,7 @@ def drain(cluster: KafkaCluster, brokers: int, base: Settings, count: int, recor
                 times = asyncio.run(transition_times(settings, registry.audit, THROUGHPUT_PROJECT, services))
             except TimeoutError:
                 raise BenchError(f"not every backlog sequence finished:\n{tails(workers)}") from None
-        return Drain(brokers, count, len(records), (max(times) - min(times)).total_seconds(), cpu)
+        return Drain(brokers, count, len(records), (max(times) - min(times)).total_seconds(), cpu, idle)
     finally:
         delete_topics(settings, settings.topic_prefix)
 
