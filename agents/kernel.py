@@ -54,6 +54,7 @@ ReasonT = TypeVar("ReasonT", bound=StrEnum)
 DEAD_LETTER_REASON = "invalid"
 EVENTS = "events"
 TIME_HEADER = f"{CE_PREFIX}time"
+TYPE_HEADER = f"{CE_PREFIX}type"
 
 
 # --------------------------------------------------------------------- inputs
@@ -167,7 +168,7 @@ def no_deadline(_state: Any) -> datetime | None:
     return None
 
 
-def every_event(_event: KeptnEvent, _topic: str) -> bool:
+def every_event(_type: str, _topic: str) -> bool:
     return True
 
 
@@ -180,7 +181,9 @@ class Agent(Generic[S, C]):
     - `decide`, `next_deadline`: the pure core (`decide`'s last argument: the input's `Position` or None); `tick(key, deadline, config)`: the event a due key gets on `events`;
     - `state`: how a key's state is stored (None: stateless), in the compacted topic `state_topic`
       (app, table) -> `<prefix><app>-<table>-changelog`, the same records on either host;
-    - `accepts(event, topic)`: a cheap filter before any state is read (what the agent never acts on);
+    - `accepts(type, topic)`: which event types it acts on, per logical input (the rest is let pass
+      before any state is read and, on inputs it does not check, before the record is decoded: a
+      binary-mode record's type is its `ce_type` header; `events` carries every event of the system);
     - `checks`: the inputs whose undecodable or wrongly keyed records it dead-letters (on the others it
       skips them: `events` is the sequencer's to check, it reads every record);
     - `audits_inputs`: audit every event it reads (the sequencer does, for everyone on `events`),
@@ -194,7 +197,7 @@ class Agent(Generic[S, C]):
     state_topic: tuple[str, str] | None = None
     next_deadline: Callable[[S | None], datetime | None] = no_deadline
     tick: Callable[[Key, datetime, C], KeptnEvent] | None = None
-    accepts: Callable[[KeptnEvent, str], bool] = every_event
+    accepts: Callable[[str, str], bool] = every_event
     checks: frozenset[str] | None = None  # None: every input
     audits_inputs: bool = False
     unaudited: frozenset[str] = frozenset()  # event types it reads but never audits (its own timer ticks)
@@ -286,13 +289,18 @@ class Runner(Generic[S, C]):
         logical = self._logical.get(topic, topic)
         checked = agent.checked(logical)
         # A binary-mode input with its time is already its own audit record and needs no record timestamp.
-        timed = any(name == TIME_HEADER for name, _value in record.headers)
+        timed = False
+        for name, value in record.headers:
+            if name == TIME_HEADER:
+                timed = True
+            elif name == TYPE_HEADER and not checked and not agent.accepts(value.decode("utf-8", "replace"), logical):
+                return None  # not for this agent: not even decoded
         try:
             event = decode(record.value, record.headers, timestamp=None if timed else timestamp)
         except DecodeError as error:
             unbind()
             return Rejected(error.reason, DeadLetterReason.UNDECODABLE) if checked else None
-        if not checked and not agent.accepts(event, logical):
+        if not checked and not agent.accepts(event.type, logical):
             return None
         bind_event(event)  # this thread's or task's log lines for the event carry its keptnContext
         key = Key.of_data(event.data)
@@ -301,7 +309,7 @@ class Runner(Generic[S, C]):
             if not checked:
                 return None
             return Rejected(key_mismatch(record.key, event.data) or "record key mismatch", DeadLetterReason.WRONG_KEY)
-        if checked and not agent.accepts(event, logical):
+        if checked and not agent.accepts(event.type, logical):
             return None
         observe_consumed(topic, event, agent.name)
         return Read(event, key, raw_key, timed and record.key == raw_key, position)

@@ -14,7 +14,7 @@ import os
 from tidegate.agents.evaluator.flow import EvaluatorConfig, EvaluatorState, SLOFile, decide
 from tidegate.agents.kernel import Agent, Hosted, ModelCodec
 from tidegate.agents.shell import WorkerContext
-from tidegate.schemas.events import KeptnEvent
+from tidegate.schemas.events import EventType, KeptnEvent
 from tidegate.schemas.keys import Key
 from tidegate.streams.resources import SLI_PROMETHEUS, SLO, Resource
 
@@ -33,8 +33,8 @@ def _file_name(resource: Resource) -> str:
 _ACTS_ON = frozenset({("evaluation", "triggered"), ("get-sli", "finished"), ("evaluation", "invalidated")})
 
 
-def _accepts(event: KeptnEvent, _topic: str) -> bool:
-    parsed = event.parsed_type
+def _accepts(event_type: str, _topic: str) -> bool:
+    parsed = EventType.parse(event_type)
     return parsed.is_task and (parsed.task, parsed.kind) in _ACTS_ON
 
 

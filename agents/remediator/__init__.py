@@ -3,7 +3,7 @@
 Core API (pure, no I/O):
     decide(state, event, remediation, settings, now) -> Decision(state, outputs)   one key, one event
     next_deadline(state) -> datetime | None        when the host must send the key a tick (cooldowns)
-    is_relevant(event) -> bool                     whether the remediator acts on an event at all
+    is_relevant(event_type) -> bool                whether the remediator acts on events of a type at all
     RemediationState, ProblemRecord, ProblemStatus, PendingAnswer   the `remediations` table's values
     RemediatorSettings                             cooldown, hourly cap per project, problem TTL (env)
     Emit | AuditRecord | Ignored                   the outputs

@@ -61,7 +61,7 @@ from tidegate.agents.remediator.outputs import (
     Output,
 )
 from tidegate.agents.remediator.settings import RemediatorSettings
-from tidegate.schemas.events import KeptnEvent, Result, Status, TaskKind, task_type
+from tidegate.schemas.events import EventType, KeptnEvent, Result, Status, TaskKind, task_type
 from tidegate.schemas.ids import derived_id
 from tidegate.schemas.keys import Key
 from tidegate.schemas.payloads import GetActionTriggered, Problem, ProblemEvent
@@ -132,10 +132,11 @@ def problem_identity(problem: Problem) -> str:
     return f"title:{problem.rootCause or ''}|{problem.problemTitle or ''}"
 
 
-def is_relevant(event: KeptnEvent) -> bool:
-    """Whether the remediator acts on this event at all (the shell skips the rest of `events` cheaply)."""
-    parsed = event.parsed_type
-    if parsed.category == "problem" or event.type in (
+def is_relevant(event_type: str) -> bool:
+    """Whether the remediator acts on events of this type at all (the shell lets the rest of `events`
+    pass before they are decoded)."""
+    parsed = EventType.parse(event_type)
+    if parsed.category == "problem" or event_type in (
         QUOTA_REQUESTED_TYPE, QUOTA_GRANTED_TYPE, QUOTA_DENIED_TYPE, REMEDIATION_TICK_TYPE,
     ):
         return True

@@ -34,7 +34,7 @@ from tidegate.agents.remediator.outputs import AGENT as AGENT_NAME
 from tidegate.agents.remediator.settings import RemediatorSettings
 from tidegate.agents.shell import WorkerContext
 from tidegate.schemas.errors import FileError
-from tidegate.schemas.events import KeptnEvent
+from tidegate.schemas.events import EventType, KeptnEvent
 from tidegate.schemas.files import FileKind, load_text
 from tidegate.schemas.keys import Key
 from tidegate.schemas.remediation import Remediation
@@ -106,9 +106,9 @@ def _uses_file(event: KeptnEvent) -> bool:
     return parsed.is_task and parsed.task == GET_ACTION
 
 
-def _accepts(event: KeptnEvent, topic: str) -> bool:
+def _accepts(event_type: str, topic: str) -> bool:
     # On `events` only what the remediator acts on; task triggers arrive on tasks.get-action, never there.
-    return topic != "events" or (is_relevant(event) and not event.parsed_type.is_task)
+    return topic != "events" or (is_relevant(event_type) and not EventType.parse(event_type).is_task)
 
 
 def _tick(key: Key, deadline: datetime, config: RemediatorConfig) -> KeptnEvent:

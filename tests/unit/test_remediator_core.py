@@ -477,10 +477,10 @@ def test_an_open_problem_event_is_not_the_remediators_business() -> None:
 def test_relevance_filter() -> None:
     relevant: Iterable[KeptnEvent] = (get_action(), problem_closed(), remediation_finished(CTX_A, "pass"),
                                       remediation_tick(KEY, T0))
-    assert all(is_relevant(e) for e in relevant)
+    assert all(is_relevant(e.type) for e in relevant)
     others = [KeptnEvent(type="sh.keptn.event.get-action.finished"), KeptnEvent(type="sh.keptn.event.dev.delivery.finished"),
               KeptnEvent(type="sh.tidegate.tick")]
-    assert not any(is_relevant(e) for e in others)
+    assert not any(is_relevant(e.type) for e in others)
     ignored = decide(None, others[1], None, FREE, T0)
     assert ignored.state is None and ignored.ignored[0].reason is IgnoreReason.UNHANDLED_TYPE
 
