@@ -182,6 +182,13 @@ class Worker:
         ended = self.faust_recovered()
         return ended - began if began is not None and ended is not None else float("nan")
 
+    def first(self, needle: str | re.Pattern[str]) -> float | None:
+        """Seconds from the process launch to the first line containing `needle` (a string or a pattern)."""
+        for at, line in list(self.lines):
+            if (needle.search(line) if isinstance(needle, re.Pattern) else needle in line):
+                return at - self.started
+        return None
+
     def tail(self, count: int = 30) -> str:
         return "\n".join(line for _, line in self.lines[-count:])
 
@@ -264,6 +271,7 @@ class Figures:
     faust_restored: float
     faust_reading: float
     remediator_first: float
+    timeline: list[tuple[float, str]]
 
 
 def probe(settings: Settings, answers: Answers, running: Worker, name: str) -> tuple[float, float]:
@@ -278,6 +286,29 @@ def probe(settings: Settings, answers: Answers, running: Worker, name: str) -> t
     sequencer = wait_for(lambda: answers.arrived.get(trigger.shkeptncontext or ""), "the sequencer's answer", running)
     remediator = wait_for(lambda: answers.arrived.get(action.id), "the remediator's answer", running)
     return sequencer - running.started, remediator - running.started
+
+
+def timeline(settings: Settings, running: Worker, firsts: tuple[float, float]) -> list[tuple[float, str]]:
+    """Where the new worker's seconds went: (seconds from its launch, what), in order; from its log lines
+    (Faust's services, aiokafka's group coordinator, the loop host) and the probes' answers."""
+    group = TopicRegistry.from_settings(settings).app_id("worker")
+    marks: list[tuple[float | None, str]] = [
+        (running.lines[0][0] - running.started if running.lines else None, "first output: Python, the imports and the app are loaded"),
+        (running.first("[^Worker]: Starting..."), "Faust's worker starts its services"),
+        (running.first("sequencer: joining group"), "loop (sequencer): Kafka answered, configuration read, consumer joins its group"),
+        (running.first(f"Discovered coordinator 1 for group {group}"), "Faust: Kafka answered, group coordinator found"),
+        (running.first(f"Joined group '{group}'"), "Faust: group joined, partitions assigned"),
+        (running.first(FAUST_RESTORING), "Faust: table restore begins"),
+        (running.first(FAUST_RECOVERED), "Faust: table recovery complete"),
+        (running.first("[^Worker]: Ready"), "Faust: worker ready"),
+        (firsts[0], "loop (sequencer): first new event handled"),
+        (firsts[1], "Faust (remediator): first new event handled"),
+    ]
+    read_back, _keys, reading = running.restored_keys()
+    if read_back is not None:
+        marks += [(read_back - running.started - reading, "loop (sequencer): partitions assigned, read-back begins"),
+                  (read_back - running.started, "loop (sequencer): all partitions read back")]
+    return sorted((at, what) for at, what in marks if at is not None)
 
 
 def measure(settings: Settings, keys: int) -> tuple[Figures, float]:
@@ -296,8 +327,10 @@ def measure(settings: Settings, keys: int) -> tuple[Figures, float]:
             restored_at = wait_for(lambda: second.restored_keys()[0], "the sequencer's read-back", second)
             faust_at = wait_for(second.faust_recovered, "Faust's table recovery", second)
             _, read_keys, reading = second.restored_keys()
+            steps = timeline(settings, second, (sequencer_first, remediator_first))
             return Figures(restored_at - second.started, reading, read_keys, sequencer_first,
-                           faust_at - second.started, second.faust_reading(), remediator_first), second.started - killed
+                           faust_at - second.started, second.faust_reading(), remediator_first,
+                           steps), second.started - killed
     finally:
         answers.close()
 
@@ -343,6 +376,9 @@ def main() -> None:
     print(f"  Faust host (remediator table): recovery complete   {figures.faust_restored:6.2f} s "
           f"({args.keys} keys; {figures.faust_reading:.2f} s of it restoring the table)")
     print(f"  Faust host (remediator): first new event handled    {figures.remediator_first:6.2f} s")
+    print("the new worker's timeline (seconds from its launch; from its log lines):")
+    for at, what in figures.timeline:
+        print(f"  {at:6.2f}  {what}")
 
 
 if __name__ == "__main__":

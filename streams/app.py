@@ -25,9 +25,10 @@ concurrency 1 (higher concurrency can commit past an in-flight message, faust-st
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -91,6 +92,10 @@ class TidegateApp(faust.App):
     channels: TopicChannels
     dead_letters: DeadLetterCounter
 
+    def __init__(self, id: str, **options: Any) -> None:
+        super().__init__(id, **options)
+        self._tasks_from_start: list[Callable[[], Awaitable[None]]] = []
+
     def agent(
         self, channel: str | ChannelT[Any] | None = None, *, concurrency: int = 1, **kwargs: Any
     ) -> Callable[[Any], Any]:
@@ -101,13 +106,47 @@ class TidegateApp(faust.App):
             )
         return super().agent(channel, concurrency=1, **kwargs)
 
+    def task_from_start(self, fun: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        """Like `app.task`, but started with the app instead of after Faust's table recovery (which
+        `app.task` waits for): for work that reads no Faust table, such as the loop host's agents and
+        the resources view, so a restarted worker's loop agents do not wait for Faust's restore."""
+        self._tasks_from_start.append(fun)
+        return fun
+
     async def on_first_start(self) -> None:
         """Wait for Kafka before Faust builds its clients: a worker started while the broker is down
-        retries with a log line each time (`wait_for_kafka`) instead of exiting with a traceback."""
+        retries with a log line each time (`wait_for_kafka`) instead of exiting with a traceback. Then
+        create the app's table changelogs that are missing, here rather than by Faust (`create_app`
+        turns Faust's topic creation off: it could end the worker when the broker restarted)."""
         from tidegate.streams.kafka import wait_for_kafka
 
-        await wait_for_kafka(self.tidegate_settings, what=f"worker {self.conf.id}")
+        what = f"worker {self.conf.id}"
+        await wait_for_kafka(self.tidegate_settings, what=what)
+        await self._provision_changelogs(what)
         await super().on_first_start()
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        for fun in self._tasks_from_start:
+            self.add_future(fun())  # cancelled when the app stops, as `app.task`'s are
+
+    async def _provision_changelogs(self, what: str) -> None:
+        from confluent_kafka import KafkaException
+
+        from tidegate.streams.kafka import ProvisionError, provision_topics, wait_for_kafka
+
+        specs = [self.topic_registry.spec(table.changelog_topic.get_topic_name()) for table in self.tables.values()]
+        while specs:
+            try:
+                report = await asyncio.to_thread(provision_topics, self.tidegate_settings, specs)
+            except (KafkaException, ProvisionError) as error:
+                log.warning("%s: could not create the table changelogs (%s); retrying", what, error)
+                await asyncio.sleep(1.0)
+                await wait_for_kafka(self.tidegate_settings, what=what)
+                continue
+            for problem in report.problems:
+                log.error("%s: a table changelog does not fit: %s", what, problem)
+            return
 
 
 def create_app(settings: Settings, name: str, **options: Any) -> TidegateApp:
@@ -150,6 +189,12 @@ def create_app(settings: Settings, name: str, **options: Any) -> TidegateApp:
         "web_host": settings.web_bind,
         "web_port": settings.web_port,
         "autodiscover": False,
+        # Faust would create its tables' changelogs itself, and could end the worker with NodeNotReadyError
+        # when the broker restarted while it did (from `_really_create_topic`, seen by test_faults.py): the
+        # app creates them through `provision_topics` instead (`TidegateApp.on_first_start`), and there is
+        # no leader-election topic (no agent runs `on_leader`).
+        "topic_allow_declare": False,
+        "topic_disable_leader": True,
         **faust_logging_options(),  # JSON lines when TIDEGATE_LOG_FORMAT=json
         **options,
         **guarantees,

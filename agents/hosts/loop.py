@@ -2,8 +2,8 @@
 
 The loop runs in a thread of the worker process, with its own consumer group `<prefix><agent>`, its
 inputs' partitions and each key's state in memory and in the agent's state topic; a task of the
-worker's Faust app starts it and stops it. Everything the agent decides comes from its core through
-`kernel.Runner`, as on the Faust host.
+worker's Faust app starts it (with the app, not after Faust's table recovery) and stops it.
+Everything the agent decides comes from its core through `kernel.Runner`, as on the Faust host.
 """
 
 from __future__ import annotations
@@ -82,15 +82,17 @@ def loop_for(
     sync: Callable[[], None] = lambda: None,
     ready: Callable[[], bool] = lambda: True,
     dead_letters: DeadLetterCounter | None = None,
+    instance_id: str | None = None,
 ) -> StreamLoop:
-    """The loop that runs `hosted` (not started): group `<prefix><agent>`, its inputs, its state topic."""
+    """The loop that runs `hosted` (not started): group `<prefix><agent>`, its inputs, its state topic;
+    a static member of that group as `instance_id` when given."""
     registry = TopicRegistry.from_settings(settings)
     agent = hosted.agent
     handler = AgentHandler(hosted, registry, sync)
     state_topic = registry.changelog(*agent.state_topic) if agent.state is not None and agent.state_topic else None
     return StreamLoop(settings, handler, group=registry.app_id(agent.name), topics=handler.runner.topics,
                       state_topic=state_topic, ready=ready, dead_letters=dead_letters,
-                      note_dead_letter=note_dead_letter)
+                      note_dead_letter=note_dead_letter, instance_id=instance_id)
 
 
 def register(ctx: WorkerContext, hosted: Hosted[S, Any]) -> StreamLoop:
@@ -106,11 +108,13 @@ def register(ctx: WorkerContext, hosted: Hosted[S, Any]) -> StreamLoop:
     view = ctx.view
     loop = loop_for(app.tidegate_settings, hosted, sync=sync,
                     ready=(lambda: view.ready.is_set()) if view is not None else (lambda: True),
-                    dead_letters=app.dead_letters)
+                    dead_letters=app.dead_letters,
+                    # The worker's static membership (agents.worker): the Faust app's, in the loop's own group.
+                    instance_id=app.conf.consumer_group_instance_id)
 
     async def run_loop() -> None:
-        # Faust runs this once the worker starts and cancels it on shutdown; the loop's thread then
-        # commits what it handled and leaves the group.
+        # Started with the app (not after Faust's table recovery, which the loop does not need) and
+        # cancelled on shutdown; the loop's thread then commits what it handled and closes its consumer.
         holder["loop"] = asyncio.get_running_loop()
         thread = run_in_thread(loop, hosted.agent.name)
         try:
@@ -121,6 +125,6 @@ def register(ctx: WorkerContext, hosted: Hosted[S, Any]) -> StreamLoop:
             await asyncio.to_thread(thread.join, STOP_TIMEOUT)
 
     run_loop.__name__ = run_loop.__qualname__ = f"{hosted.agent.name.replace('-', '_')}_loop"
-    app.task(run_loop)
+    app.task_from_start(run_loop)
     add_lag_source(loop.lags)  # tidegate_consumer_lag{group="<prefix><agent>"}
     return loop

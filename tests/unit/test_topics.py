@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -212,6 +213,25 @@ class TestFaustApp:
         on = worker_command("tidegate.agents.main:app", Settings(data_dir=tmp_path, web_enabled=True, web_port=6071))
         assert on[on.index("--web-bind") + 1] == "127.0.0.1"
         assert on[on.index("--web-port") + 1] == "6071"
+
+    def test_faust_creates_no_topics(self, app: TidegateApp) -> None:
+        # Faust's own topic creation could end a worker when the broker restarted (NodeNotReadyError from
+        # `_really_create_topic`): the app creates its tables' changelogs itself, and has no leader topic.
+        assert app.conf.topic_allow_declare is False
+        assert app.conf.topic_disable_leader is True
+
+    async def test_tasks_from_start_run_when_the_app_starts(self, app: TidegateApp) -> None:
+        started = asyncio.Event()
+
+        @app.task_from_start
+        async def early() -> None:
+            started.set()
+
+        await app.on_start()  # not after table recovery, which is where `app.task`s start
+        try:
+            await asyncio.wait_for(started.wait(), 10)
+        finally:
+            await app.stop()
 
     def test_options_cannot_change_the_guarantees(self, tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="processing_guarantee"):
