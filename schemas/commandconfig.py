@@ -17,12 +17,19 @@ job executor). Validated on upload like every file Tidegate knows.
             env:
               - {name: MODE, value: fast}                              # a literal
               - {name: IMAGE, valueFrom: {event: $.data.configurationChange.values.image}}
-              - {name: TOKEN, valueFrom: {secretEnv: TIDEGATE_SECRET_DEMO_TOKEN}}
+              - {name: TOKEN, valueFrom: {secretRef: {name: demo, key: token}}}    # a key of a secret
+              - {name: OTHER, valueFrom: {secretEnv: TIDEGATE_SECRET_DEMO_OTHER}}   # an operator's variable
+            envFrom:
+              - secretRef: {name: locust-secret}                       # every key of a secret, as Kubernetes
+
+Secrets (`secretRef`, `envFrom`) come from Tidegate's secret store (`keptn create secret`), in the
+scopes the project may read (streams.secrets: keptn-default and the project's own); a `secretRef`
+key the store does not have is read from the connector's TIDEGATE_SECRET_<NAME>_<KEY>.
 
 What the file cannot do, whoever wrote it: name a program the operator did not allow (the connector's
 TIDEGATE_COMMAND_ALLOW, checked when the task runs), read a variable of the connector that is not a
-secret meant for it (`secretEnv` must start with TIDEGATE_SECRET_, schemas.secrets), or reach outside
-the task's directory with `workingDir` or `files` (relative, no `..`).
+secret meant for it (`secretEnv` must start with TIDEGATE_SECRET_, schemas.secrets), read another
+project's secrets, or reach outside the task's directory with `workingDir` or `files` (relative, no `..`).
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from pydantic.json_schema import SkipJsonSchema
 from tidegate.schemas.jobconfig import JobEvent
 from tidegate.schemas.secrets import SECRET_PREFIX, is_secret_variable
 
-_CONFIG = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+_CONFIG = ConfigDict(defer_build=True, extra="forbid", coerce_numbers_to_str=True)
 
 
 def inside_path(path: str, what: str) -> str:
@@ -69,19 +76,49 @@ class SecretSource(BaseModel):
         return value
 
 
+class SecretKeyRef(BaseModel):
+    model_config = _CONFIG
+
+    name: str = Field(min_length=1)
+    """The secret's name, as `keptn create secret NAME` gave it."""
+    key: str = Field(min_length=1)
+
+
+class SecretRefSource(BaseModel):
+    """A key of a secret of the secret store, else the connector's TIDEGATE_SECRET_<NAME>_<KEY>."""
+
+    model_config = _CONFIG
+
+    secretRef: SecretKeyRef
+
+
+class SecretNameRef(BaseModel):
+    model_config = _CONFIG
+
+    name: str = Field(min_length=1)
+
+
+class EnvFromSource(BaseModel):
+    """Every key of a secret of the secret store as a variable (Kubernetes' `envFrom`, the job executor's
+    `valueFrom: secret`)."""
+
+    model_config = _CONFIG
+
+    secretRef: SecretNameRef
+
+
 class EnvVar(BaseModel):
     model_config = _CONFIG
 
     name: str = Field(min_length=1)
     value: str | None = None
-    valueFrom: EventSource | SecretSource | None = None
-    unsupported: SkipJsonSchema[str | None] = Field(default=None, exclude=True)
-    """Set for converted job-executor entries Tidegate cannot honour; reported when the task runs."""
+    valueFrom: EventSource | SecretSource | SecretRefSource | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> EnvVar:
-        if self.unsupported is None and (self.value is None) == (self.valueFrom is None):
-            raise ValueError(f"env {self.name}: give either `value` or `valueFrom` (event or secretEnv), not both or neither")
+        if (self.value is None) == (self.valueFrom is None):
+            raise ValueError(f"env {self.name}: give either `value` or `valueFrom` (event, secretRef or secretEnv), "
+                             "not both or neither")
         return self
 
 
@@ -94,6 +131,8 @@ class CommandTask(BaseModel):
     first arguments."""
     args: list[str] = Field(default_factory=list)
     env: list[EnvVar] = Field(default_factory=list)
+    envFrom: list[EnvFromSource] = Field(default_factory=list)
+    """Whole secrets as variables, set before `env` (which wins for a name in both)."""
     files: list[str] = Field(default_factory=list)
     workingDir: str | None = None
     """Relative to the task's directory, and inside it."""
@@ -101,7 +140,7 @@ class CommandTask(BaseModel):
     keptn_paths: SkipJsonSchema[bool] = Field(default=False, exclude=True)
     """Converted from job-executor: rewrite a `/keptn/` prefix in cmd and args to the task's directory."""
 
-    @field_validator("args", "env", "files", mode="before")
+    @field_validator("args", "env", "envFrom", "files", mode="before")
     @classmethod
     def _null_is_empty(cls, value: Any) -> Any:
         return [] if value is None else value

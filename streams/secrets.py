@@ -2,10 +2,20 @@
 
     store = secret_store()                     # chosen from the environment (below)
     store.create("slack", "keptn-default", {"token": "..."})
-    lookup_secret("slack", "token")            # what a connector's `secretRef`/`envFrom` resolves to
+    reader = SecretReader(task_scopes("sockshop", "keptn-webhook-service"), os.environ, store)
+    reader.value("slack", "token")             # what a connector's `secretRef: {name, key}` resolves to
+    reader.data("locust-secret")               # a whole secret (the job executor's `valueFrom: secret`)
 
 Values are write-only for the API: a store answers names, scopes and keys (`SecretInfo`), and only
-`value` (used by connectors through `lookup_secret`) returns a value. Nothing here logs a value.
+`data` (used by connectors through a `SecretReader`) returns values, and only for the scopes it is
+given. Nothing here logs a value, and no error message holds one.
+
+Scopes (Keptn's `--scope`, default `keptn-default`) say which tasks may read a secret. A task of
+project P reads the scopes `task_scopes(P, ...)` gives: `keptn-default` (shared by every project, as
+in Keptn), the connector's own Keptn scope if it has one (`keptn-webhook-service` for webhooks), and
+the scope named like the project, P. A secret for one project only is created with `--scope=P`; no
+other project's task can read it. Secret names are unique across scopes (Kubernetes Secrets in one
+namespace), so a project cannot shadow another's secret either.
 
 Where secrets live (`TIDEGATE_SECRETS_BACKEND`):
     kubernetes   Secrets in the namespace Tidegate runs in (labels `app.kubernetes.io/managed-by:
@@ -17,9 +27,10 @@ Where secrets live (`TIDEGATE_SECRETS_BACKEND`):
                  and writable only by Tidegate's user (0600, in a 0700 folder it creates); the default
                  elsewhere. Gateway and connectors on one machine share it.
 
-A connector resolves `secretRef: {name, key}` with `lookup_secret(name, key)`: the environment
-variable `TIDEGATE_SECRET_<NAME>_<KEY>` (upper case, other characters as `_`) when it is set, else
-the secret store.
+A connector resolves `secretRef: {name, key}` with `SecretReader.value`: the secret store first
+(scoped as above), else the operator's environment variable `TIDEGATE_SECRET_<NAME>_<KEY>` (upper
+case, other characters as `_`; set for the connector, so readable by every project it serves).
+`lookup_secret(name, key)` does the same for one value (scope `keptn-default` unless told).
 """
 
 from __future__ import annotations
@@ -31,8 +42,8 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -83,7 +94,10 @@ class SecretStore(Protocol):
 
     def list(self, name: str | None = None, scope: str | None = None) -> list[SecretInfo]: ...
 
-    def value(self, name: str, key: str) -> str | None: ...
+    def data(self, name: str, scopes: Collection[str]) -> dict[str, str] | None:
+        """The secret's keys and values if it exists in one of `scopes`, else None (whether it does not
+        exist or is in another scope); SecretError when the store cannot be read."""
+        ...
 
 
 def check_secret(name: str, scope: str, data: Mapping[str, str] | None) -> None:
@@ -194,10 +208,12 @@ class FileSecretStore:
             if (not name or found == name) and (not scope or entry.get("scope") == scope)
         ]
 
-    def value(self, name: str, key: str) -> str | None:
-        found = (self._read().get(name) or {}).get("data") or {}
-        value = found.get(key)
-        return value if isinstance(value, str) else None
+    def data(self, name: str, scopes: Collection[str]) -> dict[str, str] | None:
+        entry = self._read().get(name)
+        if not isinstance(entry, dict) or entry.get("scope") not in scopes:
+            return None
+        found = entry.get("data")
+        return {k: v for k, v in found.items() if isinstance(v, str)} if isinstance(found, dict) else None
 
 
 # --------------------------------------------------------------------- Kubernetes store
@@ -283,13 +299,18 @@ class KubernetesSecretStore:
             key=lambda info: info.name,
         )
 
-    def value(self, name: str, key: str) -> str | None:
+    def data(self, name: str, scopes: Collection[str]) -> dict[str, str] | None:
         try:
             found = self._managed(name, None)
         except SecretNotFound:
             return None
-        encoded = (found.data or {}).get(key)
-        return base64.b64decode(encoded).decode("utf-8") if isinstance(encoded, str) else None
+        if (found.metadata.labels or {}).get("app.kubernetes.io/scope") not in scopes:
+            return None
+        try:
+            return {key: base64.b64decode(encoded).decode("utf-8")
+                    for key, encoded in (found.data or {}).items() if isinstance(encoded, str)}
+        except (ValueError, UnicodeDecodeError):
+            raise SecretError(f"secret {name!r} holds a value that is not UTF-8 text; replace it with update") from None
 
 
 # --------------------------------------------------------------------- choosing and looking up
@@ -311,14 +332,75 @@ def secret_store(environ: Mapping[str, str] | None = None) -> SecretStore:
     return FileSecretStore(Path(path).expanduser().resolve())
 
 
+def task_scopes(project: str, *shared: str) -> tuple[str, ...]:
+    """The scopes a task of `project` may read: `keptn-default`, the connector's `shared` ones, and the
+    project's own (a scope named like the project; none for a name that cannot be a scope)."""
+    own = (project,) if project and len(project) <= _SCOPE_MAX and _NAME.match(project) else ()
+    return tuple(dict.fromkeys((DEFAULT_SCOPE, *shared, *own)))
+
+
+@dataclass(frozen=True, slots=True)
+class SecretReader:
+    """The secrets one task may read: the store's secrets in `scopes` first, then the operator's
+    `TIDEGATE_SECRET_<NAME>_<KEY>` variables in `environ`. Errors name the secret, the key, the scopes
+    and the variable, never a value."""
+
+    scopes: tuple[str, ...] = (DEFAULT_SCOPE,)
+    environ: Mapping[str, str] = field(default_factory=dict)
+    store: SecretStore | None = None
+    """None: the environment only."""
+
+    def _stored(self, name: str) -> tuple[dict[str, str] | None, SecretError | None]:
+        if self.store is None:
+            return None, None
+        try:
+            return self.store.data(name, self.scopes), None
+        except SecretError as error:
+            return None, error
+
+    def _scopes_text(self) -> str:
+        return ", ".join(self.scopes)
+
+    def value(self, name: str, key: str) -> str:
+        """`secretRef: {name, key}`: from the store, else the environment; SecretError if neither has it."""
+        stored, failed = self._stored(name)
+        if stored is not None and key in stored:
+            return stored[key]
+        variable = secret_variable(name, key)
+        from_env = self.environ.get(variable)
+        if from_env is not None:
+            return from_env
+        if failed is not None:
+            raise SecretError(f"the secret {name!r} (key {key!r}) cannot be read: {failed}; the environment "
+                              f"variable {variable} is not set either") from None
+        where = f"in the secret store (scopes {self._scopes_text()}) nor " if self.store is not None else ""
+        raise SecretNotFound(
+            f"the secret {name!r} with key {key!r} is neither {where}in the connector's environment variable "
+            f"{variable}; create it with `keptn create secret {name} --from-literal={key}=... "
+            f"--scope={self.scopes[-1]}` (or the operator sets {variable})")
+
+    def data(self, name: str) -> dict[str, str]:
+        """A whole secret (every key), from the store only: the environment cannot list a secret's keys."""
+        stored, failed = self._stored(name)
+        if failed is not None:
+            raise SecretError(f"the secret {name!r} cannot be read: {failed}") from None
+        if stored is None:
+            raise SecretNotFound(
+                f"the secret {name!r} is not in the secret store (scopes {self._scopes_text()}); a whole secret is "
+                f"read from the store only: create it with `keptn create secret {name} --from-literal=KEY=... "
+                f"--scope={self.scopes[-1]}`")
+        return stored
+
+
 def lookup_secret(
-    name: str, key: str, environ: Mapping[str, str] | None = None, store: SecretStore | None = None
+    name: str, key: str, environ: Mapping[str, str] | None = None, store: SecretStore | None = None,
+    *, scopes: Collection[str] = (DEFAULT_SCOPE,),
 ) -> str | None:
-    """What a connector's `secretRef: {name, key}` resolves to: `TIDEGATE_SECRET_<NAME>_<KEY>` from
-    `environ` when set, else the secret store (`store`, or the one `environ` chooses); None if neither
-    has it. Errors of the store read as "not there" only for a missing secret; others raise SecretError."""
+    """One `secretRef: {name, key}` as a SecretReader resolves it (the store's secrets in `scopes`, the
+    one `environ` chooses unless `store` is given, then `TIDEGATE_SECRET_<NAME>_<KEY>` of `environ`);
+    None if neither has it. A store that cannot be read raises SecretError."""
     env = os.environ if environ is None else environ
-    from_env = env.get(secret_variable(name, key))
-    if from_env is not None:
-        return from_env
-    return (store or secret_store(env)).value(name, key)
+    try:
+        return SecretReader(tuple(scopes), env, store or secret_store(env)).value(name, key)
+    except SecretNotFound:
+        return None

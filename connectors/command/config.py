@@ -3,8 +3,9 @@ and Keptn job-executor files (`job/config.yaml`, schemas.jobconfig), converted.
 
 Job-executor files are read when a service has no command/config.yaml: `image` is ignored and
 `cmd`/`args` run locally (programs the operator allowed, as for command/config.yaml); env
-`valueFrom: event` and `string` are supported, `valueFrom: secret` is not (it names a Kubernetes
-secret: write command/config.yaml with `secretEnv`); `maxPollDuration` becomes the timeout; `files`
+`valueFrom: event`, `string` and `secret` are supported (`secret` names a secret of Tidegate's secret
+store, `keptn create secret`, whose keys all become variables: `envFrom`); `maxPollDuration` becomes
+the timeout; `files`
 are copied into the task's directory and, since job-executor programs find them under `/keptn/`, a
 `/keptn/` prefix in cmd, args and workingDir points at the task's directory.
 """
@@ -15,8 +16,11 @@ from tidegate.schemas.commandconfig import (
     CommandAction,
     CommandConfig,
     CommandTask,
+    EnvFromSource,
     EnvVar,
     EventSource,
+    SecretNameRef,
+    SecretRefSource,
     SecretSource,
 )
 from tidegate.schemas.jobconfig import JobConfig, JobTask
@@ -31,8 +35,11 @@ __all__ = [
     "CommandAction",
     "CommandConfig",
     "CommandTask",
+    "EnvFromSource",
     "EnvVar",
     "EventSource",
+    "SecretNameRef",
+    "SecretRefSource",
     "SecretSource",
     "from_job_config",
 ]
@@ -47,17 +54,14 @@ def _keptn_dir(path: str | None) -> str | None:
 
 def _converted_task(task: JobTask) -> CommandTask:
     env: list[EnvVar] = []
+    env_from: list[EnvFromSource] = []
     for item in task.env:
         if item.valueFrom == "event":
             env.append(EnvVar(name=item.name, valueFrom=EventSource(event=item.value)))
         elif item.valueFrom == "string":
             env.append(EnvVar(name=item.name, value=item.value))
-        else:
-            env.append(EnvVar(
-                name=item.name,
-                unsupported=(f"env {item.name} takes a Kubernetes secret (valueFrom: secret), which the command "
-                             "connector cannot read; write command/config.yaml with valueFrom: {secretEnv: TIDEGATE_SECRET_<NAME>}"),
-            ))
+        else:  # secret: `name` is the secret's, and every key of it becomes a variable
+            env_from.append(EnvFromSource(secretRef=SecretNameRef(name=item.name)))
     cmd = list(task.cmd)
     if not cmd:
         # The job executor then ran the image's entrypoint; there is no image here.
@@ -67,6 +71,7 @@ def _converted_task(task: JobTask) -> CommandTask:
         cmd=cmd,
         args=list(task.args),
         env=env,
+        envFrom=env_from,
         files=list(task.files),
         workingDir=_keptn_dir(task.workingDir),
         timeout=str(task.maxPollDuration) if task.maxPollDuration else None,

@@ -12,7 +12,9 @@ inherited stdout/stderr, which the connector stops reading when the program ends
 What a resource author can and cannot make it do (the operator's settings, TIDEGATE_COMMAND_*):
 - run only programs in TIDEGATE_COMMAND_ALLOW (names on PATH or absolute paths; empty: nothing runs,
   each task ends errored saying so);
-- read only secrets in TIDEGATE_SECRET_* variables (`secretEnv`), never another variable;
+- read only secrets meant for its project: the secret store's (`secretRef`, `envFrom`; scopes
+  keptn-default and the project's own, streams.secrets) and TIDEGATE_SECRET_* variables (`secretRef`
+  when the store lacks the key, `secretEnv`), never another variable of the connector;
 - work only inside the task's temporary directory (workingDir and files relative, symlinks resolved);
 - programs start with a clean environment (PATH, locale and what the task maps), and cannot read the
   connector's own through /proc (the connector is non-dumpable); TIDEGATE_COMMAND_USER runs them as
@@ -22,6 +24,7 @@ What a resource author can and cannot make it do (the operator's settings, TIDEG
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -40,6 +43,7 @@ from tidegate.connectors.command.plan import (
     PlannedTask,
     is_result_line,
     masked,
+    masked_data,
     matching_actions,
     plan_task,
     result_data,
@@ -52,6 +56,7 @@ from tidegate.schemas.files import load_text
 from tidegate.schemas.jobconfig import JobConfig
 from tidegate.schemas.keys import Key
 from tidegate.streams.resources import Resource, ResourceStore
+from tidegate.streams.secrets import SecretReader, SecretStore, secret_store, task_scopes
 from tidegate.streams.topics import STANDARD_TASKS
 
 log = logging.getLogger("tidegate.connector.command")
@@ -122,7 +127,7 @@ class CommandConnector:
 
     def __init__(self, resources: ResourceStore, tasks: Sequence[str] = STANDARD_TASKS,
                  environ: Mapping[str, str] | None = None, name: str = "command",
-                 settings: CommandSettings | None = None) -> None:
+                 settings: CommandSettings | None = None, secrets: SecretStore | None = None) -> None:
         self.name = name
         self.tasks = list(tasks)
         self.settings = settings or CommandSettings()
@@ -130,6 +135,7 @@ class CommandConnector:
         self._run_as = _run_as(self.settings.user)
         self._resources = resources
         self._environ = environ if environ is not None else os.environ
+        self._secrets = secrets if secrets is not None else secret_store(self._environ)
         self._parsed: dict[tuple[str, str], CommandConfig | ConfigProblem] = {}
 
     def config_for(self, key: Key) -> CommandConfig | None:
@@ -173,10 +179,13 @@ class CommandConnector:
             event_file.write_text(json.dumps(ctx.event.to_json_dict()), encoding="utf-8")
             reports: list[str] = []
             data: dict[str, object] = {}
+            secrets = SecretReader(task_scopes(ctx.project), self._environ, self._secrets)
             for action in matching_actions(config, ctx.event):
                 for configured in action.tasks:
                     try:
-                        planned = plan_task(configured, ctx.event, task, self._environ, directory, self._allow)
+                        # The store may be a file or the Kubernetes API: read it off the event loop.
+                        planned = await asyncio.to_thread(plan_task, configured, ctx.event, task, secrets, directory,
+                                                          self._allow)
                         self._materialise(ctx, planned, workdir)
                     except PlanError as problem:
                         return TaskOutcome.errored(f"action {action.name!r}: {problem}", data)
@@ -220,7 +229,9 @@ class CommandConnector:
         except ProgramStartError as error:
             return TaskOutcome.errored(f"task {planned.name!r}: {error}", dict(data))
         added, problems = result_data(result.captured)
-        data.update(added)
+        # A program may print a secret it was given in a result line too: the event never carries it.
+        data.update(masked_data(added, planned.secrets))
+        problems = [masked(problem, planned.secrets) for problem in problems]
         output = masked(result.tail(MESSAGE_CHARS), planned.secrets)
         if result.timed_out:
             return TaskOutcome.errored(f"task {planned.name!r} timed out after {timeout:g} s and was killed\n{output}",

@@ -28,12 +28,14 @@ from tidegate.connectors.command.config import (
     CommandConfig,
     CommandTask,
     EventSource,
+    SecretRefSource,
     SecretSource,
 )
 from tidegate.schemas.durations import parse_duration
 from tidegate.schemas.errors import DurationError, TidegateError
 from tidegate.schemas.events import KeptnEvent
 from tidegate.schemas.jobconfig import JobEvent
+from tidegate.streams.secrets import SecretError, SecretReader
 
 KEPTN_DIR = "/keptn/"
 ALLOW_VARIABLE = "TIDEGATE_COMMAND_ALLOW"
@@ -139,33 +141,12 @@ def refused_program(task: str, program: str, allow: Collection[str]) -> str:
             f"an operator lists in {ALLOW_VARIABLE} (comma-separated names or absolute paths; {listed})")
 
 
-def plan_task(task: CommandTask, event: KeptnEvent, task_name: str, environ: Mapping[str, str],
+def plan_task(task: CommandTask, event: KeptnEvent, task_name: str, secret_reader: SecretReader,
               directory: str, allow: Collection[str]) -> PlannedTask:
-    """One configured task made concrete for `event`. `environ` is the connector's environment (for
+    """One configured task made concrete for `event`. `secret_reader` holds the secrets the task may
+    read (the store in its project's scopes, then the connector's environment for secretRef and
     secretEnv), `directory` the task's temporary directory (for job-executor `/keptn/` paths), `allow`
-    the programs the operator allows (PlanError for any other)."""
-    document = event.to_json_dict()
-    env = common_env(event, task_name)
-    secrets: list[str] = []
-    for item in task.env:
-        if item.unsupported:
-            raise PlanError(item.unsupported)
-        if item.value is not None:
-            env[item.name] = item.value
-        elif isinstance(item.valueFrom, EventSource):
-            found = _values(item.valueFrom.event, document)
-            if not found:
-                raise PlanError(f"task {task.name!r}: env {item.name}: {item.valueFrom.event} matches nothing in the "
-                                f"{event.type} event; fix the JSONPath or send the field")
-            env[item.name] = _as_text(found[0])
-        elif isinstance(item.valueFrom, SecretSource):
-            secret = environ.get(item.valueFrom.secretEnv)
-            if secret is None:
-                raise PlanError(f"task {task.name!r}: env {item.name} takes the secret from the environment variable "
-                                f"{item.valueFrom.secretEnv}, which is not set for the command connector")
-            env[item.name] = secret
-            if secret:
-                secrets.append(secret)
+    the programs the operator allows (PlanError for any other, before any secret is read)."""
     argv = [*task.cmd, *task.args]
     if task.keptn_paths:
         argv = [_keptn_path(part, directory) for part in argv]
@@ -174,6 +155,42 @@ def plan_task(task: CommandTask, event: KeptnEvent, task_name: str, environ: Map
                         "command connector cannot; write the program to run in `cmd`")
     if not program_allowed(argv[0], allow):
         raise PlanError(refused_program(task.name, argv[0], allow))
+    document = event.to_json_dict()
+    env: dict[str, str] = {}
+    secrets: list[str] = []
+    for source in task.envFrom:  # first: the common variables and `env` win over a secret's keys
+        try:
+            whole = secret_reader.data(source.secretRef.name)
+        except SecretError as error:
+            raise PlanError(f"task {task.name!r}: envFrom: {error}") from None
+        env.update(whole)
+        secrets.extend(value for value in whole.values() if value)
+    env.update(common_env(event, task_name))
+    for item in task.env:
+        if item.value is not None:
+            env[item.name] = item.value
+        elif isinstance(item.valueFrom, EventSource):
+            found = _values(item.valueFrom.event, document)
+            if not found:
+                raise PlanError(f"task {task.name!r}: env {item.name}: {item.valueFrom.event} matches nothing in the "
+                                f"{event.type} event; fix the JSONPath or send the field")
+            env[item.name] = _as_text(found[0])
+        elif isinstance(item.valueFrom, SecretRefSource):
+            ref = item.valueFrom.secretRef
+            try:
+                env[item.name] = secret_reader.value(ref.name, ref.key)
+            except SecretError as error:
+                raise PlanError(f"task {task.name!r}: env {item.name}: {error}") from None
+            if env[item.name]:
+                secrets.append(env[item.name])
+        elif isinstance(item.valueFrom, SecretSource):
+            secret = secret_reader.environ.get(item.valueFrom.secretEnv)
+            if secret is None:
+                raise PlanError(f"task {task.name!r}: env {item.name} takes the secret from the environment variable "
+                                f"{item.valueFrom.secretEnv}, which is not set for the command connector")
+            env[item.name] = secret
+            if secret:
+                secrets.append(secret)
     return PlannedTask(
         name=task.name,
         argv=tuple(argv),
@@ -224,3 +241,16 @@ def masked(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
         text = text.replace(secret, "***")
     return text
+
+
+def masked_data(value: Any, secrets: tuple[str, ...]) -> Any:
+    """`value` (parsed JSON) with every secret masked in its texts, keys included."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        return masked(value, secrets)
+    if isinstance(value, dict):
+        return {masked(str(key), secrets): masked_data(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [masked_data(item, secrets) for item in value]
+    return value

@@ -1,10 +1,13 @@
-"""From a WebhookConfig entry and an event to concrete HTTP calls. Pure: no I/O.
+"""From a WebhookConfig entry and an event to concrete HTTP calls. Pure but for the secrets, which come
+from the SecretReader it is given (streams.secrets).
 
 Secrets: `envFrom: [{name: token, secretRef: {name: slack, key: token}}]` makes `{{.env.token}}`
-available. Keptn read Kubernetes secrets; Tidegate reads the environment variable
-`TIDEGATE_SECRET_<NAME>_<KEY>` (upper case, other characters as `_`), here TIDEGATE_SECRET_SLACK_TOKEN
-(schemas.secrets: the one prefix connectors read secrets from).
-Secret values are masked in every message.
+available. As Keptn's webhook-service read Kubernetes secrets, Tidegate reads the secret store
+(`/api/secrets/v1`, `keptn create secret slack --from-literal=token=...`) in the scopes the task may
+read: keptn-default, keptn-webhook-service and the project's own; else the operator's environment
+variable `TIDEGATE_SECRET_<NAME>_<KEY>` (upper case, other characters as `_`), here
+TIDEGATE_SECRET_SLACK_TOKEN (schemas.secrets: the one prefix connectors read secrets from).
+Secret values are masked in every message; a missing secret is named with its key, never a value.
 
 Filters (a Tidegate extension; Keptn filtered in the Uniform subscription instead): a webhook may say
 
@@ -34,10 +37,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tidegate.connectors.webhook.templates import TemplateProblem, Trusted, render, render_url
 from tidegate.schemas.errors import TidegateError
 from tidegate.schemas.events import KeptnEvent
-from tidegate.schemas.secrets import secret_variable
 from tidegate.schemas.webhook import Webhook, WebhookConfig, WebhookRequest
+from tidegate.streams.secrets import SecretError, SecretReader
 
 CONFIG_PATH = "webhook/webhook.yaml"
+WEBHOOK_SCOPE = "keptn-webhook-service"
+"""Keptn's secret scope for its webhook-service; webhook tasks of every project read it."""
 
 
 class WebhookProblem(TidegateError, ValueError):
@@ -139,17 +144,15 @@ def parse_curl(command: str) -> WebhookRequest:
                                           "headers": headers, "payload": body})
 
 
-def plan_calls(webhook: Webhook, event: KeptnEvent, environ: Mapping[str, str]) -> list[PlannedCall]:
-    """The HTTP calls of one webhook for one event, rendered; raises WebhookProblem."""
+def plan_calls(webhook: Webhook, event: KeptnEvent, secrets: SecretReader) -> list[PlannedCall]:
+    """The HTTP calls of one webhook for one event, rendered, its `envFrom` secrets read from `secrets`;
+    raises WebhookProblem."""
     env: dict[str, str] = {}
     for item in webhook.envFrom:
-        variable = secret_variable(item.secretRef.name, item.secretRef.key)
-        value = environ.get(variable)
-        if value is None:
-            raise WebhookProblem(f"webhook {webhook.subscriptionID}: the secret {item.secretRef.name}/"
-                                 f"{item.secretRef.key} ({{{{.env.{item.name}}}}}) is read from the environment "
-                                 f"variable {variable}, which is not set for the webhook connector")
-        env[item.name] = value
+        try:
+            env[item.name] = secrets.value(item.secretRef.name, item.secretRef.key)
+        except SecretError as error:
+            raise WebhookProblem(f"webhook {webhook.subscriptionID}: {{{{.env.{item.name}}}}}: {error}") from None
     secrets = tuple(value for value in env.values() if value)
     context = {**event.to_json_dict(), "env": {name: Trusted(value) for name, value in env.items()}}
     calls = []

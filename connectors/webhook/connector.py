@@ -11,6 +11,8 @@ Two ways it runs, both configured by the same WebhookConfig (schemas.webhook, Ke
   ⇒ errored with its status). Keptn's `sendStarted: false` / `sendFinished: false` (the called service
   replies itself) are not supported: the runtime always replies.
 The file is resolved service → stage → project for the event's project/stage/service.
+`envFrom` secrets come from the secret store (streams.secrets; scopes keptn-default,
+keptn-webhook-service and the event's project), else the operator's TIDEGATE_SECRET_<NAME>_<KEY>.
 Calls go to public addresses only, checked after DNS resolution (sender.py, addresses.py); internal
 targets need TIDEGATE_WEBHOOK_ALLOW_HOSTS=name,10.0.0.0/8,... from the operator.
 """
@@ -29,7 +31,7 @@ from pydantic import field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tidegate.connectors.runtime import TaskContext, TaskOutcome
-from tidegate.connectors.webhook.calls import CONFIG_PATH, WebhookProblem, matching, plan_calls
+from tidegate.connectors.webhook.calls import CONFIG_PATH, WEBHOOK_SCOPE, WebhookProblem, matching, plan_calls
 from tidegate.connectors.webhook.sender import HttpSender, WebhookCallError
 from tidegate.schemas.errors import FileError
 from tidegate.schemas.events import KeptnEvent
@@ -39,6 +41,7 @@ from tidegate.schemas.webhook import Webhook, WebhookConfig
 from tidegate.streams.codec import DecodeError, decode
 from tidegate.streams.kafka import async_consumer
 from tidegate.streams.resources import ResourceStore
+from tidegate.streams.secrets import SecretReader, SecretStore, secret_store, task_scopes
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
 
@@ -65,13 +68,15 @@ class WebhookConnector:
     name = "webhook"
 
     def __init__(self, resources: ResourceStore, tasks: Sequence[str] = (), settings: WebhookSettings | None = None,
-                 sender: HttpSender | None = None, environ: Mapping[str, str] | None = None) -> None:
+                 sender: HttpSender | None = None, environ: Mapping[str, str] | None = None,
+                 secrets: SecretStore | None = None) -> None:
         self.settings = settings or WebhookSettings()
         self.tasks = list(tasks) or list(self.settings.tasks)
         self.resources = resources
         self.sender = sender or HttpSender(attempts=self.settings.attempts, backoff=self.settings.backoff,
                                            allow=self.settings.allow_hosts)
         self._environ = environ if environ is not None else os.environ
+        self._secrets = secrets if secrets is not None else secret_store(self._environ)
         self._parsed: dict[tuple[str, str], WebhookConfig | FileError] = {}
         self.following = asyncio.Event()
         """Set once notifications are followed (the consumer has its partitions and positions)."""
@@ -103,8 +108,11 @@ class WebhookConnector:
     async def call(self, webhooks: list[Webhook], event: KeptnEvent) -> list[str]:
         """Make every call of `webhooks` for `event`; the answers, or raise WebhookProblem/WebhookCallError."""
         answers = []
+        secrets = SecretReader(task_scopes(str(event.data.get("project") or ""), WEBHOOK_SCOPE), self._environ,
+                               self._secrets)
         for webhook in webhooks:
-            for call in plan_calls(webhook, event, self._environ):
+            # The store may be a file or the Kubernetes API: read it off the event loop.
+            for call in await asyncio.to_thread(plan_calls, webhook, event, secrets):
                 result = await self.sender.send(call)
                 answers.append(f"{call.method} {call.masked(call.url)}: HTTP {result.status_code}")
         return answers

@@ -6,12 +6,15 @@ host becomes the address; `Host` and, for https, the TLS server name and certifi
 name): a DNS answer that changes between the check and the call cannot move the call elsewhere.
 Redirects are not followed. Answers are read up to MAX_ANSWER bytes; a refused or failed call is
 reported by its status alone, never with the answer's body (it may hold anything the target knows).
+httpx's own INFO line per request (`HTTP Request: POST <url>`) is dropped: webhook URLs hold secrets
+(Slack's do), and a connector logging at INFO would otherwise write them out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -52,6 +55,19 @@ class CallResult:
     """The first MAX_ANSWER bytes of the answer."""
 
 
+class _NoRequestLines(logging.Filter):
+    """Drops httpx's `HTTP Request: METHOD URL ...` lines (the URL may hold a secret)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith("HTTP Request:"))
+
+
+def _quiet_request_lines() -> None:
+    httpx_log = logging.getLogger("httpx")
+    if not any(isinstance(existing, _NoRequestLines) for existing in httpx_log.filters):
+        httpx_log.addFilter(_NoRequestLines())
+
+
 def _is_address(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
@@ -70,6 +86,7 @@ class HttpSender:
         self.timeout = timeout
         self.policy = allow if isinstance(allow, AddressPolicy) else AddressPolicy.of(allow)
         self._resolve = resolver
+        _quiet_request_lines()
 
     async def _pinned(self, call: PlannedCall, what: str) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:
         """The URL to connect to (host replaced by its checked address), the headers and the request extensions."""

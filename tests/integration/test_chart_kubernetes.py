@@ -153,11 +153,11 @@ def test_the_gateways_account_handles_secrets_in_its_namespace_only(install: Ins
     store.update("slack", "keptn-default", {"token": "n3w", "channel": "ops"})
     assert [(info.name, info.scope, sorted(info.keys)) for info in store.list()] == [
         ("slack", "keptn-default", ["channel", "token"])]
-    assert store.value("slack", "token") == "n3w"
+    assert store.data("slack", ["keptn-default"]) == {"token": "n3w", "channel": "ops"}
     store.delete("slack", "keptn-default")
     assert store.list() == []
     # The chart's own Secret (tokens) is in the same namespace but is not the store's to show.
-    assert store.value("tg-tidegate-secrets", "api-token") is None
+    assert store.data("tg-tidegate-secrets", ["keptn-default", ""]) is None
     elsewhere = KubernetesSecretStore(install.target, kubeconfig=str(kubeconfig))
     with pytest.raises(SecretError, match="403"):
         elsewhere.create("slack", "keptn-default", {"token": "x"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Collection
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from tidegate.connectors.command import (
 from tidegate.connectors.runtime import TaskContext
 from tidegate.schemas.events import KeptnEvent
 from tidegate.streams.resources import Resource, ResourceStore
+from tidegate.streams.secrets import FileSecretStore, SecretReader, task_scopes
 from tidegate.streams.settings import Settings
 
 PY = sys.executable
@@ -73,15 +75,17 @@ def test_environment_comes_from_literals_the_event_and_secret_variables() -> Non
                 {"name": "TOKEN", "valueFrom": {"secretEnv": "TIDEGATE_SECRET_DEMO_TOKEN"}}],
     }).encode()))
     triggered = event(configurationChange={"values": {"image": "carts:2"}})
-    planned = plan_task(cfg.actions[0].tasks[0], triggered, "deployment", {"TIDEGATE_SECRET_DEMO_TOKEN": "s3cret"}, "/tmp/x", ALLOWED.allow)
+    planned = plan_task(cfg.actions[0].tasks[0], triggered, "deployment",
+                        SecretReader(environ={"TIDEGATE_SECRET_DEMO_TOKEN": "s3cret"}), "/tmp/x", ALLOWED.allow)
     assert planned.argv == ("prog", "--x")
     assert planned.env["MODE"] == "fast" and planned.env["IMAGE"] == "carts:2" and planned.env["TOKEN"] == "s3cret"
     assert planned.env["TIDEGATE_PROJECT"] == "sockshop" and planned.env["TIDEGATE_TRIGGERED_ID"] == "trig-1"
     assert planned.secrets == ("s3cret",)
     with pytest.raises(PlanError, match="TIDEGATE_SECRET_DEMO_TOKEN, which is not set"):
-        plan_task(cfg.actions[0].tasks[0], triggered, "deployment", {}, "/tmp/x", ALLOWED.allow)
+        plan_task(cfg.actions[0].tasks[0], triggered, "deployment", SecretReader(), "/tmp/x", ALLOWED.allow)
     with pytest.raises(PlanError, match=r"matches nothing"):
-        plan_task(cfg.actions[0].tasks[0], event(), "deployment", {"TIDEGATE_SECRET_DEMO_TOKEN": "s"}, "/tmp/x", ALLOWED.allow)
+        plan_task(cfg.actions[0].tasks[0], event(), "deployment", SecretReader(environ={"TIDEGATE_SECRET_DEMO_TOKEN": "s"}),
+                  "/tmp/x", ALLOWED.allow)
 
 
 def test_a_bad_config_names_the_field() -> None:
@@ -113,7 +117,7 @@ actions:
     cfg = parse_config(Resource.new("p", "job/config.yaml", job.encode()))
     triggered = event("test", test={"teststrategy": "locust"}, deployment={"deploymentURIsLocal": ["http://carts:80"]})
     assert matching_actions(cfg, triggered)
-    planned = plan_task(cfg.actions[0].tasks[0], triggered, "test", {}, "/tmp/task", ["locust"])
+    planned = plan_task(cfg.actions[0].tasks[0], triggered, "test", SecretReader(), "/tmp/task", ["locust"])
     assert planned.argv == ("locust", "-f", "/tmp/task/locust/basic.py")
     assert planned.env["HOST"] == "http://carts:80"
     assert planned.timeout == 120.0
@@ -256,3 +260,100 @@ async def test_programs_run_as_the_operator_s_user_cannot_read_the_connector_s_e
     assert (outcome.status.value, outcome.result.value) == ("succeeded", "fail")
     assert "Permission denied" in outcome.message
     assert "PATH=" not in outcome.message  # nothing of the parent's environment came through
+
+
+STORED = "st0red-secret-value-7"
+
+
+def _secret_store(tmp_path: Path) -> FileSecretStore:
+    secrets = FileSecretStore(tmp_path / "secrets.json")
+    secrets.create("demo", "sockshop", {"token": STORED})
+    secrets.create("locust-secret", "keptn-default", {"HOST": "http://carts:8080", "FILE": "basic.py"})
+    secrets.create("bank-db", "bank", {"password": "bank-" + STORED})
+    return secrets
+
+
+async def test_secret_refs_and_env_from_come_from_the_store_and_are_masked(tmp_path: Path) -> None:
+    script = ("import os; print('token', os.environ['TOKEN'], 'port', os.environ['PORT'], 'host', os.environ['HOST'],"
+              " 'file', os.environ['FILE'], 'project', os.environ['TIDEGATE_PROJECT'])")
+    store = store_with({"command/config.yaml": config({
+        "name": "t", "cmd": [PY, "-c", script],
+        "envFrom": [{"secretRef": {"name": "locust-secret"}}],
+        "env": [{"name": "TOKEN", "valueFrom": {"secretRef": {"name": "demo", "key": "token"}}},
+                {"name": "PORT", "valueFrom": {"secretRef": {"name": "demo", "key": "port"}}}]})})
+    environ = {"TIDEGATE_SECRET_DEMO_TOKEN": "from-env", "TIDEGATE_SECRET_DEMO_PORT": "8443"}
+    connector = CommandConnector(store, settings=ALLOWED, environ=environ, secrets=_secret_store(tmp_path))
+    outcome = await connector.run(context(store, event()))
+    assert outcome.result.value == "pass", outcome.message
+    # The store's value first, the operator's variable for a key the store lacks; all masked in the output.
+    assert "token *** port *** host *** file *** project sockshop" in outcome.message
+    assert STORED not in outcome.message and "8443" not in outcome.message
+
+
+async def test_another_projects_secret_is_an_errored_task_naming_the_secret_and_key(tmp_path: Path) -> None:
+    store = store_with({"command/config.yaml": config({
+        "name": "t", "cmd": [PY, "-c", "print('ran')"],
+        "env": [{"name": "PW", "valueFrom": {"secretRef": {"name": "bank-db", "key": "password"}}}]})})
+    secrets = _secret_store(tmp_path)
+    outcome = await CommandConnector(store, settings=ALLOWED, environ={}, secrets=secrets).run(context(store, event()))
+    assert outcome.status.value == "errored"
+    assert "env PW: the secret 'bank-db' with key 'password' is neither in the secret store (scopes keptn-default, " \
+           "sockshop)" in outcome.message
+    assert STORED not in outcome.message and "ran" not in outcome.message
+    whole = store_with({"command/config.yaml": config({
+        "name": "t", "cmd": [PY, "-c", "print('ran')"], "envFrom": [{"secretRef": {"name": "bank-db"}}]})})
+    outcome = await CommandConnector(whole, settings=ALLOWED, environ={}, secrets=secrets).run(context(whole, event()))
+    assert outcome.status.value == "errored" and "envFrom: the secret 'bank-db' is not in the secret store" in outcome.message
+
+
+def test_a_job_executor_secret_becomes_every_key_of_the_stored_secret(tmp_path: Path) -> None:
+    job = """
+actions:
+  - name: Run locust
+    events: [{name: sh.keptn.event.test.triggered}]
+    tasks:
+      - name: locust
+        image: locustio/locust
+        cmd: [locust]
+        args: [--host, $(HOST)]
+        env:
+          - {name: locust-secret, valueFrom: secret}
+"""
+    cfg = parse_config(Resource.new("p", "job/config.yaml", job.encode()))
+    reader = SecretReader(task_scopes("sockshop"), {}, _secret_store(tmp_path))
+    planned = plan_task(cfg.actions[0].tasks[0], event("test"), "test", reader, "/tmp/task", ["locust"])
+    assert (planned.env["HOST"], planned.env["FILE"]) == ("http://carts:8080", "basic.py")
+    assert set(planned.secrets) == {"http://carts:8080", "basic.py"}
+
+
+def test_a_refused_program_reads_no_secret(tmp_path: Path) -> None:
+    cfg = parse_config(Resource.new("p", "command/config.yaml", config({
+        "name": "t", "cmd": ["not-allowed"],
+        "env": [{"name": "T", "valueFrom": {"secretRef": {"name": "demo", "key": "token"}}}]}).encode()))
+    read: list[str] = []
+
+    class Watched(FileSecretStore):
+        def data(self, name: str, scopes: Collection[str]) -> dict[str, str] | None:
+            read.append(name)
+            return super().data(name, scopes)
+
+    watched = Watched(_secret_store(tmp_path).path)
+    with pytest.raises(PlanError, match="is not allowed"):
+        plan_task(cfg.actions[0].tasks[0], event(), "deployment", SecretReader(task_scopes("sockshop"), {}, watched),
+                  "/tmp/x", ALLOWED.allow)
+    assert read == []
+
+
+async def test_a_secret_printed_in_a_result_line_never_reaches_the_event(tmp_path: Path) -> None:
+    # Result lines go into the .finished data: a program echoing its secret there (or in a broken
+    # result line, quoted in the message) must not publish it.
+    script = ("import json, os; t = os.environ['TOKEN'];"
+              "print(json.dumps({'tidegate': {'leak': t, 'nested': [{t: 'x ' + t}]}})); print('{\"tidegate\": ' + t)")
+    store = store_with({"command/config.yaml": config({
+        "name": "t", "cmd": [PY, "-c", script],
+        "env": [{"name": "TOKEN", "valueFrom": {"secretRef": {"name": "demo", "key": "token"}}}]})})
+    outcome = await CommandConnector(store, settings=ALLOWED, environ={}, secrets=_secret_store(tmp_path)).run(
+        context(store, event()))
+    assert outcome.result.value == "pass", outcome.message
+    assert outcome.data == {"leak": "***", "nested": [{"***": "x ***"}]}
+    assert STORED not in outcome.message and "tidegate result line" in outcome.message

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import httpx
 import pytest
 import yaml
 
+from tidegate.connectors.runtime import TaskContext
 from tidegate.connectors.webhook import (
     ALLOW_VARIABLE,
+    CONFIG_PATH,
+    WEBHOOK_SCOPE,
     AddressPolicy,
     HttpSender,
     PlannedCall,
     TemplateProblem,
     WebhookCallError,
+    WebhookConnector,
     WebhookProblem,
     matching,
     parse_curl,
@@ -23,6 +30,14 @@ from tidegate.connectors.webhook import (
 )
 from tidegate.schemas.events import KeptnEvent
 from tidegate.schemas.webhook import WebhookConfig
+from tidegate.streams.resources import Resource, ResourceStore
+from tidegate.streams.secrets import FileSecretStore, SecretReader, task_scopes
+from tidegate.streams.settings import Settings
+
+
+def env_only(**variables: str) -> SecretReader:
+    """The secrets of a connector without a secret store: its TIDEGATE_SECRET_* variables."""
+    return SecretReader(environ=variables)
 
 EVENT = KeptnEvent(id="e1", type="sh.keptn.event.evaluation.finished", shkeptncontext="ctx-1", data={
     "project": "sockshop", "stage": "production", "service": "carts", "result": "fail",
@@ -61,13 +76,14 @@ def test_missing_fields_go_actions_and_escapes_are_refused() -> None:
 def test_secrets_come_from_the_environment_and_are_masked() -> None:
     assert secret_variable("slack", "token") == "TIDEGATE_SECRET_SLACK_TOKEN"
     [webhook] = config(hook()).spec.webhooks
-    [call] = plan_calls(webhook, EVENT, {"TIDEGATE_SECRET_SLACK_TOKEN": "xoxb-1"})
+    [call] = plan_calls(webhook, EVENT, env_only(TIDEGATE_SECRET_SLACK_TOKEN="xoxb-1"))
     assert call.url == "http://hooks.local/xoxb-1"
     assert call.headers == {"Authorization": "Bearer xoxb-1"}
     assert call.body == '{"text": "sockshop/production: 42.5 (ctx-1)"}'
     assert call.masked(call.url) == "http://hooks.local/***"
-    with pytest.raises(WebhookProblem, match="TIDEGATE_SECRET_SLACK_TOKEN, which is not set"):
-        plan_calls(webhook, EVENT, {})
+    with pytest.raises(WebhookProblem, match=r"webhook s1: \{\{\.env\.token\}\}: the secret 'slack' with key 'token' is "
+                                             "neither in the connector's environment variable TIDEGATE_SECRET_SLACK_TOKEN"):
+        plan_calls(webhook, EVENT, env_only())
 
 
 def test_type_wildcards_and_filters_choose_the_webhooks() -> None:
@@ -93,7 +109,7 @@ def test_curl_requests_are_split_not_run() -> None:
     [webhook] = config({"type": "sh.keptn.event.evaluation.finished", "subscriptionID": "c",
                         "requests": ["curl -d '{{.data.result}}' http://r.local/{{.data.service}}"]},
                        version="v1alpha1").spec.webhooks
-    [call] = plan_calls(webhook, EVENT, {})
+    [call] = plan_calls(webhook, EVENT, env_only())
     assert (call.method, call.url, call.body) == ("POST", "http://r.local/carts", "fail")
 
 
@@ -171,7 +187,7 @@ def test_a_curl_line_is_split_before_it_is_rendered() -> None:
                         "requests": ["curl -X POST -H 'Authorization: Bearer {{.env.token}}' "
                                      "https://hooks.test/{{ data.service }} -d '{\"note\": \"{{.data.labels.note}}\"}'"]},
                        version="v1alpha1").spec.webhooks
-    [call] = plan_calls(webhook, event, {"TIDEGATE_SECRET_HOOK_TOKEN": "tok-1"})
+    [call] = plan_calls(webhook, event, env_only(TIDEGATE_SECRET_HOOK_TOKEN="tok-1"))
     assert call.url == "https://hooks.test/carts"
     assert call.body == '{"note": "' + attack + '"}'
     assert call.headers == {"Authorization": "Bearer tok-1"}
@@ -180,7 +196,7 @@ def test_a_curl_line_is_split_before_it_is_rendered() -> None:
                                      "headers": [{"key": "X-Note", "value": "{{.data.labels.note}}"}]}]}).spec.webhooks
     split = event.model_copy(update={"data": {**event.data, "labels": {"note": "a\r\nX-Evil: 1"}}})
     with pytest.raises(WebhookProblem, match="header X-Note would hold a line break"):
-        plan_calls(header, split, {})
+        plan_calls(header, split, env_only())
 
 
 def test_event_values_in_a_url_are_encoded_and_cannot_choose_the_host() -> None:
@@ -188,14 +204,14 @@ def test_event_values_in_a_url_are_encoded_and_cannot_choose_the_host() -> None:
     [webhook] = config({"type": "sh.keptn.event.evaluation.finished", "subscriptionID": "u",
                         "requests": [{"url": "https://hooks.test/s/{{.data.service}}?p={{.data.project}}",
                                       "method": "GET"}]}).spec.webhooks
-    [call] = plan_calls(webhook, event, {})
+    [call] = plan_calls(webhook, event, env_only())
     assert call.url == "https://hooks.test/s/a%2F..%2Fb%3Fc%23d%40evil.test%3A1?p=sockshop"
     for url in ("https://{{.data.service}}/x", "{{.data.project}}", "https://hooks.test:{{.data.project}}/",
                 "http{{.data.project}}://hooks.test/"):
         [hooked] = config({"type": "sh.keptn.event.evaluation.finished", "subscriptionID": "h",
                            "requests": [{"url": url, "method": "GET"}]}).spec.webhooks
         with pytest.raises(WebhookProblem, match=r"scheme, host and port|is not http\(s\)"):
-            plan_calls(hooked, EVENT, {})
+            plan_calls(hooked, EVENT, env_only())
 
 
 @pytest.mark.parametrize("template", [
@@ -212,3 +228,55 @@ def test_template_bombs_are_refused_with_a_clear_error(template: str) -> None:
     assert render("{% for i in range(3) %}{% for j in range(2) %}.{% endfor %}{% endfor %}", {}) == "......"
     for _ in range(2):
         assert render("{% for i in range(99999) %}{% endfor %}ok", {}) == "ok"
+
+
+def test_envfrom_reads_the_secret_store_first_in_the_projects_scopes_only(tmp_path: Path) -> None:
+    store = FileSecretStore(tmp_path / "secrets.json")
+    store.create("slack", "sockshop", {"token": "xoxb-from-store"})
+    [webhook] = config(hook()).spec.webhooks
+    environ = {"TIDEGATE_SECRET_SLACK_TOKEN": "xoxb-from-env"}
+    [call] = plan_calls(webhook, EVENT, SecretReader(task_scopes("sockshop", WEBHOOK_SCOPE), environ, store))
+    assert call.headers == {"Authorization": "Bearer xoxb-from-store"}
+    assert call.masked(call.url) == "http://hooks.local/***"
+    # Another project's webhook naming the same secret does not get sockshop's value (nor says it).
+    with pytest.raises(WebhookProblem) as refused:
+        plan_calls(webhook, EVENT, SecretReader(task_scopes("bank", WEBHOOK_SCOPE), {}, store))
+    assert "the secret 'slack' with key 'token' is neither in the secret store (scopes keptn-default, " \
+           "keptn-webhook-service, bank)" in str(refused.value)
+    assert "xoxb" not in str(refused.value)
+    # Secrets of Keptn's webhook scope serve every project's webhooks, as Keptn's webhook-service read them.
+    store.create("teams", WEBHOOK_SCOPE, {"token": "teams-1"})
+    teams = config(hook(envFrom=[{"name": "token", "secretRef": {"name": "teams", "key": "token"}}])).spec.webhooks[0]
+    [call] = plan_calls(teams, EVENT, SecretReader(task_scopes("bank", WEBHOOK_SCOPE), {}, store))
+    assert call.headers == {"Authorization": "Bearer teams-1"}
+
+
+async def test_a_webhook_task_with_a_missing_secret_ends_errored_naming_it(tmp_path: Path,
+                                                                           caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)  # every line a connector could write, httpx's request lines too
+    store = FileSecretStore(tmp_path / "secrets.json")
+    store.create("slack", "other-project", {"token": "xoxb-not-yours"})
+    resources = ResourceStore()
+    resources.put(Resource.new("sockshop", CONFIG_PATH, yaml.safe_dump({
+        "apiVersion": "webhookconfig.keptn.sh/v1beta1", "kind": "WebhookConfig",
+        "spec": {"webhooks": [hook(type="sh.keptn.event.release.triggered")]}}).encode()))
+    sent: list[httpx.Request] = []
+    connector = WebhookConnector(resources, tasks=["release"], environ={}, secrets=store, sender=HttpSender(
+        transport=httpx.MockTransport(lambda r: sent.append(r) or httpx.Response(200)), resolver=public))
+    event = KeptnEvent(type="sh.keptn.event.release.triggered", shkeptncontext="c",
+                       data={"project": "sockshop", "stage": "production", "service": "carts",
+                             "evaluation": {"score": 90}})
+    outcome = await connector.run(TaskContext(event=event, task="release", connector="webhook", resources=resources,
+                                              settings=Settings(), timeout=30))
+    assert outcome.status.value == "errored"
+    assert "the secret 'slack' with key 'token'" in outcome.message and "TIDEGATE_SECRET_SLACK_TOKEN" in outcome.message
+    assert "xoxb" not in outcome.message and "xoxb" not in caplog.text
+    assert sent == []
+    # Created in the project's scope, the same task calls with it.
+    store.delete("slack", "other-project")
+    store.create("slack", "sockshop", {"token": "xoxb-yours"})
+    outcome = await connector.run(TaskContext(event=event, task="release", connector="webhook", resources=resources,
+                                              settings=Settings(), timeout=30))
+    assert outcome.status.value == "succeeded", outcome.message
+    assert [r.headers["Authorization"] for r in sent] == ["Bearer xoxb-yours"]
+    assert "xoxb" not in outcome.message and "xoxb" not in caplog.text

@@ -177,11 +177,12 @@ def test_secrets_are_checked_before_they_are_stored(env: Env, body: dict[str, An
     assert env.secrets.list() == []
 
 
-def test_lookup_prefers_the_environment_then_the_store(tmp_path: Path) -> None:
+def test_lookup_prefers_the_store_then_the_environment(tmp_path: Path) -> None:
     store = FileSecretStore(tmp_path / "s.json")
     store.create("slack", "keptn-default", {"token": "from-store"})
     assert lookup_secret("slack", "token", environ={}, store=store) == "from-store"
-    assert lookup_secret("slack", "token", environ={"TIDEGATE_SECRET_SLACK_TOKEN": "from-env"}, store=store) == "from-env"
+    assert lookup_secret("slack", "token", environ={"TIDEGATE_SECRET_SLACK_TOKEN": "from-env"}, store=store) == "from-store"
+    assert lookup_secret("slack", "other", environ={"TIDEGATE_SECRET_SLACK_OTHER": "from-env"}, store=store) == "from-env"
     assert lookup_secret("slack", "missing", environ={}, store=store) is None
     # Without a store given, the environment chooses it: TIDEGATE_HOME's secrets.json.
     home = {"TIDEGATE_HOME": str(tmp_path / "home")}
@@ -263,13 +264,14 @@ def test_kubernetes_store_keeps_secrets_as_labelled_secrets() -> None:
                                           "app.kubernetes.io/scope": "keptn-webhook-service"}
     assert base64.b64decode(body["data"]["token"]).decode() == SECRET_VALUE
     assert [(s.name, s.scope, s.keys) for s in store.list()] == [("slack", "keptn-webhook-service", ("token",))]
-    assert store.value("slack", "token") == SECRET_VALUE
+    assert store.data("slack", ["keptn-webhook-service"]) == {"token": SECRET_VALUE}
+    assert store.data("slack", ["keptn-default", "sockshop"]) is None  # another scope: not there for them
     with pytest.raises(SecretExists):
         store.create("slack", "keptn-webhook-service", {"token": "x"})
     with pytest.raises(SecretNotFound):
         store.update("slack", "keptn-default", {"token": "x"})
     store.delete("slack", "keptn-webhook-service")
-    assert store.list() == [] and store.value("slack", "token") is None
+    assert store.list() == [] and store.data("slack", ["keptn-webhook-service"]) is None
 
 
 # --------------------------------------------------------------------- the read side
