@@ -72,7 +72,12 @@ class PendingEvaluation(BaseModel):
 
 
 class StoredEvaluation(BaseModel):
-    """A finished evaluation, as later evaluations compare with it."""
+    """A finished evaluation, as later evaluations compare with it.
+
+    The flow never changes a stored result in place (it replaces it), so what every decision would
+    otherwise compute again from it is kept beside it, built on first use: `compared` (the engine's
+    input) and `as_json` (its part of the state record). Neither is a field: not stored, not compared.
+    """
 
     id: str  # the evaluation.finished event id (listed in comparedEvents)
     triggered_id: str
@@ -93,15 +98,19 @@ class StoredEvaluation(BaseModel):
 
     @cached_property
     def compared(self) -> PreviousEvaluation:
-        """The engine's input for this result, `previous_from_json([self.as_previous()])[0]`, built once:
-        the flow never changes a stored result in place, it replaces it (not a field: neither stored
-        nor compared)."""
+        """The engine's input for this result: `previous_from_json([self.as_previous()])[0]`."""
         return previous_from_json([self.as_previous()], "a stored evaluation")[0]
 
+    @cached_property
+    def as_json(self) -> str:
+        """This result's JSON, as in the state record: `self.model_dump_json()`."""
+        return self.model_dump_json()
+
     def invalidated_copy(self) -> StoredEvaluation:
-        """This result, invalidated: no longer a baseline (a new object, without `compared`)."""
+        """This result, invalidated: no longer a baseline (a new object, with nothing kept from this one)."""
         copy = self.model_copy(update={"invalidated": True})
-        copy.__dict__.pop("compared", None)  # a model copy copies the cached value, built with the old flag
+        for kept in ("compared", "as_json"):  # a model copy copies the kept values, built with the old flag
+            copy.__dict__.pop(kept, None)
         return copy
 
 
@@ -114,6 +123,20 @@ class EvaluatorState(Remembered):
         flow never changes one in place, it replaces it (a deep copy of the history cost more than
         the whole decision); `applied` and `recent` are replaced when the input is remembered."""
         return self.model_copy(update={"pending": list(self.pending), "history": list(self.history)})
+
+
+class StateCodec:
+    """An evaluator state's record: `EvaluatorState.model_dump_json()`, byte for byte, put together from
+    each stored result's kept `as_json` (the history, up to 50 results, was most of the encoding time
+    of every decision). Read back with `model_validate_json`."""
+
+    def encode(self, state: EvaluatorState) -> bytes:
+        head = state.model_dump_json(exclude={"history"})  # `history` is the last field
+        history = ",".join(stored.as_json for stored in state.history)
+        return f'{head[:-1]},"history":[{history}]}}'.encode()
+
+    def decode(self, value: bytes) -> EvaluatorState:
+        return EvaluatorState.model_validate_json(value)
 
 
 @dataclass(frozen=True, slots=True)

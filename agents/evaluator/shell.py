@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import os
 
-from tidegate.agents.evaluator.flow import EvaluatorConfig, EvaluatorState, SLOFile, decide
-from tidegate.agents.kernel import Agent, Hosted, ModelCodec
+from tidegate.agents.evaluator.flow import EvaluatorConfig, EvaluatorState, SLOFile, StateCodec, decide
+from tidegate.agents.kernel import Agent, Hosted
 from tidegate.agents.shell import WorkerContext
 from tidegate.schemas.events import EventType, KeptnEvent
 from tidegate.schemas.keys import Key
@@ -42,7 +42,7 @@ AGENT: Agent[EvaluatorState, EvaluatorConfig] = Agent(
     name="evaluator",
     inputs=("tasks.evaluation", "events"),
     decide=decide,
-    state=ModelCodec(EvaluatorState),
+    state=StateCodec(),  # EvaluatorState's JSON (its stored results' parts kept with them)
     state_topic=("worker", "evaluations"),  # <prefix>worker-evaluations-changelog on either host (Faust's table)
     accepts=_accepts,
     checks=frozenset({"tasks.evaluation"}),  # records of `events` are the sequencer's to dead-letter

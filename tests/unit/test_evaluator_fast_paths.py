@@ -1,9 +1,12 @@
-"""The evaluator's fast path to the results it compares with, against the plain path it replaces.
+"""The evaluator's fast paths, each against the plain path it replaces.
 
-Plain: outline every stored result, let the gate select, then read the selected ones from their JSON
-form (`StoredEvaluation.as_previous` -> `previous_from_json`). Fast (`flow._compared`): the gate selects
-among the stored results themselves, and each selected one is read once (`StoredEvaluation.compared`,
-kept with the result, which is never changed in place; an invalidated copy builds its own).
+- The results it compares with. Plain: outline every stored result, let the gate select, then read the
+  selected ones from their JSON form (`StoredEvaluation.as_previous` -> `previous_from_json`). Fast
+  (`flow._compared`): the gate selects among the stored results themselves, and each selected one is
+  read once (`StoredEvaluation.compared`, kept with the result, which is never changed in place; an
+  invalidated copy builds its own).
+- The state record. Plain: `EvaluatorState.model_dump_json()`. Fast (`flow.StateCodec`): the same
+  bytes, put together from each stored result's kept JSON (`StoredEvaluation.as_json`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,15 @@ import random
 
 import pytest
 
-from tidegate.agents.evaluator.flow import EvaluatorConfig, StoredEvaluation, _compared
+from tests.unit.test_evaluator_flow import Lighthouse, invalidated, only, sli_finished, triggered
+from tidegate.agents.evaluator.flow import (
+    EvaluatorConfig,
+    EvaluatorState,
+    StateCodec,
+    StoredEvaluation,
+    _compared,
+)
+from tidegate.agents.kernel import ModelCodec
 from tidegate.qualitygate.baseline import select_previous
 from tidegate.qualitygate.engine import QualityGate
 from tidegate.qualitygate.inputs import PreviousEvaluation, previous_from_json
@@ -65,3 +76,25 @@ def test_an_invalidated_copy_is_compared_as_invalidated_and_the_original_is_unch
     assert copy.invalidated and copy.compared.invalidated and not stored.compared.invalidated
     assert stored.compared is kept and copy == stored.model_copy(update={"invalidated": True})
     assert "compared" not in copy.model_dump()  # kept beside the result, never stored
+
+
+def test_the_state_record_is_the_models_json_byte_for_byte() -> None:
+    assert list(EvaluatorState.model_fields)[-1] == "history"  # the codec appends it last
+    plain, fast = ModelCodec(EvaluatorState), StateCodec()
+    lighthouse = Lighthouse(history_size=5)
+    assert fast.encode(EvaluatorState()) == plain.encode(EvaluatorState())
+    triggers = []
+    for number in range(8):
+        trigger = triggered(evaluation={"timeframe": "5m"}, labels={"n": str(number), "quote": 'a "b" \\ ü'})
+        triggers.append(trigger)
+        request = only(lighthouse.handle(trigger), "tasks.get-sli")
+        assert lighthouse.state is not None
+        assert fast.encode(lighthouse.state) == plain.encode(lighthouse.state)  # a request pending
+        lighthouse.handle(sli_finished(request, {"response_time_p95": 500 + number, "throughput": 9}))
+        assert fast.encode(lighthouse.state) == plain.encode(lighthouse.state)
+    lighthouse.handle(invalidated(triggers[-2].id))  # a stored result replaced by its invalidated copy
+    state = lighthouse.state
+    assert state is not None and any(stored.invalidated for stored in state.history)
+    record = fast.encode(state)
+    assert record == plain.encode(state)
+    assert fast.decode(record) == state and fast.encode(fast.decode(record)) == record
