@@ -11,17 +11,18 @@ from tidegate.schemas.events import Status
 from tidegate.schemas.slo import AGGREGATE_FUNCTIONS
 
 _HEADER = ("Objective", "Value", "Baseline", "Status", "Score")
+_INFINITY = float("inf")
 
 
 def show(value: float) -> str:
     """A number for people: whole numbers plain, others to two decimals (small ones to 4 digits)."""
     value = float(value)
+    if value.is_integer():  # the usual case first (never true for NaN or an infinity)
+        return str(int(value))
     if value != value:  # NaN
         return "NaN"
-    if value in (float("inf"), float("-inf")):
+    if value == _INFINITY or value == -_INFINITY:
         return "infinity" if value > 0 else "-infinity"
-    if value.is_integer():
-        return str(int(value))
     if abs(value) >= 1:
         return f"{value:.2f}".rstrip("0").rstrip(".")
     return f"{value:.4g}"
@@ -79,18 +80,21 @@ def _table(indicators: list[IndicatorResult]) -> list[str]:
         value = show(indicator.value) if indicator.success else "no value"
         score = f"{show(indicator.score)} of {indicator.weight}" if indicator.status.value != "info" else "-"
         rows.append((name, value, _baseline_cell(indicator.baseline), indicator.status.value, score))
-    widths = [max(len(row[column]) for row in rows) for column in range(len(_HEADER))]
+    # Each column as wide as its widest cell (one format for every row).
+    row_format = "  ".join(f"{{:<{max(map(len, column))}}}" for column in zip(*rows, strict=True))
     lines: list[str] = []
     for position, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        lines.append(row_format.format(*row).rstrip())
         if position == 0:
             continue
         indicator = indicators[position - 1]
         if not indicator.success and indicator.message:
             lines.append(f"    no value: {indicator.message}")
-        for label, targets in (("pass", indicator.pass_targets), ("warning", indicator.warning_targets)):
-            for target in targets:
-                lines.append(f"    {label:<8} {target.criteria:<10} {_target_text(target, indicator)}")
+        if indicator.pass_targets or indicator.warning_targets:
+            value = show(indicator.value)
+            for label, targets in (("pass", indicator.pass_targets), ("warning", indicator.warning_targets)):
+                for target in targets:
+                    lines.append(f"    {label:<8} {target.criteria:<10} {_target_text(target, indicator, value)}")
     return lines
 
 
@@ -101,7 +105,8 @@ def _baseline_cell(baseline: Baseline | None) -> str:
     return f"{show(baseline.value)} ({baseline.function} of {count})"
 
 
-def _target_text(target: Target, indicator: IndicatorResult) -> str:
+def _target_text(target: Target, indicator: IndicatorResult, value: str) -> str:
+    """`value`: the indicator's value as `show` writes it."""
     criterion = target.criterion
     if target.value_missing:
         return "VIOLATED  (no value to check)"
@@ -115,8 +120,9 @@ def _target_text(target: Target, indicator: IndicatorResult) -> str:
         amount = show(abs(criterion.value)) + ("%" if criterion.kind is CriterionKind.RELATIVE_PCT else "")
         origin = f" = baseline {show(indicator.baseline.value)} {sign}{amount}"
     state = "VIOLATED" if target.violated else "held    "
-    relation = f"{show(indicator.value)} {'is not' if target.violated else 'is'} {criterion.operator} {show(target.target_value)}"
-    return f"{state}  target {show(target.target_value)}{origin}: {relation}"
+    target_value = show(target.target_value)
+    relation = f"{value} {'is not' if target.violated else 'is'} {criterion.operator} {target_value}"
+    return f"{state}  target {target_value}{origin}: {relation}"
 
 
 def _failed_names(verdict: EvaluationResult) -> str:
