@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from tidegate.connectors.runtime.program import ProgramResult
 from tidegate.schemas.errors import TidegateError
+from tidegate.schemas.yamlreader import MAX_FILE_BYTES
 
 ProgramRunner = Callable[..., Awaitable[ProgramResult]]
 
@@ -44,9 +45,10 @@ class HelmCli:
         self.openapi_validation = openapi_validation
         self.helm_timeout = helm_timeout
 
-    async def _helm(self, *args: str) -> str:
+    async def _helm(self, *args: str, output_limit: int | None = None) -> str:
         env = {"KUBECONFIG": self.kubeconfig} if self.kubeconfig else {}
-        result = await self._run([self.binary, *args], env=env)
+        limits = {"output_limit": output_limit} if output_limit is not None else {}
+        result = await self._run([self.binary, *args], env=env, **limits)
         if result.timed_out:
             raise HelmError(f"helm {args[0]} did not finish in time and was stopped")
         if result.exit_code != 0:
@@ -58,7 +60,9 @@ class HelmCli:
         args = ["template", release, str(chart), "--namespace", namespace]
         for path in values:
             args += ["--values", str(path)]
-        return await self._helm(*args)
+        # The manifest is data: kept whole up to twice what the YAML reader takes, so a larger one is
+        # refused by the reader ("larger than ... bytes") instead of read with its middle cut out.
+        return await self._helm(*args, output_limit=2 * (MAX_FILE_BYTES + 1))
 
     async def upgrade(self, release: str, chart: Path, namespace: str, values: Sequence[Path] = (), *,
                       set_values: Mapping[str, str] | None = None, reuse_values: bool = False) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tidegate.connectors.runtime.program import ProgramResult, RunAs, run_program
+from tidegate.connectors.runtime.program import DEFAULT_OUTPUT_LIMIT, ProgramResult, RunAs, run_program
 from tidegate.schemas.events import KeptnEvent
 from tidegate.schemas.keys import Key
 from tidegate.streams.resources import Resource, ResourceStore
@@ -95,10 +95,13 @@ class TaskContext:
         timeout: float | None = None,
         capture: Callable[[str], bool] | None = None,
         user: RunAs | None = None,
+        output_limit: int = DEFAULT_OUTPUT_LIMIT,
     ) -> ProgramResult:
-        """Run a program (argument list, never a shell string); bounded by `timeout` or the task's."""
+        """Run a program (argument list, never a shell string); bounded by `timeout` or the task's.
+        `output_limit`: bytes of stdout and of stderr kept (a program whose output is data, such as
+        `helm template`, needs it whole)."""
         self.log.info("running %s", argv[0] if argv else "?")
         return await run_program(
             argv, env=env, cwd=cwd, timeout=timeout if timeout is not None else self.timeout, capture=capture,
-            user=user,
+            user=user, output_limit=output_limit,
         )

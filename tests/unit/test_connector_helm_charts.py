@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import sys
 import tarfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,9 +31,11 @@ from tidegate.connectors.helm.charts import (
     service_uris,
     write_chart,
 )
-from tidegate.connectors.runtime import TaskContext
+from tidegate.connectors.helm.driver import HelmCli
+from tidegate.connectors.runtime import TaskContext, run_program
 from tidegate.schemas.events import KeptnEvent
 from tidegate.schemas.yamlreader import MAX_DEPTH, MAX_NODES
+from tidegate.schemas.yamlreader import MAX_FILE_BYTES as MAX_FILE_BYTES_YAML
 from tidegate.streams.resources import Resource, ResourceStore
 from tidegate.streams.settings import Settings
 
@@ -206,3 +210,28 @@ async def test_the_connector_ends_a_deployment_of_a_bomb_chart_errored_before_he
     assert outcome.status.value == "errored"
     assert "values.yaml:5:" in outcome.message and f"more than {MAX_NODES} values" in outcome.message
     assert calls == []
+
+
+def _fake_helm(tmp_path: Path, services: int) -> Path:
+    """A `helm` whose `template` prints `services` Services (about 150 bytes each), like a big chart's manifest."""
+    script = tmp_path / "helm"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import sys\n"
+        f"for i in range({services}):\n"
+        "    print(f'---\\n# Source: big/templates/s{i}.yaml\\napiVersion: v1\\nkind: Service\\n'\n"
+        "          f'metadata: {{name: svc-{i}}}\\nspec: {{ports: [{{port: {i % 60000 + 1}}}]}}')\n")
+    script.chmod(0o755)
+    return script
+
+
+async def test_a_rendered_manifest_is_read_whole_past_the_output_limit_of_programs(tmp_path: Path) -> None:
+    # helm template's output went through the runtime's default 64 KiB output bound: a longer manifest
+    # lost its middle ("...bytes of output dropped...") and was read as broken YAML or fewer objects.
+    helm = HelmCli(run_program, _fake_helm(tmp_path, 1000))  # about 130 KiB, 15,000 values
+    manifest = parse_manifest(await helm.template("r", tmp_path / "chart.tgz", "ns", []))
+    assert len(manifest) == 1000 and manifest[-1]["metadata"]["name"] == "svc-999"
+    # Past what the YAML reader takes, it is refused with the limit, never read cut.
+    huge = HelmCli(run_program, _fake_helm(tmp_path, 20_000))  # about 2.7 MiB
+    with pytest.raises(ChartError, match=f"the rendered manifest cannot be used: .*larger than {MAX_FILE_BYTES_YAML}"):
+        parse_manifest(await huge.template("r", tmp_path / "chart.tgz", "ns", []))
