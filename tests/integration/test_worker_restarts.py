@@ -1,31 +1,38 @@
-"""A worker outlives its broker's restarts (issue 17): it keeps running, and both hosts answer again.
+"""A worker's restarts (issue 17): it outlives its broker's, and comes back from a kill -9 as the same member.
 
-Found by test_faults.py: a worker could exit with faust-streaming's NodeNotReadyError, raised from
-Faust's own topic creation (`_really_create_topic`) when the broker went away while Faust declared a
-table's changelog. The worker's app no longer lets Faust create topics (`streams.app.create_app`): it
-creates its tables' changelogs itself, through `provision_topics`, retrying while Kafka is away.
+Broker restarts. Found by test_faults.py: a worker could exit with faust-streaming's NodeNotReadyError,
+raised from Faust's own topic creation (`_really_create_topic`) when the broker went away while Faust
+declared a table's changelog. The worker's app no longer lets Faust create topics
+(`streams.app.create_app`): it creates its tables' changelogs itself, through `provision_topics`,
+retrying while Kafka is away. The test starts a broker of its own (deploy/local/kafka.py
+`kafka_cluster(1)`, so killing it touches no other test) and a worker with the sequencer (loop host) and
+the remediator (Faust host, with a table whose changelog nobody provisioned beforehand). It kills the
+broker -9 and starts it again, a few times; after each restart a sequence trigger and a get-action task
+must be answered by the same worker process.
 
-The test starts a broker of its own (deploy/local/kafka.py `kafka_cluster(1)`, so killing it touches no
-other test) and a worker with the sequencer (loop host) and the remediator (Faust host, with a table
-whose changelog nobody provisioned beforehand). It kills the broker -9 and starts it again, a few times;
-after each restart a sequence trigger and a get-action task must be answered by the same worker process.
+Worker restarts. A worker is a static member of its groups (`agents.worker.claim_instance_id`): killed -9
+and started again on the same host with the same data directory, it rejoins both groups (the loop's and
+Faust's) under the same `group.instance.id`, so Kafka hands it its partitions back at once instead of
+waiting for the dead member's session.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka.admin import AdminClient
 
 from deploy.local.kafka import KafkaCluster, kafka_cluster
 from tests.conftest import FaustWorker, StartWorker
 from tests.support.kafka import EventCollector, publish_files
 from tidegate.schemas.events import KeptnEvent, sequence_type, task_type
-from tidegate.streams.kafka import AsyncEventPublisher, describe_topics, provision_topics
+from tidegate.streams.kafka import AsyncEventPublisher, confluent_config, describe_topics, provision_topics
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
 
@@ -129,3 +136,37 @@ async def test_a_worker_outlives_broker_restarts_and_faust_creates_no_topic(
         assert (described.partitions, described.cleanup_policy) == (settings.partitions, "compact")
     finally:
         worker.stop()
+
+
+def static_members(settings: Settings, group: str) -> list[str]:
+    """The `group.instance.id` of each member of `group` (empty: a dynamic member)."""
+    admin = AdminClient(confluent_config(settings))
+    description = admin.describe_consumer_groups([group], request_timeout=30)[group].result()
+    return sorted(member.group_instance_id or "" for member in description.members)
+
+
+async def test_a_worker_killed_9_comes_back_as_the_same_static_member_of_both_groups(
+    tidegate_settings: Settings, faust_worker: StartWorker, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TIDEGATE_AGENTS", "sequencer,remediator")
+    settings = tidegate_settings
+    registry = TopicRegistry.from_settings(settings)
+    publish_files(settings, PROJECT, {"shipyard.yaml": SHIPYARD})
+    groups = [registry.app_id("sequencer"), registry.app_id("worker")]  # the loop's group, Faust's group
+    async with EventCollector(settings, registry.events) as events, \
+            EventCollector(settings, registry.task("deployment")) as deployments:
+        first = faust_worker("tidegate.agents.main:app", settings)
+        await both_hosts_answer(settings, events, deployments, first, "first")
+        before = {group: await asyncio.to_thread(static_members, settings, group) for group in groups}
+        (instance,) = before[groups[0]]
+        assert instance and before[groups[1]] == [instance], before  # one static member, one id in both groups
+
+        first.process.send_signal(signal.SIGKILL)
+        first.process.wait(30)
+        second = faust_worker("tidegate.agents.main:app", settings)
+        try:
+            await both_hosts_answer(settings, events, deployments, second, "second")
+            after = {group: await asyncio.to_thread(static_members, settings, group) for group in groups}
+            assert after == before  # the dead member replaced by its successor, not a second member beside it
+        finally:
+            second.stop()
