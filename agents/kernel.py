@@ -53,6 +53,7 @@ ReasonT = TypeVar("ReasonT", bound=StrEnum)
 # Every agent's IgnoreReason has this member: the input cannot be processed as sent and goes to the DLQ.
 DEAD_LETTER_REASON = "invalid"
 EVENTS = "events"
+DESTINATIONS_KEPT = 1024  # logical destinations a Runner remembers the topic of
 TIME_HEADER = f"{CE_PREFIX}time"
 TYPE_HEADER = f"{CE_PREFIX}type"
 
@@ -276,6 +277,19 @@ class Runner(Generic[S, C]):
         self.registry = registry
         self.ignored: Counter[str] = Counter()
         self._logical = {registry.destination(name): name for name in hosted.agent.inputs}
+        self._audit = registry.audit
+        # Logical destination -> topic, looked up for every output (the registry formats and checks the name
+        # each time). Bounded: task names come from the shipyards; past the bound, names are not kept.
+        self._destinations: dict[str, str] = {}
+
+    def destination(self, logical: str) -> str:
+        """`TopicRegistry.destination`, remembered per name."""
+        topic = self._destinations.get(logical)
+        if topic is None:
+            topic = self.registry.destination(logical)
+            if len(self._destinations) < DESTINATIONS_KEPT:
+                self._destinations[logical] = topic
+        return topic
 
     @property
     def topics(self) -> list[str]:
@@ -325,7 +339,7 @@ class Runner(Generic[S, C]):
 
     def step(self, state: S | None, read: Read, now: datetime, record: KafkaRecord | None = None) -> Step[S]:
         """Decide on one input (already prepared) and turn the outputs into records."""
-        agent, registry = self.agent, self.registry
+        agent, audit = self.agent, self._audit
         event, key = read.event, read.key
         try:
             decision = agent.decide(state, event, self.hosted.config, now, read.position)
@@ -337,16 +351,16 @@ class Runner(Generic[S, C]):
         later = step.later
         if agent.audits_inputs and event.type not in agent.unaudited:
             copy = record if read.as_is and record is not None else encode(event, key)
-            later.append((registry.audit, copy, event))
+            later.append((audit, copy, event))
         for output in decision.outputs:
             if isinstance(output, Emit):
                 encoded = encode(output.event, output.key)
                 destination = output.destination
-                step.hop.append((registry.destination(destination), encoded, output.event))
+                step.hop.append((self.destination(destination), encoded, output.event))
                 if destination != EVENTS:  # task-topic sends are audited; `events` is audited when read
-                    later.append((registry.audit, encoded, output.event))
+                    later.append((audit, encoded, output.event))
             elif isinstance(output, Transition):
-                later.append((registry.audit, output.to_record(), None))
+                later.append((audit, output.to_record(), None))
             elif isinstance(output, Ignored):
                 reason = output.reason.value
                 self.ignored[reason] += 1
