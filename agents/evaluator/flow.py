@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -191,6 +191,17 @@ def parse_time(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _duration(text: str) -> timedelta:
+    """`parse_duration`, once per short text (a deployment uses a few timeframes, and the exact parser
+    is not quick); the cache holds at most 256 texts of up to 32 characters."""
+    return _short_duration(text) if len(text) <= 32 else parse_duration(text)
+
+
+@lru_cache(maxsize=256)
+def _short_duration(text: str) -> timedelta:
+    return parse_duration(text)
+
+
 def evaluation_window(data: dict[str, Any], now: datetime) -> tuple[datetime, datetime]:
     """Start and end of the evaluation, as lighthouse's getEvaluationTimestamps (§4.1 step 2)."""
     evaluation = data.get("evaluation") if isinstance(data.get("evaluation"), dict) else {}
@@ -198,7 +209,7 @@ def evaluation_window(data: dict[str, Any], now: datetime) -> tuple[datetime, da
     start, end, timeframe = evaluation.get("start"), evaluation.get("end"), evaluation.get("timeframe")
     if (start and end) or timeframe:
         try:
-            span = parse_duration(str(timeframe)) if timeframe else DEFAULT_TIMEFRAME
+            span = _duration(str(timeframe)) if timeframe else DEFAULT_TIMEFRAME
         except (ValueError, SchemaError) as error:
             raise WindowError(
                 f"could not parse provided timeframe: evaluation.timeframe '{timeframe}' is not a duration like 5m "
@@ -335,6 +346,7 @@ def _on_triggered(state: EvaluatorState, event: KeptnEvent, config: EvaluatorCon
             Result.PASS, Status.SUCCEEDED,
             f"no evaluation performed by lighthouse because no SLO file configured for project {key.project}",
         )
+    start_text, end_text = format_time(begin), format_time(end)
     deployment = event.data.get("deployment")
     names = deployment.get("deploymentNames") if isinstance(deployment, dict) else None
     filters = gate.slo.filter or {}
@@ -349,8 +361,8 @@ def _on_triggered(state: EvaluatorState, event: KeptnEvent, config: EvaluatorCon
             **common,
             "get-sli": {
                 "sliProvider": provider,
-                "start": format_time(begin),
-                "end": format_time(end),
+                "start": start_text,
+                "end": end_text,
                 "indicators": list(gate.slo.indicators),
                 "customFilters": [{"key": k, "value": str(v)} for k, v in filters.items()],
             },
@@ -362,8 +374,8 @@ def _on_triggered(state: EvaluatorState, event: KeptnEvent, config: EvaluatorCon
             triggered_id=event.id,
             keptn_context=event.shkeptncontext,
             get_sli_id=request.id,
-            start=format_time(begin),
-            end=format_time(end),
+            start=start_text,
+            end=end_text,
             gitcommitid=event.gitcommitid,
             labels=event.data.get("labels") or {},
             slo_content=slo.content,
