@@ -381,3 +381,56 @@ def test_a_state_record_the_broker_refuses_drops_that_keys_state_only(processor:
     assert tombstones and tombstones[-1].partition == 4
     assert any("cannot be written" in e.letter.reason for e in produced(processor, registry.dlq))
     assert ("commit", [(4, 12)]) in log_of(processor)
+
+
+def trigger_for(service: str) -> KeptnEvent:
+    return KeptnEvent(type=sequence_type("dev", "delivery", "triggered"), source="ci",
+                      shkeptncontext=str(uuid.uuid4()), data={"project": "shop", "stage": "dev", "service": service})
+
+
+def decisions_logged(processor: StreamLoop) -> list[Any]:
+    """The shared log, with a ("decided", service) entry where each input was decided."""
+    log = log_of(processor)
+    handle = processor.handler.handle
+
+    def logged(read: Any, state_of: Any) -> Any:
+        handled = handle(read, state_of)
+        log.append(("decided", decode(read.record.value, read.record.headers).data["service"]))
+        return handled
+
+    processor.handler.handle = logged  # type: ignore[method-assign]
+    return log
+
+
+def test_a_batchs_hop_records_leave_together_in_the_decided_order_before_its_audit_records(
+    processor: StreamLoop,
+) -> None:
+    registry = TopicRegistry.from_settings(processor.settings)
+    log = decisions_logged(processor)
+    services = ["carts", "orders", "payment"]
+    processor._process([Message(registry.events, 4, offset, trigger_for(service))  # type: ignore[misc]
+                        for offset, service in enumerate(services)])
+    shown = [entry if isinstance(entry, tuple) else (entry.topic, Key.parse(entry.key or b"").service)
+             for entry in log if not (isinstance(entry, Produced) and entry.topic == registry.audit)]
+    # Every input decided first, then the three task events in the order decided (one burst), then the audit.
+    assert shown == [*(("decided", s) for s in services), *((registry.task("deployment"), s) for s in services)]
+    first_audit = next(i for i, e in enumerate(log) if isinstance(e, Produced) and e.topic == registry.audit)
+    assert all(isinstance(e, Produced) and e.topic == registry.audit for e in log[first_audit:])
+
+
+def test_a_hop_record_waits_no_longer_than_hop_wait_for_the_rest_of_its_batch(
+    processor: StreamLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tidegate.streams.kafka import loop as loop_module
+
+    monkeypatch.setattr(loop_module, "HOP_WAIT", 0.0)  # every decision is already HOP_WAIT old when checked
+    registry = TopicRegistry.from_settings(processor.settings)
+    log = decisions_logged(processor)
+    services = ["carts", "orders"]
+    processor._process([Message(registry.events, 4, offset, trigger_for(service))  # type: ignore[misc]
+                        for offset, service in enumerate(services)])
+    shown = [entry if isinstance(entry, tuple) else (entry.topic, Key.parse(entry.key or b"").service)
+             for entry in log if not (isinstance(entry, Produced) and entry.topic == registry.audit)]
+    # Each input's task event left before the next input was decided.
+    assert shown == [("decided", "carts"), (registry.task("deployment"), "carts"),
+                     ("decided", "orders"), (registry.task("deployment"), "orders")]
