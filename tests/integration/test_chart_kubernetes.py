@@ -4,7 +4,8 @@
 proves the objects are valid and schedulable, not that Tidegate's processes start), `worker.replicas`
 must scale, and the service accounts the chart makes must be able to do what their pods need and be
 refused everything else: the helm/kubernetes connectors' account runs the real connectors with its
-own token, and the gateway's account may only handle Secrets in the release namespace.
+own token, the gateway's account may only handle Secrets in the release namespace, and the webhook
+and command connectors' account may only read them there (their secrets store).
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ from tidegate.connectors.helm import HelmConnector, HelmSettings, ensure_helm
 from tidegate.connectors.kubernetes import KubernetesConnector, KubernetesSettings
 from tidegate.connectors.runtime import TaskContext
 from tidegate.schemas.events import KeptnEvent
-from tidegate.streams.secrets import KubernetesSecretStore, SecretError
+from tidegate.streams.secrets import (
+    KubernetesSecretStore,
+    SecretError,
+    SecretNotFound,
+    SecretReader,
+    task_scopes,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -74,7 +81,7 @@ def install(kube_cluster: KubeCluster) -> Iterator[Install]:
     installed = Install(kube_cluster, helm, namespace, target)
     done = installed.run("install", "tg", str(CHART), "--create-namespace", "-f", str(CI_VALUES),
                          "--set", "gateway.persistence.enabled=false",  # no storage provisioner here
-                         "--set", "connectors.kubernetes.enabled=true",
+                         "--set", "connectors.kubernetes.enabled=true", "--set", "connectors.webhook.enabled=true",
                          "--set", "rbac.clusterWide=false", "--set", f"rbac.namespaces={{{target}}}",
                          "--wait", "--timeout", "120s")
     assert done.returncode == 0, done.stderr
@@ -85,7 +92,8 @@ def install(kube_cluster: KubeCluster) -> Iterator[Install]:
 def test_the_chart_installs_and_every_pod_becomes_ready(install: Install) -> None:
     deployments = install.deployments()
     assert {"tg-tidegate-gateway", "tg-tidegate-worker", "tg-tidegate-connector-helm",
-            "tg-tidegate-connector-kubernetes", "tg-tidegate-connector-command"} <= set(deployments)
+            "tg-tidegate-connector-kubernetes", "tg-tidegate-connector-command",
+            "tg-tidegate-connector-webhook"} <= set(deployments)
     for name, deployment in deployments.items():
         assert available(deployment), name
         assert deployment["status"]["readyReplicas"] == deployment["spec"]["replicas"], name
@@ -161,3 +169,55 @@ def test_the_gateways_account_handles_secrets_in_its_namespace_only(install: Ins
     elsewhere = KubernetesSecretStore(install.target, kubeconfig=str(kubeconfig))
     with pytest.raises(SecretError, match="403"):
         elsewhere.create("slack", "keptn-default", {"token": "x"})
+
+
+def test_the_webhook_and_command_connectors_account_only_reads_secrets_in_its_namespace(
+        install: Install, tmp_path: Path) -> None:
+    reader_account = "tg-tidegate-secret-reader"
+    for name, deployment in install.deployments().items():
+        spec = deployment["spec"]["template"]["spec"]
+        [container] = spec["containers"]
+        backend = {item["name"]: item.get("value") for item in container.get("env", [])}.get("TIDEGATE_SECRETS_BACKEND")
+        if name in ("tg-tidegate-connector-webhook", "tg-tidegate-connector-command"):
+            assert (spec.get("serviceAccountName"), backend) == (reader_account, "kubernetes"), name
+        elif name in ("tg-tidegate-connector-helm", "tg-tidegate-connector-kubernetes"):  # they keep theirs
+            assert (spec.get("serviceAccountName"), backend) == ("tg-tidegate-cluster-access", None), name
+        elif name != "tg-tidegate-gateway":
+            assert spec.get("automountServiceAccountToken") is False and backend is None, name
+
+    kubeconfig = install.token_kubeconfig(reader_account, tmp_path / "reader.kubeconfig")
+    assert install.can(kubeconfig, "get", "secrets", install.namespace)
+    for verb in ("list", "watch", "create", "update", "patch", "delete"):
+        assert not install.can(kubeconfig, verb, "secrets", install.namespace), verb
+    assert not install.can(kubeconfig, "get", "secrets", install.target)
+    assert not install.can(kubeconfig, "get", "configmaps", install.namespace)
+
+    # A secret the gateway's secrets API stored, read by a connector's SecretReader as that account.
+    gateway = KubernetesSecretStore(install.namespace, kubeconfig=str(
+        install.token_kubeconfig("tg-tidegate-gateway", tmp_path / "gateway.kubeconfig")))
+    name, project = f"hook-{uuid.uuid4().hex[:8]}", install.target.removesuffix("-dev")
+    gateway.create(name, project, {"token": "s3cret"})
+    try:
+        store = KubernetesSecretStore(install.namespace, kubeconfig=str(kubeconfig))
+        assert SecretReader(task_scopes(project), {}, store).value(name, "token") == "s3cret"
+        with pytest.raises(SecretNotFound):  # the store's scopes still apply
+            SecretReader(task_scopes("another-project"), {}, store).data(name)
+        with pytest.raises(SecretError, match="403"):
+            store.create(f"{name}-new", project, {"token": "x"})
+        with pytest.raises(SecretError, match="403"):
+            store.update(name, project, {"token": "changed"})
+        with pytest.raises(SecretError, match="403"):
+            store.delete(name, project)
+        with pytest.raises(SecretError, match="403"):
+            store.list()
+        assert gateway.data(name, [project]) == {"token": "s3cret"}
+    finally:
+        gateway.delete(name, project)
+
+    # The same secret in another namespace (created by the admin): refused, not read.
+    install.cluster.kubectl("create", "secret", "generic", name, "-n", install.target, "--from-literal=token=elsewhere")
+    install.cluster.kubectl("label", "secret", name, "-n", install.target, "app.kubernetes.io/managed-by=tidegate",
+                            f"app.kubernetes.io/scope={project}")
+    elsewhere = SecretReader(task_scopes(project), {}, KubernetesSecretStore(install.target, kubeconfig=str(kubeconfig)))
+    with pytest.raises(SecretError, match="403"):
+        elsewhere.value(name, "token")

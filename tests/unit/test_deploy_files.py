@@ -302,6 +302,8 @@ def test_only_the_helm_and_kubernetes_connectors_may_talk_to_the_cluster() -> No
             assert spec["serviceAccountName"] == account
         elif name.endswith("gateway"):  # its secrets API; see the test below
             assert spec["serviceAccountName"] == "tg-tidegate-gateway"
+        elif name.endswith(("connector-command", "connector-webhook")):  # their secrets store; below
+            assert spec["serviceAccountName"] == "tg-tidegate-secret-reader"
         else:
             assert spec["automountServiceAccountToken"] is False and "serviceAccountName" not in spec
     role = by_kind(docs, "ClusterRole")[account]
@@ -340,6 +342,28 @@ def test_the_gateway_keeps_secrets_in_its_namespace_with_an_account_for_exactly_
     assert spec["automountServiceAccountToken"] is False and "serviceAccountName" not in spec
     assert "tg-tidegate-gateway" not in by_kind(file_store, "ServiceAccount")
     assert "tg-tidegate-gateway-secrets" not in by_kind(file_store, "Role")
+
+
+def test_the_webhook_and_command_connectors_read_the_secrets_store_with_an_account_that_may_only_get() -> None:
+    docs = render("connectors.webhook.enabled=true")
+    for name in ("tg-tidegate-connector-webhook", "tg-tidegate-connector-command"):
+        spec = pod(by_kind(docs, "Deployment")[name])
+        assert spec["serviceAccountName"] == "tg-tidegate-secret-reader"
+        assert env_of(spec["containers"][0])["TIDEGATE_SECRETS_BACKEND"]["value"] == "kubernetes"
+    role = by_kind(docs, "Role")["tg-tidegate-secret-reader"]
+    assert role["metadata"]["namespace"] == "tidegate"
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]
+    [subject] = by_kind(docs, "RoleBinding")["tg-tidegate-secret-reader"]["subjects"]
+    assert subject == {"kind": "ServiceAccount", "name": "tg-tidegate-secret-reader", "namespace": "tidegate"}
+    # Connectors in another cluster read the store of their own release namespace.
+    remote = render("worker.enabled=false", "gateway.enabled=false")
+    assert "tg-tidegate-secret-reader" in by_kind(remote, "Role")
+    for off in (render("secrets.store=file"), render("connectors.command.enabled=false")):
+        assert "tg-tidegate-secret-reader" not in by_kind(off, "ServiceAccount")
+        assert "tg-tidegate-secret-reader" not in by_kind(off, "Role")
+        for deployment in by_kind(off, "Deployment").values():
+            if "connector-" in deployment["metadata"]["name"]:
+                assert "TIDEGATE_SECRETS_BACKEND" not in env_of(pod(deployment)["containers"][0])
 
 
 def test_the_command_connector_runs_only_the_programs_allowed() -> None:

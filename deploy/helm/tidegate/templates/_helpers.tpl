@@ -43,6 +43,25 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
+{{/* The connectors that read the secrets store (streams.secrets.SecretReader): webhook and command. */}}
+{{- define "tidegate.secretReaders" -}}
+{{- toJson (list "command" "webhook") -}}
+{{- end -}}
+
+{{/* "true" when some enabled connector reads the Kubernetes secrets store, so it needs its account. */}}
+{{- define "tidegate.connectorsReadSecrets" -}}
+{{- if eq .Values.secrets.store "kubernetes" -}}
+{{- range $name := include "tidegate.secretReaders" . | fromJsonArray -}}
+{{- if dig $name "enabled" false $.Values.connectors -}}true{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The account of the webhook and command connectors: get Secrets in the release namespace, nothing else. */}}
+{{- define "tidegate.secretReaderAccount" -}}
+{{- printf "%s-secret-reader" (include "tidegate.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{/* The settings every Tidegate process shares (not secret): one source for the ConfigMap and the topics Job. */}}
 {{- define "tidegate.settings" -}}
 TIDEGATE_KAFKA_BOOTSTRAP: {{ required "kafka.bootstrap is required: set it to your Kafka's bootstrap servers, e.g. --set kafka.bootstrap=my-kafka-bootstrap.kafka:9092" .Values.kafka.bootstrap | quote }}
