@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.json_schema import SkipJsonSchema
 
 from tidegate.schemas.jobconfig import JobEvent
+from tidegate.schemas.nulls import empty_list
 from tidegate.schemas.secrets import SECRET_PREFIX, is_secret_variable
 
 _CONFIG = ConfigDict(defer_build=True, extra="forbid", coerce_numbers_to_str=True)
@@ -129,11 +130,11 @@ class CommandTask(BaseModel):
     cmd: list[str] = Field(min_length=1)
     """The program (a name on the connector's PATH or an absolute path, allowed by the operator) and its
     first arguments."""
-    args: list[str] = Field(default_factory=list)
-    env: list[EnvVar] = Field(default_factory=list)
-    envFrom: list[EnvFromSource] = Field(default_factory=list)
+    args: list[str] = Field(default_factory=empty_list)
+    env: list[EnvVar] = Field(default_factory=empty_list)
+    envFrom: list[EnvFromSource] = Field(default_factory=empty_list)
     """Whole secrets as variables, set before `env` (which wins for a name in both)."""
-    files: list[str] = Field(default_factory=list)
+    files: list[str] = Field(default_factory=empty_list)
     workingDir: str | None = None
     """Relative to the task's directory, and inside it."""
     timeout: str | None = None
@@ -175,4 +176,4 @@ class CommandConfig(BaseModel):
     model_config = _CONFIG
 
     apiVersion: str | None = None
-    actions: list[CommandAction] = Field(default_factory=list)
+    actions: list[CommandAction] = Field(default_factory=empty_list)

@@ -23,6 +23,10 @@ How YAML is read (`schemas.yamlreader`, the one YAML reader, shared with files o
 - Every file is read in bounded time and memory: at most `MAX_FILE_BYTES`, nested at most
   `MAX_DEPTH` levels, and at most `MAX_NODES` values once aliases are expanded; over a limit is a
   `YamlLimitError` naming the line (how the limits are counted: `schemas.yamlreader`).
+
+Start-up: the file models are declared with `defer_build=True`, so importing them builds no validator;
+each kind's model builds its validator the first time a file of that kind is checked (`tidegate lint`
+of one shipyard builds the shipyard model only, not the webhook or job-executor ones).
 """
 
 from __future__ import annotations

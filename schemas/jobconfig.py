@@ -28,9 +28,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tidegate.schemas.errors import FieldWarning
-from tidegate.schemas.nulls import null_is_empty_list
+from tidegate.schemas.nulls import empty_list, null_is_empty_list
 
-_CONFIG = ConfigDict(extra="allow", coerce_numbers_to_str=True, populate_by_name=True)
+_CONFIG = ConfigDict(defer_build=True, extra="allow", coerce_numbers_to_str=True, populate_by_name=True)
 
 
 class JsonPathMatch(BaseModel):
@@ -65,10 +65,10 @@ class JobTask(BaseModel):
 
     name: str
     image: str
-    cmd: list[str] = Field(default_factory=list)
-    args: list[str] = Field(default_factory=list)
-    files: list[str] = Field(default_factory=list)
-    env: list[JobEnv] = Field(default_factory=list)
+    cmd: list[str] = Field(default_factory=empty_list)
+    args: list[str] = Field(default_factory=empty_list)
+    files: list[str] = Field(default_factory=empty_list)
+    env: list[JobEnv] = Field(default_factory=empty_list)
     workingDir: str | None = None
     maxPollDuration: int | None = Field(default=None, ge=1)
     """Seconds to wait for the job before giving up (the job executor's default is 300)."""
@@ -94,8 +94,8 @@ class JobAction(BaseModel):
     model_config = _CONFIG
 
     name: str
-    events: list[JobEvent] = Field(default_factory=list)
-    tasks: list[JobTask] = Field(default_factory=list)
+    events: list[JobEvent] = Field(default_factory=empty_list)
+    tasks: list[JobTask] = Field(default_factory=empty_list)
     silent: bool = False
     """Send no .started/.finished events (for actions that react to .finished events)."""
 

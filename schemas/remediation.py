@@ -21,14 +21,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tidegate.schemas.errors import FieldWarning, invalid_fields
-from tidegate.schemas.nulls import null_is_empty_list, null_is_empty_mapping, null_is_empty_str
+from tidegate.schemas.nulls import empty_list, null_is_empty_list, null_is_empty_mapping, null_is_empty_str
 
 API_VERSION = "spec.keptn.sh/0.1.4"
 DEFAULT_PROBLEM_TYPE = "default"
 # `version:` values of the same structure: Keptn 0.7's spec name for it, and the apiVersion itself.
 _VERSION_KEY_VALUES = {"0.2.0", API_VERSION}
 
-_CONFIG = ConfigDict(extra="allow", coerce_numbers_to_str=True)
+_CONFIG = ConfigDict(defer_build=True, extra="allow", coerce_numbers_to_str=True)
 
 
 class Action(BaseModel):
@@ -51,7 +51,7 @@ class ProblemRemediation(BaseModel):
     model_config = _CONFIG
 
     problemType: str
-    actionsOnOpen: list[Action] = Field(default_factory=list)
+    actionsOnOpen: list[Action] = Field(default_factory=empty_list)
 
     _null_is_empty = field_validator("actionsOnOpen", mode="before")(null_is_empty_list)
 
@@ -144,7 +144,7 @@ class LegacyProblemRemediation(BaseModel):
     model_config = _CONFIG
 
     name: str
-    actions: list[LegacyAction] = Field(default_factory=list)
+    actions: list[LegacyAction] = Field(default_factory=empty_list)
 
     _null_is_empty = field_validator("actions", mode="before")(null_is_empty_list)
 

@@ -25,7 +25,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from tidegate.schemas.durations import parse_duration
 from tidegate.schemas.errors import FieldWarning, Location, invalid_fields
-from tidegate.schemas.nulls import null_is_empty_list, null_is_empty_mapping, null_is_empty_str
+from tidegate.schemas.nulls import (
+    empty_list,
+    empty_mapping,
+    null_is_empty_list,
+    null_is_empty_mapping,
+    null_is_empty_str,
+)
 
 # Keptn's ValidateKeptnEntityName: lower case letters, digits and dashes, starting with a letter.
 # Always used with fullmatch: `$` in a pattern also matches before a final newline ("evil\n").
@@ -42,7 +48,7 @@ TRIGGER_EVENT_PATTERN = re.compile(r"^(?P<stage>[^.\s]+)\.(?P<sequence>[^.\s]+)\
 
 # Unknown keys are kept (a newer Keptn field must not be lost) and reported by the loader as warnings;
 # numbers written where text is expected (`value: 1`, `spec_version: 1.0`) are read as their text.
-_CONFIG = ConfigDict(extra="allow", coerce_numbers_to_str=True)
+_CONFIG = ConfigDict(defer_build=True, extra="allow", coerce_numbers_to_str=True)
 
 
 def _bad_trigger(event: object) -> str:
@@ -72,7 +78,7 @@ class Selector(BaseModel):
 
     model_config = _CONFIG
 
-    match: dict[str, str] = Field(default_factory=dict)
+    match: dict[str, str] = Field(default_factory=empty_mapping)
 
     _null_is_empty = field_validator("match", mode="before")(null_is_empty_mapping)
 
@@ -132,8 +138,8 @@ class Sequence(BaseModel):
     model_config = _CONFIG
 
     name: str
-    triggeredOn: list[Trigger] = Field(default_factory=list)
-    tasks: list[Task] = Field(default_factory=list)
+    triggeredOn: list[Trigger] = Field(default_factory=empty_list)
+    tasks: list[Task] = Field(default_factory=empty_list)
 
     @model_validator(mode="before")
     @classmethod
@@ -167,7 +173,7 @@ class Stage(BaseModel):
     model_config = _CONFIG
 
     name: str
-    sequences: list[Sequence] = Field(default_factory=list)
+    sequences: list[Sequence] = Field(default_factory=empty_list)
 
     @field_validator("name")
     @classmethod
@@ -331,7 +337,7 @@ def _duplicates(names: list[str]) -> list[tuple[int, str]]:
 
 ApprovalMode = Literal["automatic", "manual"]
 
-_LEGACY_CONFIG = ConfigDict(extra="allow", coerce_numbers_to_str=True, populate_by_name=True)
+_LEGACY_CONFIG = ConfigDict(defer_build=True, extra="allow", coerce_numbers_to_str=True, populate_by_name=True)
 
 
 class LegacyApprovalStrategy(BaseModel):

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-_CONFIG = ConfigDict(extra="allow", coerce_numbers_to_str=True)
+_CONFIG = ConfigDict(defer_build=True, extra="allow", coerce_numbers_to_str=True)
 
 
 class SLI(BaseModel):

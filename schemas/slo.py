@@ -23,6 +23,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tidegate.schemas.nulls import empty_list, empty_mapping
+
 COMPARE_SINGLE = "single_result"
 COMPARE_SEVERAL = "several_results"
 INCLUDE_ALL = "all"
@@ -45,13 +47,13 @@ def _text(value: Any) -> Any:
 
 class _Part(BaseModel):
     # Unknown keys are kept (Keptn ignored them); a linter can report them from `model_extra`.
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, extra="allow", populate_by_name=True)
 
 
 class CriteriaSet(_Part):
     """One `- criteria: [...]` entry. All criteria in a set must hold (AND); sets are OR-ed."""
 
-    criteria: list[str] = Field(default_factory=list)
+    criteria: list[str] = Field(default_factory=empty_list)
 
     @field_validator("criteria", mode="before")
     @classmethod
@@ -70,8 +72,8 @@ class Objective(_Part):
 
     sli: str = Field(min_length=1)
     displayName: str = ""
-    pass_: list[CriteriaSet] = Field(default_factory=list, alias="pass")
-    warning: list[CriteriaSet] = Field(default_factory=list)
+    pass_: list[CriteriaSet] = Field(default_factory=empty_list, alias="pass")
+    warning: list[CriteriaSet] = Field(default_factory=empty_list)
     weight: int = 1
     key_sli: bool = False
 
@@ -147,9 +149,9 @@ class SLO(_Part):
     """A service level objectives file as Keptn's lighthouse read it (defaults applied)."""
 
     spec_version: str = ""
-    filter: dict[str, str] = Field(default_factory=dict)
+    filter: dict[str, str] = Field(default_factory=empty_mapping)
     comparison: Comparison = Field(default_factory=Comparison)
-    objectives: list[Objective] = Field(default_factory=list)
+    objectives: list[Objective] = Field(default_factory=empty_list)
     total_score: TotalScore | None = None
 
     @model_validator(mode="before")

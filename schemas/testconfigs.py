@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tidegate.schemas.nulls import null_is_empty_list, null_is_empty_mapping
+from tidegate.schemas.nulls import empty_list, empty_mapping, null_is_empty_list, null_is_empty_mapping
 
-_CONFIG = ConfigDict(extra="allow", coerce_numbers_to_str=True)
+_CONFIG = ConfigDict(defer_build=True, extra="allow", coerce_numbers_to_str=True)
 
 
 # -- JMeter ---------------------------------------------------------------------------------------
@@ -32,7 +32,7 @@ class JMeterWorkload(BaseModel):
     """Milliseconds between requests; Keptn's Go struct left it 0 when omitted."""
     acceptederrorrate: float = Field(default=0.0, ge=0.0)
     avgrtvalidation: int = Field(default=0, ge=0)
-    properties: dict[str, str] = Field(default_factory=dict)
+    properties: dict[str, str] = Field(default_factory=empty_mapping)
 
     _null_is_empty = field_validator("properties", mode="before")(null_is_empty_mapping)
 
@@ -52,7 +52,7 @@ class JMeterConfig(BaseModel):
     model_config = _CONFIG
 
     spec_version: str | None = None
-    workloads: list[JMeterWorkload] = Field(default_factory=list)
+    workloads: list[JMeterWorkload] = Field(default_factory=empty_list)
 
     _null_is_empty = field_validator("workloads", mode="before")(null_is_empty_list)
 
@@ -90,7 +90,7 @@ class LocustConfig(BaseModel):
     model_config = _CONFIG
 
     spec_version: str | None = None
-    workloads: list[LocustWorkload] = Field(default_factory=list)
+    workloads: list[LocustWorkload] = Field(default_factory=empty_list)
 
     _null_is_empty = field_validator("workloads", mode="before")(null_is_empty_list)
 

@@ -26,11 +26,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from tidegate.schemas.errors import invalid_fields
-from tidegate.schemas.nulls import null_is_empty_list
+from tidegate.schemas.nulls import empty_list, null_is_empty_list
 
 _CURL_VERSION = "webhookconfig.keptn.sh/v1alpha1"
 
-_CONFIG = ConfigDict(extra="allow", coerce_numbers_to_str=True)
+_CONFIG = ConfigDict(defer_build=True, extra="allow", coerce_numbers_to_str=True)
 
 
 class SecretRef(BaseModel):
@@ -61,7 +61,7 @@ class WebhookRequest(BaseModel):
 
     url: str
     method: str
-    headers: list[Header] = Field(default_factory=list)
+    headers: list[Header] = Field(default_factory=empty_list)
     payload: str = ""
     options: str = ""
 
@@ -88,7 +88,7 @@ class Webhook(BaseModel):
     requests: list[Request] = Field(min_length=1)
     sendFinished: bool = False
     sendStarted: bool = True
-    envFrom: list[EnvFrom] = Field(default_factory=list)
+    envFrom: list[EnvFrom] = Field(default_factory=empty_list)
 
     _null_is_empty = field_validator("envFrom", mode="before")(null_is_empty_list)
 

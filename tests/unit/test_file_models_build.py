@@ -1,0 +1,64 @@
+"""How the file models are declared so that a command starts quickly (`tidegate lint` loads them all):
+each is built when first used (`defer_build`), and none has a builtin (`list`, `dict`) as default
+factory, whose signature pydantic would read through `tokenize` (see `schemas/nulls.py`). The
+behaviour is the models' own; the loader and JSON Schema tests hold it, these hold the declarations."""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+from types import ModuleType
+
+import pytest
+from pydantic import BaseModel
+
+import tidegate.schemas.commandconfig
+import tidegate.schemas.jobconfig
+import tidegate.schemas.remediation
+import tidegate.schemas.shipyard
+import tidegate.schemas.sli
+import tidegate.schemas.slo
+import tidegate.schemas.testconfigs
+import tidegate.schemas.webhook
+from tidegate.schemas.files import KINDS, load_text
+
+MODULES: list[ModuleType] = [
+    tidegate.schemas.commandconfig, tidegate.schemas.jobconfig, tidegate.schemas.remediation,
+    tidegate.schemas.shipyard, tidegate.schemas.sli, tidegate.schemas.slo, tidegate.schemas.testconfigs,
+    tidegate.schemas.webhook,
+]
+BUILTIN_TYPES = {value for value in vars(builtins).values() if isinstance(value, type)}
+
+
+def file_models() -> list[type[BaseModel]]:
+    return [value for module in MODULES for value in vars(module).values()
+            if inspect.isclass(value) and issubclass(value, BaseModel) and value.__module__ == module.__name__]
+
+
+def test_every_kind_is_in_the_modules_checked_here() -> None:
+    assert {info.model for info in KINDS.values()} <= set(file_models())
+
+
+@pytest.mark.parametrize("model", file_models(), ids=lambda model: f"{model.__module__}.{model.__name__}")
+def test_a_file_model_is_built_when_first_used(model: type[BaseModel]) -> None:
+    assert model.model_config.get("defer_build") is True
+
+
+@pytest.mark.parametrize("model", file_models(), ids=lambda model: f"{model.__module__}.{model.__name__}")
+def test_no_default_factory_is_a_builtin(model: type[BaseModel]) -> None:
+    builtin = {name: info.default_factory for name, info in model.model_fields.items()
+               if info.default_factory in BUILTIN_TYPES}
+    assert not builtin, f"use schemas.nulls.empty_list / empty_mapping instead of {builtin}"
+
+
+def test_a_default_is_a_new_empty_value_each_time() -> None:
+    # empty_list / empty_mapping as factories: two files never share one list or mapping.
+    first = load_text("apiVersion: spec.keptn.sh/0.2.2\nkind: Shipyard\nspec:\n  stages:\n    - name: dev\n",
+                      "shipyard.yaml").model
+    second = load_text("apiVersion: spec.keptn.sh/0.2.2\nkind: Shipyard\nspec:\n  stages:\n    - name: dev\n",
+                       "shipyard.yaml").model
+    assert isinstance(first, tidegate.schemas.shipyard.Shipyard)
+    assert isinstance(second, tidegate.schemas.shipyard.Shipyard)
+    assert first.spec.stages[0].sequences == second.spec.stages[0].sequences == []
+    first.spec.stages[0].sequences.append(tidegate.schemas.shipyard.BUILTIN_EVALUATION)
+    assert second.spec.stages[0].sequences == []
