@@ -82,6 +82,7 @@ def install(kube_cluster: KubeCluster) -> Iterator[Install]:
     done = installed.run("install", "tg", str(CHART), "--create-namespace", "-f", str(CI_VALUES),
                          "--set", "gateway.persistence.enabled=false",  # no storage provisioner here
                          "--set", "connectors.kubernetes.enabled=true", "--set", "connectors.webhook.enabled=true",
+                         "--set", "connectors.command.readSecretsStore=true",
                          "--set", "rbac.clusterWide=false", "--set", f"rbac.namespaces={{{target}}}",
                          "--wait", "--timeout", "120s")
     assert done.returncode == 0, done.stderr

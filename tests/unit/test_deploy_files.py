@@ -302,7 +302,7 @@ def test_only_the_helm_and_kubernetes_connectors_may_talk_to_the_cluster() -> No
             assert spec["serviceAccountName"] == account
         elif name.endswith("gateway"):  # its secrets API; see the test below
             assert spec["serviceAccountName"] == "tg-tidegate-gateway"
-        elif name.endswith(("connector-command", "connector-webhook")):  # their secrets store; below
+        elif name.endswith("connector-webhook"):  # its secrets store; below
             assert spec["serviceAccountName"] == "tg-tidegate-secret-reader"
         else:
             assert spec["automountServiceAccountToken"] is False and "serviceAccountName" not in spec
@@ -345,7 +345,7 @@ def test_the_gateway_keeps_secrets_in_its_namespace_with_an_account_for_exactly_
 
 
 def test_the_webhook_and_command_connectors_read_the_secrets_store_with_an_account_that_may_only_get() -> None:
-    docs = render("connectors.webhook.enabled=true")
+    docs = render("connectors.webhook.enabled=true", "connectors.command.readSecretsStore=true")
     for name in ("tg-tidegate-connector-webhook", "tg-tidegate-connector-command"):
         spec = pod(by_kind(docs, "Deployment")[name])
         assert spec["serviceAccountName"] == "tg-tidegate-secret-reader"
@@ -356,9 +356,15 @@ def test_the_webhook_and_command_connectors_read_the_secrets_store_with_an_accou
     [subject] = by_kind(docs, "RoleBinding")["tg-tidegate-secret-reader"]["subjects"]
     assert subject == {"kind": "ServiceAccount", "name": "tg-tidegate-secret-reader", "namespace": "tidegate"}
     # Connectors in another cluster read the store of their own release namespace.
-    remote = render("worker.enabled=false", "gateway.enabled=false")
+    remote = render("worker.enabled=false", "gateway.enabled=false", "connectors.webhook.enabled=true")
     assert "tg-tidegate-secret-reader" in by_kind(remote, "Role")
-    for off in (render("secrets.store=file"), render("connectors.command.enabled=false")):
+    # The command connector's programs share its pod: by default it gets no token, hence no store.
+    default = pod(by_kind(render("connectors.webhook.enabled=true"), "Deployment")["tg-tidegate-connector-command"])
+    assert default["automountServiceAccountToken"] is False and "serviceAccountName" not in default
+    assert "TIDEGATE_SECRETS_BACKEND" not in env_of(default["containers"][0])
+    for off in (render("secrets.store=file", "connectors.webhook.enabled=true", "connectors.command.readSecretsStore=true"),
+                render("connectors.command.enabled=false", "connectors.command.readSecretsStore=true"),
+                render()):
         assert "tg-tidegate-secret-reader" not in by_kind(off, "ServiceAccount")
         assert "tg-tidegate-secret-reader" not in by_kind(off, "Role")
         for deployment in by_kind(off, "Deployment").values():

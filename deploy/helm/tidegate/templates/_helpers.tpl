@@ -43,9 +43,15 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
-{{/* The connectors that read the secrets store (streams.secrets.SecretReader): webhook and command. */}}
+{{/* The connectors that read the secrets store (streams.secrets.SecretReader): webhook, and command only
+when connectors.command.readSecretsStore is set: the programs it runs share its pod and could use the
+account's token, so by default its programs get no token and only its TIDEGATE_SECRET_* variables. */}}
 {{- define "tidegate.secretReaders" -}}
+{{- if dig "command" "readSecretsStore" false .Values.connectors -}}
 {{- toJson (list "command" "webhook") -}}
+{{- else -}}
+{{- toJson (list "webhook") -}}
+{{- end -}}
 {{- end -}}
 
 {{/* "true" when some enabled connector reads the Kubernetes secrets store, so it needs its account. */}}
