@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from faust.app.base import BootStrategy
+
 from tidegate.agents.kernel import Hosted
 from tidegate.agents.shell import WorkerContext
 from tidegate.streams.app import TidegateApp, create_app
@@ -52,12 +54,13 @@ AGENTS: dict[str, str] = {
 # Agent name -> the host that runs it. The sequencer, which every event passes through, needs the loop's
 # throughput. The evaluator is faster on the loop too: benchmarks/bench_evaluator.py --host, three runs
 # each on a 2-core machine, whole evaluation (4 hops) p50 13-21 ms on the loop vs 23-31 ms on Faust, p99
-# 34-65 ms vs 71-159 ms. The approver and remediator act rarely: Faust, where its cost does not matter.
+# 34-65 ms vs 71-159 ms. The approver and remediator act rarely, but the Faust host loses records after a
+# restart (faust-streaming 0.15.3, agents.hosts.faust; tests/integration/test_worker_crash.py): the loop too.
 HOSTS: dict[str, str] = {
     "sequencer": "loop",
-    "approver": "faust",
+    "approver": "loop",
     "evaluator": "loop",
-    "remediator": "faust",
+    "remediator": "loop",
 }
 HOST_MODULES: dict[str, str] = {"loop": "tidegate.agents.hosts.loop", "faust": "tidegate.agents.hosts.faust"}
 HOSTS_ENV = "TIDEGATE_AGENT_HOSTS"
@@ -122,6 +125,7 @@ def build_worker(
         await view.run()
 
     chosen = list(agents) if agents is not None else list(AGENTS)
+    used: set[str] = set()
     for name in chosen:
         if name not in AGENTS:
             raise ValueError(f"unknown agent {name!r}; choose from {', '.join(AGENTS)}")
@@ -131,6 +135,11 @@ def build_worker(
             continue
         host = {**HOSTS, **(hosts or {})}[name]
         importlib.import_module(HOST_MODULES[host]).register(ctx, hosted(ctx))
+        used.add(host)
+    if "faust" not in used:
+        # No Faust agent: Faust's consumer would have no topic to subscribe to (its conductor crashes on
+        # that); the loop host's agents have consumers of their own.
+        app.boot_strategy = BootStrategy(app, enable_kafka_consumer=False)
     app.worker_context = ctx  # type: ignore[attr-defined]
     expose_worker_metrics(app)  # on 127.0.0.1:$TIDEGATE_METRICS_PORT when set (streams.metrics)
     return app

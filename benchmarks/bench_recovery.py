@@ -48,6 +48,7 @@ from tidegate.agents.remediator.shell import AGENT as REMEDIATOR
 from tidegate.agents.sequencer.core import decide
 from tidegate.agents.sequencer.model import SequencerConfig
 from tidegate.agents.sequencer.shell import AGENT as SEQUENCER
+from tidegate.agents.worker import HOSTS_ENV
 from tidegate.schemas.events import KeptnEvent, sequence_type, task_type
 from tidegate.schemas.files import FileKind, load_text
 from tidegate.schemas.keys import Key
@@ -198,8 +199,8 @@ class Worker:
 
 @contextlib.contextmanager
 def worker(settings: Settings) -> Iterator[Worker]:
-    env = {**os.environ, **settings.as_env(), "TIDEGATE_AGENTS": AGENTS, "PYTHONPATH": str(REPO_ROOT),
-           "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **settings.as_env(), "TIDEGATE_AGENTS": AGENTS, HOSTS_ENV: "remediator=faust",  # each host
+           "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
     started = time.monotonic()
     process = subprocess.Popen(worker_command("tidegate.agents.main:app", settings, log_level="info"), cwd=REPO_ROOT,
                                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

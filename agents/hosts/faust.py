@@ -5,6 +5,18 @@ The table `<table>` of the worker's app (changelog `<prefix>worker-<table>-chang
 table recovery. One key's read-decide-send-write never interleaves with another input's (a lock per
 key: the agent's inputs are separate Faust agents). Timers: a Faust timer sends due keys their tick.
 Everything the agent decides comes from its core through `kernel.Runner`, as on the loop host.
+
+No agent runs here by default (`agents.worker.HOSTS`); `TIDEGATE_AGENT_HOSTS=<agent>=faust` still puts one
+here (benchmarks compare the hosts). This host carries a data-loss bug of faust-streaming 0.15.3 (the
+latest release): after an assignment, Faust fetches while it seeks the input partitions to their
+committed offsets and then clears its streams' queues (`flow_control.resume()`), so what it fetched in
+between is dropped; a partition without a committed offset is never sought back, and a worker killed
+-9 before its first commit and restarted skips records (tests/integration/test_worker_crash.py run with
+`TIDEGATE_AGENT_HOSTS=approver=faust,remediator=faust` loses some in about half the runs). Seeking those
+partitions to their start (a `Consumer` subclass through Faust's public `Transport.Consumer` and
+`App.transport`) narrows the window but does not close it: the drain loop's read offsets and the
+consumer thread's concurrent fetches race the seek. The loop host reads with confluent-kafka and has
+no such window.
 """
 
 from __future__ import annotations
@@ -12,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,8 +50,6 @@ async def _send(app: TidegateApp, out: Out) -> None:
 def register(ctx: WorkerContext, hosted: Hosted[S, Any]) -> Runner[S, Any]:
     """Add `hosted` to the worker's app: its table, one Faust agent per input, its ticker."""
     app = ctx.app
-    if not getattr(app, "rewinds_uncommitted", False):
-        _rewind_partitions_never_committed(app)
     agent = hosted.agent
     runner: Runner[S, Any] = Runner(hosted, app.topic_registry)
     codec = agent.state
@@ -128,39 +137,3 @@ def register(ctx: WorkerContext, hosted: Hosted[S, Any]) -> Runner[S, Any]:
         ticker.__name__ = ticker.__qualname__ = f"{agent.name.replace('-', '_')}_ticker"
         app.timer(TICK_INTERVAL)(ticker)
     return runner
-
-
-def _rewind_partitions_never_committed(app: TidegateApp) -> None:
-    """Start every input partition the group never committed from its first record.
-
-    faust-streaming 0.15.3 resumes fetching (after an assignment, also a worker's restart) before it
-    seeks the input partitions back to their committed offsets, and drops what it fetched meanwhile;
-    a partition with no committed offset is not sought at all, so those dropped records were lost:
-    after a `kill -9` before the first commit, a restarted worker skipped a whole partition of
-    `events` (found by the crash test when the sequencer was still a Faust agent). Agents on this
-    host read through Faust, so the host applies this to its app once, with its first agent (a worker
-    whose agents all run on the loop host has no Faust consumer to correct). Here the seek that Faust performs for
-    committed partitions is completed with a seek to the beginning for the others, which is what
-    `auto_offset_reset=earliest` promises. Changelog partitions are left to Faust's table recovery.
-    """
-    make_consumer = app._new_consumer
-
-    def new_consumer() -> Any:
-        consumer: Any = make_consumer()  # faust's ConsumerT type leaves seek_to_committed out
-        seek_to_committed = consumer.seek_to_committed
-
-        async def seek_committed_or_beginning() -> Mapping[Any, int | None]:
-            committed: Mapping[Any, int | None] = await seek_to_committed()
-            changelogs = app.tables.changelog_topics
-            never = {tp: 0 for tp, offset in committed.items() if not offset and tp.topic not in changelogs}
-            if never:
-                # seek_wait runs in the consumer's own thread (aiokafka is not thread-safe) and waits
-                # for the new positions; before the log start, Kafka resets offset 0 to the earliest.
-                await consumer.seek_wait(never)
-            return committed
-
-        consumer.seek_to_committed = seek_committed_or_beginning
-        return consumer
-
-    app._new_consumer = new_consumer  # type: ignore[method-assign]
-    app.rewinds_uncommitted = True  # type: ignore[attr-defined]

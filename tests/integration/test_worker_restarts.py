@@ -64,6 +64,7 @@ def broker(tmp_path: Path) -> Iterator[KafkaCluster]:
 @pytest.fixture
 def restart_settings(broker: KafkaCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("TIDEGATE_AGENTS", "sequencer,remediator")
+    monkeypatch.setenv("TIDEGATE_AGENT_HOSTS", "remediator=faust")  # Faust's table and group are under test
     settings = Settings(kafka_bootstrap=broker.bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:10]}.", partitions=2,
                         store="memory://", data_dir=tmp_path / "faust", web_enabled=False)
     # Every topic but the remediator's table changelog: the worker must create that one itself.
@@ -149,6 +150,7 @@ async def test_a_worker_killed_9_comes_back_as_the_same_static_member_of_both_gr
     tidegate_settings: Settings, faust_worker: StartWorker, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("TIDEGATE_AGENTS", "sequencer,remediator")
+    monkeypatch.setenv("TIDEGATE_AGENT_HOSTS", "remediator=faust")  # one agent on each host
     settings = tidegate_settings
     registry = TopicRegistry.from_settings(settings)
     publish_files(settings, PROJECT, {"shipyard.yaml": SHIPYARD})
