@@ -28,14 +28,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
 from aiokafka.partitioner import DefaultPartitioner
 from faust.agents import current_agent
+from faust.app import BootStrategy
 from faust.types import ChannelT, EventT, TopicT
+from mode import ServiceT
 
 from tidegate.schemas.events import KeptnEvent
 from tidegate.schemas.keys import Key
@@ -112,6 +114,14 @@ class TidegateApp(faust.App):
         the resources view, so a restarted worker's loop agents do not wait for Faust's restore."""
         self._tasks_from_start.append(fun)
         return fun
+
+    def on_init_dependencies(self) -> Iterable[ServiceT]:
+        """Faust's services to start with the app; without Faust's Kafka consumer (and its conductor) when
+        the app has no agent and no table (a worker whose agents all run on the loop host): it would have
+        no topic to subscribe to, and the conductor crashes on an empty subscription."""
+        if not self.agents and not self.tables:
+            self.boot_strategy = BootStrategy(self, enable_kafka_consumer=False)
+        return super().on_init_dependencies()
 
     async def on_first_start(self) -> None:
         """Wait for Kafka before Faust builds its clients: a worker started while the broker is down

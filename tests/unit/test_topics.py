@@ -220,6 +220,21 @@ class TestFaustApp:
         assert app.conf.topic_allow_declare is False
         assert app.conf.topic_disable_leader is True
 
+    def test_an_app_without_agents_or_tables_starts_no_faust_consumer(self, app: TidegateApp) -> None:
+        # Its conductor would subscribe to nothing and crash (a worker whose agents all run on the loop host).
+        services = list(app.on_init_dependencies())
+        assert app.consumer not in services and app.topics not in services
+        assert app.producer in services
+
+    def test_an_app_with_an_agent_starts_faust_consumer(self, app: TidegateApp) -> None:
+        @app.agent(app.channels.events, name="listener")
+        async def listener(stream: object) -> None:
+            async for _ in stream:  # type: ignore[attr-defined]
+                pass
+
+        services = list(app.on_init_dependencies())
+        assert app.consumer in services and app.topics in services
+
     async def test_tasks_from_start_run_when_the_app_starts(self, app: TidegateApp) -> None:
         started = asyncio.Event()
 
