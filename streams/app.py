@@ -187,11 +187,11 @@ def create_app(settings: Settings, name: str, **options: Any) -> TidegateApp:
         "topic_partitions": settings.partitions,
         "topic_replication_factor": settings.replication_factor,
         "producer_acks": -1,
-        # A killed worker keeps its partitions until its group session expires, and a new worker's agents
-        # wait for that (the loop host's too: Faust starts the app's tasks after its table recovery): 10 s,
-        # as the loop's own group, instead of Faust's 60 s (benchmarks/bench_recovery.py, 500 keys: the first
-        # event after a kill -9 at ~60 s before, ~10 s after). BROKER_SESSION_TIMEOUT / _HEARTBEAT_INTERVAL
-        # still override.
+        # A member that died keeps its partitions until its group session expires, unless the same static
+        # member comes back (the worker passes `consumer_group_instance_id`, agents.worker): a worker that
+        # is not restarted, or stopped for good (static members do not leave), is replaced after 10 s, as
+        # the loop's own group, instead of Faust's 60 s. BROKER_SESSION_TIMEOUT / _HEARTBEAT_INTERVAL still
+        # override.
         "broker_session_timeout": 10.0,
         "broker_heartbeat_interval": 2.0,
         "web_enabled": settings.web_enabled,
