@@ -84,7 +84,7 @@ from tidegate.schemas.shipyard import Shipyard
 from tidegate.streams.app import worker_command
 from tidegate.streams.codec import DecodeError, KafkaRecord, decode, encode
 from tidegate.streams.kafka import aiokafka_config, confluent_config, delete_topics, provision_topics
-from tidegate.streams.kafka.loop import GC_YOUNG_THRESHOLD, producer_config
+from tidegate.streams.kafka.loop import batch_without_collection, producer_config
 from tidegate.streams.resources import SHIPYARD, Resource
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry, TopicSpec
@@ -182,40 +182,38 @@ def reply(triggered: KeptnEvent, kind: str) -> KeptnEvent:
 def decision_path_rate(shipyard: Shipyard, records: Sequence[KafkaRecord], batch: int = 500) -> float:
     """Events per second through the processor's per-event work in one process, with no Kafka at all:
     decode, decide on the in-memory state, encode every output (the input's own audit copy is
-    forwarded as it came), and serialise each changed key's state once per batch, as the processor does."""
+    forwarded as it came), and serialise each changed key's state once per batch, as the processor does
+    (no garbage collection while a batch is decided, as on the loop)."""
     config = SequencerConfig(shipyard_for=lambda _project: shipyard)
     states: dict[Key, KeyState] = {}
     written: dict[Key, bytes] = {}
     index = 0
-    thresholds = gc.get_threshold()
-    gc.set_threshold(max(GC_YOUNG_THRESHOLD, thresholds[0]), *thresholds[1:])  # as the loop runs
     started = time.perf_counter()
     for first in range(0, len(records), batch):
         dirty: set[Key] = set()
-        for record in records[first:first + batch]:
-            event = decode(record.value, record.headers)
-            key = Key.of_data(event.data)
-            state = states.get(key)
-            # The position the loop host gives (one partition here: offsets only grow, as in one).
-            decision = decide(state, event, config, datetime.now(UTC), Position("events", 0, index))
-            index += 1
-            for output in decision.outputs:
-                if isinstance(output, Emit):
-                    encode(output.event, output.key)
-                elif isinstance(output, AuditRecord):
-                    output.to_record()
-            if decision.state is not state:
-                if decision.state is None:
-                    states.pop(key, None)
-                else:
-                    states[key] = decision.state
-                dirty.add(key)
+        with batch_without_collection():
+            for record in records[first:first + batch]:
+                event = decode(record.value, record.headers)
+                key = Key.of_data(event.data)
+                state = states.get(key)
+                # The position the loop host gives (one partition here: offsets only grow, as in one).
+                decision = decide(state, event, config, datetime.now(UTC), Position("events", 0, index))
+                index += 1
+                for output in decision.outputs:
+                    if isinstance(output, Emit):
+                        encode(output.event, output.key)
+                    elif isinstance(output, AuditRecord):
+                        output.to_record()
+                if decision.state is not state:
+                    if decision.state is None:
+                        states.pop(key, None)
+                    else:
+                        states[key] = decision.state
+                    dirty.add(key)
         for key in dirty:
             state = states.get(key)
             written[key] = state.model_dump_json().encode() if state is not None else b""
-    rate = len(records) / (time.perf_counter() - started)
-    gc.set_threshold(*thresholds)
-    return rate
+    return len(records) / (time.perf_counter() - started)
 
 
 @dataclass(frozen=True, slots=True)

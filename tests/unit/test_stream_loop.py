@@ -434,3 +434,37 @@ def test_a_hop_record_waits_no_longer_than_hop_wait_for_the_rest_of_its_batch(
     # Each input's task event left before the next input was decided.
     assert shown == [("decided", "carts"), (registry.task("deployment"), "carts"),
                      ("decided", "orders"), (registry.task("deployment"), "orders")]
+
+
+def test_no_garbage_collection_runs_while_a_batch_is_handled_and_it_runs_again_after(processor: StreamLoop) -> None:
+    import gc
+
+    registry = TopicRegistry.from_settings(processor.settings)
+    seen: list[bool] = []
+    handle = processor.handler.handle
+
+    def watched(read: Any, state_of: Any) -> Any:
+        seen.append(gc.isenabled())
+        return handle(read, state_of)
+
+    processor.handler.handle = watched  # type: ignore[method-assign]
+    assert gc.isenabled()
+    processor._process([Message(registry.events, 4, 0, trigger_for("carts")),  # type: ignore[list-item]
+                        Message(registry.events, 4, 1, trigger_for("orders"))])
+    assert seen == [False, False] and gc.isenabled()
+
+    def failing(read: Any, state_of: Any) -> Any:
+        raise RuntimeError("a bug in the handler")
+
+    processor.handler.handle = failing  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        processor._process([Message(registry.events, 4, 2, trigger_for("carts"))])  # type: ignore[list-item]
+    assert gc.isenabled()  # on again after a failed batch
+
+    gc.disable()  # someone else turned it off: a batch leaves it off
+    try:
+        processor.handler.handle = watched  # type: ignore[method-assign]
+        processor._process([Message(registry.events, 4, 3, trigger_for("carts"))])  # type: ignore[list-item]
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
