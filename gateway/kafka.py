@@ -18,7 +18,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import FastAPI
 
@@ -98,6 +98,34 @@ class KafkaResourceSink:
             self.store.apply(key, value)
 
 
+class Startable(Protocol):
+    async def start(self) -> None: ...
+
+
+START_PAUSES = (1.0, 30.0)  # seconds: the first pause before starting a failed part again, and the longest
+
+
+async def start_parts(parts: Sequence[Startable], started: list[Any], retrying: list[str],
+                      pauses: tuple[float, float] = START_PAUSES) -> None:
+    """Start `parts` in order, each once, appending each to `started`; a part whose start fails (the
+    broker answered but timed out under load, a coordinator was not ready) is started again after a
+    growing pause, with its reason in `retrying` for `/readyz`, rather than leaving the gateway
+    unready for good."""
+    pause = pauses[0]
+    while len(started) < len(parts):
+        part = parts[len(started)]
+        try:
+            await part.start()
+        except Exception as error:  # the clients' own error families; all are worth another attempt
+            retrying[:] = [f"starting {type(part).__name__} on Kafka failed ({error}); trying again in {pause:.0f} s"]
+            log.warning("gateway: %s", retrying[0])
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, pauses[1])
+            continue
+        started.append(part)
+        retrying.clear()
+
+
 @asynccontextmanager
 async def kafka_gateway(
     settings: Settings, gateway_settings: GatewaySettings, metrics: GatewayMetrics | None = None
@@ -123,17 +151,19 @@ async def kafka_gateway(
         parts.append(follower)
     started: list[KafkaEventSink | KafkaResourceSink | ResourceView | AuditFollower] = []
 
+    retrying: list[str] = []  # why the last attempt to start a part failed, while it is retried
+
     async def start_on_kafka() -> None:
         await wait_for_kafka(settings, state=kafka, what="gateway")
-        for part in parts:
-            await part.start()
-            started.append(part)
+        await start_parts(parts, started, retrying)
 
     def not_ready() -> list[str]:
         reasons = []
         waiting = kafka.reason()
         if waiting is not None:
             reasons.append(waiting)
+        elif retrying:
+            reasons.append(retrying[-1])
         elif starting.done() and not starting.cancelled() and starting.exception() is not None:
             reasons.append(f"could not start on Kafka: {starting.exception()}")
         if not view.ready.is_set():
@@ -161,6 +191,9 @@ async def kafka_gateway(
             await starting
         for part in reversed(started):
             await part.stop()
+        if len(started) < len(parts):  # the part whose start failed may hold half-open clients
+            with contextlib.suppress(Exception):
+                await parts[len(started)].stop()
         history.close()
 
 

@@ -40,6 +40,7 @@ import httpx
 import pytest
 
 from tests.browser.browser import Browser
+from tests.support.gateway import wait_gateway_ready
 from tests.support.responder import TaskResponder
 from tidegate.bridge.records import mapping
 from tidegate.schemas.events import KeptnEvent, Status, format_time, task_type
@@ -316,21 +317,6 @@ def _stop_process(process: subprocess.Popen[bytes], timeout: float = 15.0) -> No
             process.wait()
 
 
-def _wait_ready(api: httpx.Client, gateway: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if gateway.poll() is not None:
-            raise AssertionError(f"tidegate gateway exited with {gateway.returncode}:\n{log.read_text()[-3000:]}")
-        with contextlib.suppress(httpx.TransportError):
-            answer = api.get("/readyz")
-            if answer.status_code == 200:
-                return
-            last = answer.text
-        time.sleep(0.25)  # readiness is only observable by asking
-    raise AssertionError(f"the gateway was not ready within {START_TIMEOUT:.0f} s: {last}")
-
-
 def _wait_worker_ready(worker: subprocess.Popen[bytes], log: Path) -> None:
     """Wait until Faust says the worker is ready (group joined, tables recovered, agents consuming).
 
@@ -400,7 +386,7 @@ def bridge_env(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -
                 worker_command("tidegate.agents.main:app", settings), cwd=REPO, env=env, stdin=subprocess.DEVNULL,
                 stdout=log, stderr=subprocess.STDOUT,
             ))
-        _wait_ready(api, processes[0], gateway_log)
+        wait_gateway_ready(str(api.base_url), processes[0], gateway_log)
         _wait_worker_ready(processes[1], worker_log)
         executors.start()
         yield BridgeEnv(f"http://127.0.0.1:{port}", TOKEN, settings, api, ARTIFACTS,

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.support.gateway import wait_gateway_ready
 from tests.support.responder import TaskResponder
 from tidegate.streams.settings import Settings
 
@@ -80,7 +80,7 @@ def stack(tidegate_settings: Settings, faust_worker, tmp_path: Path, monkeypatch
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_ready(f"http://127.0.0.1:{port}", gateway, gateway_log)
+        wait_gateway_ready(f"http://127.0.0.1:{port}", gateway, gateway_log)
         yield Cli({**base_env, "TIDEGATE_ENDPOINT": f"http://127.0.0.1:{port}", "TIDEGATE_API_TOKEN": TOKEN,
                    "XDG_CONFIG_HOME": str(tmp_path / "config")})
         worker.assert_running()
@@ -92,20 +92,6 @@ def stack(tidegate_settings: Settings, faust_worker, tmp_path: Path, monkeypatch
         except subprocess.TimeoutExpired:
             gateway.kill()
             gateway.wait()
-
-
-def _wait_ready(endpoint: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"tidegate gateway exited {process.returncode}:\n{log.read_text(errors='replace')}")
-        try:
-            if httpx.get(f"{endpoint}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)  # bounded: the process gives no readiness event to await
-    raise AssertionError(f"tidegate gateway was not ready within 60 s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
 async def _wait_for_approval(cli: Cli, stage: str, context: str) -> None:

@@ -34,6 +34,7 @@ import httpx
 import pytest
 import yaml
 
+from tests.support.gateway import wait_gateway_ready
 from tests.support.responder import TaskResponder
 from tidegate.streams.app import worker_command
 from tidegate.streams.kafka import delete_topics, provision_topics
@@ -147,20 +148,6 @@ class Stack:
     rules_file: Path
 
 
-def _wait_ready(endpoint: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"tidegate gateway exited {process.returncode}:\n{log.read_text(errors='replace')}")
-        try:
-            if httpx.get(f"{endpoint}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)  # bounded: the process gives no readiness event to await
-    raise AssertionError(f"tidegate gateway was not ready within 60 s:\n{log.read_text(errors='replace')[-3000:]}")
-
-
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
@@ -218,7 +205,7 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
                 cwd=REPO, env={**env, "TIDEGATE_API_TOKEN": TOKEN}, stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT)
             processes.append(gateway)
-        _wait_ready(endpoint, gateway, gateway_log)
+        wait_gateway_ready(endpoint, gateway, gateway_log)
         keptn = Keptn(binary, keptn_home, endpoint)
         code, out, err = asyncio.run(keptn.run("auth", "--endpoint", endpoint, "--api-token", TOKEN))
         assert code == 0 and "Successfully authenticated" in out + err, out + err
