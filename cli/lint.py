@@ -11,7 +11,6 @@ are also checked against the lighthouse grammar, since a bad one makes every eva
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -146,6 +145,8 @@ def lint_command(
     """Check shipyard, SLO, SLI, remediation, load-test, job and webhook files; exit 1 if any is unusable."""
     results = lint_paths(paths, kind)
     if output is OutputFormat.JSON:
+        import json  # here: text output, the usual case, does not load it
+
         typer.echo(json.dumps([result.as_json() for result in results], indent=2))
     else:
         for result in results:

@@ -24,13 +24,14 @@ How YAML is read (`schemas.yamlreader`, the one YAML reader, shared with files o
   `MAX_DEPTH` levels, and at most `MAX_NODES` values once aliases are expanded; over a limit is a
   `YamlLimitError` naming the line (how the limits are counted: `schemas.yamlreader`).
 
-Start-up: the file models are declared with `defer_build=True`, so importing them builds no validator;
-each kind's model builds its validator the first time a file of that kind is checked (`tidegate lint`
-of one shipyard builds the shipyard model only, not the webhook or job-executor ones).
+Start-up: a kind's models are imported the first time a file of that kind is read (`KINDS` names
+them as `module:Model`), and, declared with `defer_build=True`, build their validators when first
+used: `tidegate lint shipyard.yaml` imports and builds the shipyard models only.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -41,7 +42,6 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from tidegate.schemas.commandconfig import CommandConfig
 from tidegate.schemas.errors import (
     CUSTOM_ERROR_TYPE,
     FieldWarning,
@@ -52,13 +52,6 @@ from tidegate.schemas.errors import (
     Severity,
     UnknownKindError,
 )
-from tidegate.schemas.jobconfig import JobConfig
-from tidegate.schemas.remediation import LegacyRemediation, Remediation, is_legacy_remediation
-from tidegate.schemas.shipyard import LegacyShipyard, Shipyard, is_legacy_shipyard
-from tidegate.schemas.sli import SLI
-from tidegate.schemas.slo import SLO
-from tidegate.schemas.testconfigs import JMeterConfig, LocustConfig
-from tidegate.schemas.webhook import WebhookConfig
 from tidegate.schemas.yamlreader import MAX_DEPTH as MAX_DEPTH  # `as`: re-exported (defined here before)
 from tidegate.schemas.yamlreader import MAX_FILE_BYTES, Document, format_field_path, read_document, too_large
 from tidegate.schemas.yamlreader import MAX_NODES as MAX_NODES
@@ -136,9 +129,16 @@ class _WithWarnings(Protocol):
     def warnings(self) -> list[FieldWarning]: ...
 
 
-def _plain(model_type: type[BaseModel]) -> Callable[[dict[str, Any]], _Checked]:
+def _model(target: str) -> type[BaseModel]:
+    """The model named `module:Model` (a module of tidegate.schemas), imported on first use."""
+    module, _, name = target.partition(":")
+    model: type[BaseModel] = getattr(importlib.import_module(f"tidegate.schemas.{module}"), name)
+    return model
+
+
+def _plain(target: str) -> Callable[[dict[str, Any]], _Checked]:
     def check(raw: dict[str, Any]) -> _Checked:
-        model = model_type.model_validate(raw)
+        model = _model(target).model_validate(raw)
         found = model.warnings() if isinstance(model, _WithWarnings) else []
         return _Checked(model, model, found)
 
@@ -146,6 +146,8 @@ def _plain(model_type: type[BaseModel]) -> Callable[[dict[str, Any]], _Checked]:
 
 
 def _check_shipyard(raw: dict[str, Any]) -> _Checked:
+    from tidegate.schemas.shipyard import LegacyShipyard, Shipyard, is_legacy_shipyard
+
     if is_legacy_shipyard(raw):
         legacy = LegacyShipyard.model_validate(raw)
         return _Checked(legacy.to_shipyard(), legacy, legacy.warnings(), "Keptn 0.7 shipyard")
@@ -163,10 +165,18 @@ def _check_shipyard(raw: dict[str, Any]) -> _Checked:
 
 
 def _check_remediation(raw: dict[str, Any]) -> _Checked:
+    from tidegate.schemas.remediation import LegacyRemediation, is_legacy_remediation
+
     if is_legacy_remediation(raw):
         legacy = LegacyRemediation.model_validate(raw)
         return _Checked(legacy.to_remediation(), legacy, [], "pre-0.7 remediation list")
-    return _plain(Remediation)(raw)
+    return _plain("remediation:Remediation")(raw)
+
+
+def _shipyard_required_keys(raw: dict[str, Any]) -> tuple[str, ...]:
+    from tidegate.schemas.shipyard import is_legacy_shipyard
+
+    return () if is_legacy_shipyard(raw) else ("apiVersion",)
 
 
 def _list(container: Any, key: str) -> list[Any]:
@@ -177,27 +187,37 @@ def _list(container: Any, key: str) -> list[Any]:
 @dataclass(frozen=True)
 class KindInfo:
     kind: FileKind
-    model: type[BaseModel]
+    target: str
+    """`module:Model` in tidegate.schemas: the model a file of this kind is read into."""
     description: str
     check: Callable[[dict[str, Any]], _Checked]
     required_keys: Callable[[dict[str, Any]], tuple[str, ...]] | None = None
     """Top-level keys a file must have although the model has a default (Keptn required them)."""
 
+    @property
+    def model(self) -> type[BaseModel]:
+        return _model(self.target)
+
 
 KINDS: dict[FileKind, KindInfo] = {
     info.kind: info
     for info in (
-        KindInfo(FileKind.SHIPYARD, Shipyard, "shipyard.yaml: stages, sequences and tasks", _check_shipyard,
-                 lambda raw: () if is_legacy_shipyard(raw) else ("apiVersion",)),
-        KindInfo(FileKind.SLO, SLO, "slo.yaml: objectives and scores of a quality gate", _plain(SLO)),
-        KindInfo(FileKind.SLI, SLI, "sli.yaml: the query of each indicator", _plain(SLI)),
-        KindInfo(FileKind.REMEDIATION, Remediation, "remediation.yaml: actions per problem", _check_remediation),
-        KindInfo(FileKind.LOCUST, LocustConfig, "locust/locust.conf.yaml: Locust workloads", _plain(LocustConfig)),
-        KindInfo(FileKind.JMETER, JMeterConfig, "jmeter/jmeter.conf.yaml: JMeter workloads", _plain(JMeterConfig)),
-        KindInfo(FileKind.JOB_EXECUTOR, JobConfig, "job/config.yaml: job-executor actions", _plain(JobConfig)),
-        KindInfo(FileKind.WEBHOOK, WebhookConfig, "webhook.yaml: webhook requests", _plain(WebhookConfig)),
-        KindInfo(FileKind.COMMAND, CommandConfig, "command/config.yaml: the command connector's programs",
-                 _plain(CommandConfig)),
+        KindInfo(FileKind.SHIPYARD, "shipyard:Shipyard", "shipyard.yaml: stages, sequences and tasks",
+                 _check_shipyard, _shipyard_required_keys),
+        KindInfo(FileKind.SLO, "slo:SLO", "slo.yaml: objectives and scores of a quality gate", _plain("slo:SLO")),
+        KindInfo(FileKind.SLI, "sli:SLI", "sli.yaml: the query of each indicator", _plain("sli:SLI")),
+        KindInfo(FileKind.REMEDIATION, "remediation:Remediation", "remediation.yaml: actions per problem",
+                 _check_remediation),
+        KindInfo(FileKind.LOCUST, "testconfigs:LocustConfig", "locust/locust.conf.yaml: Locust workloads",
+                 _plain("testconfigs:LocustConfig")),
+        KindInfo(FileKind.JMETER, "testconfigs:JMeterConfig", "jmeter/jmeter.conf.yaml: JMeter workloads",
+                 _plain("testconfigs:JMeterConfig")),
+        KindInfo(FileKind.JOB_EXECUTOR, "jobconfig:JobConfig", "job/config.yaml: job-executor actions",
+                 _plain("jobconfig:JobConfig")),
+        KindInfo(FileKind.WEBHOOK, "webhook:WebhookConfig", "webhook.yaml: webhook requests",
+                 _plain("webhook:WebhookConfig")),
+        KindInfo(FileKind.COMMAND, "commandconfig:CommandConfig", "command/config.yaml: the command connector's programs",
+                 _plain("commandconfig:CommandConfig")),
     )
 }
 

@@ -1,12 +1,16 @@
-"""How the file models are declared so that a command starts quickly (`tidegate lint` loads them all):
-each is built when first used (`defer_build`), and none has a builtin (`list`, `dict`) as default
-factory, whose signature pydantic would read through `tokenize` (see `schemas/nulls.py`). The
-behaviour is the models' own; the loader and JSON Schema tests hold it, these hold the declarations."""
+"""How the file models are declared and loaded so that a command starts quickly: a kind's models are
+imported when a file of that kind is first read (`schemas.files.KINDS` names them), each is built when
+first used (`defer_build`), and none has a builtin (`list`, `dict`) as default factory, whose signature
+pydantic would read through `tokenize` (see `schemas/nulls.py`). The behaviour is the models' own; the
+loader and JSON Schema tests hold it, these hold the declarations."""
 
 from __future__ import annotations
 
 import builtins
 import inspect
+import json
+import subprocess
+import sys
 from types import ModuleType
 
 import pytest
@@ -35,6 +39,26 @@ def file_models() -> list[type[BaseModel]]:
             if inspect.isclass(value) and issubclass(value, BaseModel) and value.__module__ == module.__name__]
 
 
+SHIPYARD = "apiVersion: spec.keptn.sh/0.2.2\nkind: Shipyard\nspec:\n  stages:\n    - name: dev\n"
+
+# In a fresh interpreter: read one shipyard, then list the model modules imported.
+PROBE = """
+import json, sys
+from tidegate.schemas.files import load_text
+load_text(sys.argv[1], "shipyard.yaml")
+print(json.dumps(sorted(name for name in sys.modules if name.startswith("tidegate.schemas."))))
+"""
+
+
+def test_reading_a_shipyard_imports_the_shipyard_models_only() -> None:
+    completed = subprocess.run([sys.executable, "-c", PROBE, SHIPYARD], capture_output=True, text=True,
+                               timeout=120, check=True)
+    modules = set(json.loads(completed.stdout))
+    assert "tidegate.schemas.shipyard" in modules
+    other_kinds = {module.__name__ for module in MODULES} - {"tidegate.schemas.shipyard"}
+    assert not modules & other_kinds
+
+
 def test_every_kind_is_in_the_modules_checked_here() -> None:
     assert {info.model for info in KINDS.values()} <= set(file_models())
 
@@ -53,10 +77,8 @@ def test_no_default_factory_is_a_builtin(model: type[BaseModel]) -> None:
 
 def test_a_default_is_a_new_empty_value_each_time() -> None:
     # empty_list / empty_mapping as factories: two files never share one list or mapping.
-    first = load_text("apiVersion: spec.keptn.sh/0.2.2\nkind: Shipyard\nspec:\n  stages:\n    - name: dev\n",
-                      "shipyard.yaml").model
-    second = load_text("apiVersion: spec.keptn.sh/0.2.2\nkind: Shipyard\nspec:\n  stages:\n    - name: dev\n",
-                       "shipyard.yaml").model
+    first = load_text(SHIPYARD, "shipyard.yaml").model
+    second = load_text(SHIPYARD, "shipyard.yaml").model
     assert isinstance(first, tidegate.schemas.shipyard.Shipyard)
     assert isinstance(second, tidegate.schemas.shipyard.Shipyard)
     assert first.spec.stages[0].sequences == second.spec.stages[0].sequences == []
