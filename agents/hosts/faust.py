@@ -7,16 +7,15 @@ key: the agent's inputs are separate Faust agents). Timers: a Faust timer sends 
 Everything the agent decides comes from its core through `kernel.Runner`, as on the loop host.
 
 No agent runs here by default (`agents.worker.HOSTS`); `TIDEGATE_AGENT_HOSTS=<agent>=faust` still puts one
-here (benchmarks compare the hosts). This host carries a data-loss bug of faust-streaming 0.15.3 (the
-latest release): after an assignment, Faust fetches while it seeks the input partitions to their
-committed offsets and then clears its streams' queues (`flow_control.resume()`), so what it fetched in
-between is dropped; a partition without a committed offset is never sought back, and a worker killed
--9 before its first commit and restarted skips records (tests/integration/test_worker_crash.py run with
-`TIDEGATE_AGENT_HOSTS=approver=faust,remediator=faust` loses some in about half the runs). Seeking those
-partitions to their start (a `Consumer` subclass through Faust's public `Transport.Consumer` and
-`App.transport`) narrows the window but does not close it: the drain loop's read offsets and the
-consumer thread's concurrent fetches race the seek. The loop host reads with confluent-kafka and has
-no such window.
+here (benchmarks and tests of Faust's table and group). This host carries a data-loss bug of
+faust-streaming 0.15.3 (the latest release): after an assignment, Faust fetches while it seeks the input
+partitions to their committed offsets, then clears its streams' queues (`flow_control.resume()`), so
+what it fetched in between is dropped; a partition without a committed offset is never sought back, and
+a worker killed -9 before its first commit and restarted skips records. `SeekingConsumer` seeks those
+partitions to their first record, through Faust's public surface only; it narrows the window but cannot
+close it (the drain loop's read offsets and the consumer thread's concurrent fetches race the seek):
+tests/integration/test_worker_crash.py with `TIDEGATE_AGENT_HOSTS=approver=faust,remediator=faust` still
+loses records in some runs. The loop host reads with confluent-kafka and has no such window.
 """
 
 from __future__ import annotations
@@ -24,10 +23,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from faust.types import EventT
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, EventT
 
 from tidegate.agents.kernel import Hosted, Out, Position, Rejected, Runner, S
 from tidegate.agents.shell import WorkerContext
@@ -47,9 +48,37 @@ async def _send(app: TidegateApp, out: Out) -> None:
     await app.channels.topic(topic).send(key=record.key, value=record.value, headers=list(record.headers))
 
 
+class SeekingConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer, whose seek to the committed offsets also seeks every input partition the
+    group never committed to its first record (what `auto_offset_reset=earliest` promises; before the log
+    start, Kafka resets offset 0 to the earliest). Changelog partitions are left to Faust's table recovery.
+
+    Faust's seek leaves such a partition where its fetches took it, past what Faust fetched and dropped
+    (module docstring). Public surface only: the public `seek_to_committed` overridden, installed as the
+    `Consumer` of a `Transport` subclass that the host sets as the app's `transport` (a public setter).
+    """
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        committed = await super().seek_to_committed()
+        changelogs = self.app.tables.changelog_topics
+        never = {tp: 0 for tp, offset in committed.items() if not offset and tp.topic not in changelogs}
+        if never:
+            # In the consumer's own thread (aiokafka is not thread-safe), waiting for the new positions.
+            await self.seek_wait(never)
+        return committed
+
+
+class Transport(faust_aiokafka.Transport):
+    """Faust's aiokafka transport (the worker's `kafka://` broker URLs) with the `SeekingConsumer`."""
+
+    Consumer = SeekingConsumer
+
+
 def register(ctx: WorkerContext, hosted: Hosted[S, Any]) -> Runner[S, Any]:
     """Add `hosted` to the worker's app: its table, one Faust agent per input, its ticker."""
     app = ctx.app
+    if not isinstance(app.transport, Transport):
+        app.transport = Transport(app.conf.broker_consumer, app)  # before Faust builds its consumer from it
     agent = hosted.agent
     runner: Runner[S, Any] = Runner(hosted, app.topic_registry)
     codec = agent.state
