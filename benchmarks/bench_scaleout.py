@@ -1,6 +1,7 @@
 """Scale-out: one sequencer worker, then two, drain the same backlog on a cluster of their own.
 
     python -m benchmarks.bench_scaleout [--brokers 3 1] [--workers 1 2] [--services 1500] [--partitions 12]
+                                        [--no-warm-up] [--work-dir DIR]
 
 Issue 20, target 4: two workers on a 3-broker cluster drain >= 1.6x what one drains. For each
 `--brokers` count the run starts a KRaft cluster of its own (deploy/local/kafka.py `kafka_cluster`:
@@ -8,6 +9,9 @@ fresh ports, its state in a temporary directory, stopped at the end, failed or n
 topic with 3 replicas and min.insync.replicas 2, 1 broker: 1 replica). Then, for each `--workers`
 count, under a fresh topic prefix (its own consumer group and state, deleted afterwards):
 
+0. (`--warm-up`, the default) one drain with one worker, not counted: the brokers' JVMs are fresh and
+   compile as they go, and the first drain on a new cluster was the slowest (3 brokers, 2 workers
+   three times in a row: 325, 571, 550 events/s), which would flatter whatever ran second;
 1. the topics and the shipyard; `N` worker processes (the sequencer on the loop host, as
    bench_sequencer starts it), and a wait until the group is settled (every worker logged its share
    of the `events` partitions, together all of them, none twice);
@@ -37,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import os
 import subprocess
@@ -44,7 +49,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -200,7 +204,7 @@ def allows(drains: Sequence[Drain], cores: int) -> list[str]:
 # --- one drain ---------------------------------------------------------------------------------------
 
 
-@contextmanager
+@contextlib.contextmanager
 def workers_running(settings: Settings, count: int, work_dir: Path) -> Iterator[list[tuple[subprocess.Popen[bytes], Path]]]:
     started: list[tuple[subprocess.Popen[bytes], Path]] = []
     try:
@@ -260,7 +264,7 @@ def drain(cluster: KafkaCluster, brokers: int, base: Settings, count: int, recor
         broker_pids = [pid for layout in cluster.layouts if (pid := cluster.pid(layout.node_id)) is not None]
         if len(broker_pids) != brokers:
             raise BenchError(f"{brokers - len(broker_pids)} of the {brokers} brokers are not running")
-        run_dir = work_dir / f"{brokers}b-{count}w"
+        run_dir = work_dir / f"{brokers}b-{count}w-{settings.topic_prefix.rstrip('.')}"
         run_dir.mkdir()
         with workers_running(settings, count, run_dir) as workers:
             wait_settled(workers, settings.partitions)
@@ -289,13 +293,17 @@ def drain(cluster: KafkaCluster, brokers: int, base: Settings, count: int, recor
 
 
 def on_cluster(brokers: int, worker_counts: Sequence[int], records: Sequence[KafkaRecord], services: int,
-               partitions: int, work_dir: Path) -> list[Drain]:
+               partitions: int, work_dir: Path, warm_up: bool) -> list[Drain]:
     home = work_dir / f"cluster-{brokers}"
     print(f"starting a {brokers}-broker cluster ...", flush=True)
     with kafka_cluster(brokers, home=home) as cluster:
         base = Settings(kafka_bootstrap=cluster.bootstrap, topic_prefix="unused.", partitions=partitions,
                         replication_factor=min(brokers, 3), store="memory://", data_dir=work_dir / "faust",
                         web_enabled=False)
+        if warm_up:  # fresh JVMs compile as they go: the first drain on a new cluster is the slowest
+            print(f"  warm-up: 1 worker draining {len(records):,d} events ...", flush=True)
+            first = drain(cluster, brokers, base, 1, records, services, work_dir)
+            print(f"  warm-up: {first.rate:,.0f} events/s (not counted)", flush=True)
         drains = []
         for count in worker_counts:
             print(f"  {count} worker(s) draining {len(records):,d} events of {services:,d} sequences ...", flush=True)
@@ -321,6 +329,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts, one drain each")
     parser.add_argument("--services", type=int, default=1500, help="sequences in the backlog")
     parser.add_argument("--partitions", type=int, default=12, help="partitions of every topic")
+    parser.add_argument("--warm-up", action=argparse.BooleanOptionalAction, default=True,
+                        help="drain the backlog once with one worker on each new cluster before measuring")
+    parser.add_argument("--work-dir", type=Path, help="keep the clusters' data and the workers' logs here "
+                        "(default: a temporary directory, removed at the end)")
     options = parser.parse_args()
     if min(options.brokers) < 1 or min(options.workers) < 1 or options.services < 1:
         parser.error("--brokers, --workers and --services must be at least 1")
@@ -334,11 +346,16 @@ def main() -> None:
     print(f"{cores} cores, load average {load} at the start", flush=True)
     started = time.monotonic()
     results: dict[int, list[Drain]] = {}
-    with tempfile.TemporaryDirectory(prefix="tidegate-scaleout-") as work:
+    with contextlib.ExitStack() as stack:
+        if options.work_dir is not None:
+            work = options.work_dir.resolve()
+            work.mkdir(parents=True)
+        else:
+            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tidegate-scaleout-")))
         try:
             for brokers in options.brokers:
                 results[brokers] = on_cluster(brokers, options.workers, records, options.services,
-                                              options.partitions, Path(work))
+                                              options.partitions, work, options.warm_up)
         except BenchError as error:
             raise SystemExit(f"bench_scaleout failed: {error}") from None
     print(report(results, cores))
