@@ -33,8 +33,6 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from faust.app.base import BootStrategy
-
 from tidegate.agents.kernel import Hosted
 from tidegate.agents.shell import WorkerContext
 from tidegate.streams.app import TidegateApp, create_app
@@ -124,8 +122,9 @@ def build_worker(
         # waits for it, the loop host's without waiting for Faust's table recovery.
         await view.run()
 
+    # A worker with no Faust agent starts no Faust consumer (its conductor would crash on an empty
+    # subscription): TidegateApp.on_init_dependencies decides that for every app made by create_app.
     chosen = list(agents) if agents is not None else list(AGENTS)
-    used: set[str] = set()
     for name in chosen:
         if name not in AGENTS:
             raise ValueError(f"unknown agent {name!r}; choose from {', '.join(AGENTS)}")
@@ -135,11 +134,6 @@ def build_worker(
             continue
         host = {**HOSTS, **(hosts or {})}[name]
         importlib.import_module(HOST_MODULES[host]).register(ctx, hosted(ctx))
-        used.add(host)
-    if "faust" not in used:
-        # No Faust agent: Faust's consumer would have no topic to subscribe to (its conductor crashes on
-        # that); the loop host's agents have consumers of their own.
-        app.boot_strategy = BootStrategy(app, enable_kafka_consumer=False)
     app.worker_context = ctx  # type: ignore[attr-defined]
     expose_worker_metrics(app)  # on 127.0.0.1:$TIDEGATE_METRICS_PORT when set (streams.metrics)
     return app

@@ -33,14 +33,14 @@ def test_a_worker_with_an_agent_on_the_faust_host_consumes_through_the_seeking_c
     app = build_worker(settings, ["approver", "sequencer"], hosts={"approver": "faust", "sequencer": "loop"},
                        consumer_group_instance_id=None)
     assert isinstance(app.consumer, SeekingConsumer)
-    assert app.boot_strategy.enable_kafka_consumer is not False
+    assert app.consumer in list(app.on_init_dependencies())  # the services Faust starts with the app
 
 
 def test_a_worker_without_faust_agents_starts_no_faust_consumer(settings: Settings) -> None:
     # Faust's conductor would crash with no topic to subscribe to; the loop host's agents read on their own.
     app = build_worker(settings, ["sequencer", "approver"], hosts={"sequencer": "loop", "approver": "loop"},
                        consumer_group_instance_id=None)
-    assert app.boot_strategy.enable_kafka_consumer is False
+    assert app.consumer not in list(app.on_init_dependencies())  # (streams.app.TidegateApp decides)
     assert type(app.consumer) is faust_aiokafka.Consumer
 
 
