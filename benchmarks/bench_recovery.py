@@ -328,6 +328,7 @@ def measure(settings: Settings, keys: int) -> tuple[Figures, float]:
             sequencer_first, remediator_first = probe(settings, answers, second, "second")
             restored_at = wait_for(lambda: second.restored_keys()[0], "the sequencer's read-back", second)
             faust_at = wait_for(second.faust_recovered, "Faust's table recovery", second)
+            wait_for(lambda: second.first("[^Worker]: Ready"), "Faust's worker ready", second)  # for the timeline
             _, read_keys, reading = second.restored_keys()
             steps = timeline(settings, second, (sequencer_first, remediator_first))
             return Figures(restored_at - second.started, reading, read_keys, sequencer_first,
