@@ -382,11 +382,14 @@ class StreamLoop:
 
         asyncio.run(read())
         decode = self.handler.decode_state
-        for partition, values in raw.items():
-            states = self._states[partition]
-            for raw_key, value in values.items():
-                if value:
-                    states[raw_key] = decode(value)
+        # Every object decoded here lives on (the states): collections in between only walk them again
+        # (10,000 sequencer states: ~0.6 s of CPU to decode with the collector on, ~0.35 s without).
+        with batch_without_collection():
+            for partition, values in raw.items():
+                states = self._states[partition]
+                for raw_key, value in values.items():
+                    if value:
+                        states[raw_key] = decode(value)
         return sum(len(self._states[partition]) for partition in partitions)
 
     # ------------------------------------------------------------------ processing
