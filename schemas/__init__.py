@@ -64,18 +64,18 @@ if TYPE_CHECKING:
     )
     from tidegate.schemas.jobconfig import JobConfig
     from tidegate.schemas.remediation import Action as RemediationAction
-    from tidegate.schemas.remediation import Remediation, convert_legacy_remediation
+    from tidegate.schemas.remediation import Remediation
+    from tidegate.schemas.remediation_legacy import convert_legacy_remediation
     from tidegate.schemas.shipyard import (
         BUILTIN_EVALUATION,
-        LegacyShipyard,
         Selector,
         Sequence,
         Shipyard,
         Stage,
         Task,
         Trigger,
-        convert_legacy_shipyard,
     )
+    from tidegate.schemas.shipyard_legacy import LegacyShipyard, convert_legacy_shipyard
     from tidegate.schemas.sli import SLI
     from tidegate.schemas.slo import SLO
     from tidegate.schemas.testconfigs import JMeterConfig, JMeterWorkload, LocustConfig, LocustWorkload
@@ -95,11 +95,9 @@ _PUBLIC: dict[str, str] = {
     "JobConfig": "jobconfig",
     "RemediationAction": "remediation:Action",
     "Remediation": "remediation",
-    "convert_legacy_remediation": "remediation",
-    **dict.fromkeys((
-        "BUILTIN_EVALUATION", "LegacyShipyard", "Selector", "Sequence", "Shipyard", "Stage", "Task", "Trigger",
-        "convert_legacy_shipyard",
-    ), "shipyard"),
+    "convert_legacy_remediation": "remediation_legacy",
+    **dict.fromkeys(("BUILTIN_EVALUATION", "Selector", "Sequence", "Shipyard", "Stage", "Task", "Trigger"), "shipyard"),
+    **dict.fromkeys(("LegacyShipyard", "convert_legacy_shipyard"), "shipyard_legacy"),
     "SLI": "sli",
     "SLO": "slo",
     **dict.fromkeys(("JMeterConfig", "JMeterWorkload", "LocustConfig", "LocustWorkload"), "testconfigs"),

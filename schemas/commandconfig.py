@@ -40,7 +40,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from tidegate.schemas.jobconfig import JobEvent
+from tidegate.schemas.jobevents import JobEvent
 from tidegate.schemas.nulls import empty_list
 from tidegate.schemas.secrets import SECRET_PREFIX, is_secret_variable
 

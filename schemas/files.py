@@ -146,9 +146,11 @@ def _plain(target: str) -> Callable[[dict[str, Any]], _Checked]:
 
 
 def _check_shipyard(raw: dict[str, Any]) -> _Checked:
-    from tidegate.schemas.shipyard import LegacyShipyard, Shipyard, is_legacy_shipyard
+    from tidegate.schemas.shipyard import Shipyard, is_legacy_shipyard
 
     if is_legacy_shipyard(raw):
+        from tidegate.schemas.shipyard_legacy import LegacyShipyard  # only for a Keptn 0.7 file
+
         legacy = LegacyShipyard.model_validate(raw)
         return _Checked(legacy.to_shipyard(), legacy, legacy.warnings(), "Keptn 0.7 shipyard")
     shipyard = Shipyard.model_validate(raw)
@@ -165,9 +167,11 @@ def _check_shipyard(raw: dict[str, Any]) -> _Checked:
 
 
 def _check_remediation(raw: dict[str, Any]) -> _Checked:
-    from tidegate.schemas.remediation import LegacyRemediation, is_legacy_remediation
+    from tidegate.schemas.remediation import is_legacy_remediation
 
     if is_legacy_remediation(raw):
+        from tidegate.schemas.remediation_legacy import LegacyRemediation  # only for a pre-0.7 file
+
         legacy = LegacyRemediation.model_validate(raw)
         return _Checked(legacy.to_remediation(), legacy, [], "pre-0.7 remediation list")
     return _plain("remediation:Remediation")(raw)

@@ -18,6 +18,9 @@
 Two early forms are converted: an action with one `event:` and its own `jsonpath:` (becomes one
 entry of `events`), and a task `cmd` written as one command line (becomes `sh -c <line>`, since
 those files used shell pipes in it).
+
+An action's `events` (`JobEvent`, `JsonPathMatch`) live in `schemas.jobevents`, shared with the command
+connector's file (`schemas.commandconfig`), which thus does not create the job-executor models.
 """
 
 from __future__ import annotations
@@ -25,28 +28,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from tidegate.schemas.errors import FieldWarning
+from tidegate.schemas.jobevents import _CONFIG
+from tidegate.schemas.jobevents import JobEvent as JobEvent  # `as`: re-exported (defined here before)
+from tidegate.schemas.jobevents import JsonPathMatch as JsonPathMatch
 from tidegate.schemas.nulls import empty_list, null_is_empty_list
-
-_CONFIG = ConfigDict(defer_build=True, extra="allow", coerce_numbers_to_str=True, populate_by_name=True)
-
-
-class JsonPathMatch(BaseModel):
-    """Run only when the value at `property` (a JSONPath into the event) equals `match`."""
-
-    model_config = _CONFIG
-
-    property: str
-    match: str
-
-
-class JobEvent(BaseModel):
-    model_config = _CONFIG
-
-    name: str
-    jsonpath: JsonPathMatch | None = None
 
 
 class JobEnv(BaseModel):

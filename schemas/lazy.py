@@ -15,6 +15,9 @@ package. The package keeps `__all__` and, for type checkers, the same imports un
 - `tidegate.streams`, `tidegate.streams.kafka`, `tidegate.connectors.runtime`: the pure parts are
   imported at once; only the parts that load Faust or a Kafka client are in `_LAZY`
   (test_lazy_packages).
+- A module whose rarely used names moved to a sibling module keeps them importable from where they
+  were: `lazy_surface(__name__, {"LegacyShipyard": "shipyard_legacy"}, base="tidegate.schemas")`
+  (`tidegate.schemas.shipyard`, `.remediation`: the Keptn 0.7 / pre-0.7 models, test_legacy_split).
 """
 
 from __future__ import annotations
@@ -25,15 +28,19 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 
-def lazy_surface(package: str, table: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """The module `__getattr__` and `__dir__` of `package` for the public names in `table`."""
+def lazy_surface(
+    package: str, table: Mapping[str, str], *, base: str | None = None,
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """The module `__getattr__` and `__dir__` of `package` for the public names in `table`, whose
+    modules are named relative to `base` (the package itself unless given)."""
+    where = package if base is None else base
 
     def __getattr__(name: str) -> Any:
         target = table.get(name)
         if target is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         module, _, attribute = target.partition(":")
-        value = getattr(importlib.import_module(f"{package}.{module}"), attribute or name)
+        value = getattr(importlib.import_module(f"{where}.{module}"), attribute or name)
         setattr(sys.modules[package], name, value)  # found once; later lookups do not come here
         return value
 

@@ -10,17 +10,19 @@ Three forms are read:
   the same structure `version: 0.2.0`; go-utils once even read the apiVersion from a `version` key).
   The structure is identical, so such a file is read as 0.1.4; `warnings()` asks to rename the key.
 - The pre-0.7 list form `remediations: [{name, actions: [{action, value}]}]`, converted by
-  `convert_legacy_remediation`.
+  `convert_legacy_remediation`. Those models live in `schemas.remediation_legacy`, imported when such
+  a file is met (or one of their names is looked up here): reading a current file does not build them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tidegate.schemas.errors import FieldWarning, invalid_fields
+from tidegate.schemas.lazy import lazy_surface
 from tidegate.schemas.nulls import empty_list, null_is_empty_list, null_is_empty_mapping, null_is_empty_str
 
 API_VERSION = "spec.keptn.sh/0.1.4"
@@ -126,60 +128,7 @@ class Remediation(BaseModel):
         )]
 
 
-# -- before Keptn 0.7 -----------------------------------------------------------------------------
-
-_LEGACY_ACTION_NAMES = {"featuretoggle": "toggle-feature"}
-
-
-class LegacyAction(BaseModel):
-    model_config = _CONFIG
-
-    action: str
-    value: str = ""
-
-    _null_is_empty = field_validator("value", mode="before")(null_is_empty_str)
-
-
-class LegacyProblemRemediation(BaseModel):
-    model_config = _CONFIG
-
-    name: str
-    actions: list[LegacyAction] = Field(default_factory=empty_list)
-
-    _null_is_empty = field_validator("actions", mode="before")(null_is_empty_list)
-
-
-class LegacyRemediation(BaseModel):
-    """The pre-0.7 remediation file: `remediations: [{name: <problem>, actions: [{action, value}]}]`."""
-
-    model_config = _CONFIG
-
-    remediations: list[LegacyProblemRemediation]
-
-    def to_remediation(self) -> Remediation:
-        """The same remediations in the 0.1.4 form.
-
-        `name` becomes `problemType`. The old `featuretoggle` action with a value like
-        `EnableItemCache:on` becomes today's `toggle-feature` with `{EnableItemCache: "on"}`, which is
-        what the toggle provider reads; every other action keeps its name and value (`scaling` with
-        `+1`, the number 1 in YAML, becomes "1": add one replica, as before).
-        """
-        return Remediation(apiVersion=API_VERSION, spec=RemediationSpec(remediations=[
-            ProblemRemediation(
-                problemType=entry.name,
-                actionsOnOpen=[_convert_action(action) for action in entry.actions],
-            )
-            for entry in self.remediations
-        ]))
-
-
-def _convert_action(legacy: LegacyAction) -> Action:
-    name = _LEGACY_ACTION_NAMES.get(legacy.action, legacy.action)
-    value: Any = legacy.value
-    if name == "toggle-feature" and ":" in legacy.value:
-        toggle, _, state = legacy.value.partition(":")
-        value = {toggle.strip(): state.strip()}
-    return Action(name=name, action=name, value=value)
+# -- before Keptn 0.7: the models live in schemas.remediation_legacy, imported when such a file is met --
 
 
 def is_legacy_remediation(raw: Mapping[str, Any]) -> bool:
@@ -187,6 +136,15 @@ def is_legacy_remediation(raw: Mapping[str, Any]) -> bool:
     return "remediations" in raw and "spec" not in raw and "kind" not in raw
 
 
-def convert_legacy_remediation(raw: Mapping[str, Any]) -> Remediation:
-    """Read a pre-0.7 remediation file (as parsed YAML) and convert it to the 0.1.4 form."""
-    return LegacyRemediation.model_validate(raw).to_remediation()
+# The pre-0.7 names, importable from here as before; their module loads on first use.
+_LEGACY: dict[str, str] = dict.fromkeys(
+    ("LegacyAction", "LegacyProblemRemediation", "LegacyRemediation", "convert_legacy_remediation"),
+    "remediation_legacy",
+)
+if TYPE_CHECKING:  # `X as X`: re-exported, for type checkers
+    from tidegate.schemas.remediation_legacy import LegacyAction as LegacyAction
+    from tidegate.schemas.remediation_legacy import LegacyProblemRemediation as LegacyProblemRemediation
+    from tidegate.schemas.remediation_legacy import LegacyRemediation as LegacyRemediation
+    from tidegate.schemas.remediation_legacy import convert_legacy_remediation as convert_legacy_remediation
+else:
+    __getattr__, __dir__ = lazy_surface(__name__, _LEGACY, base="tidegate.schemas")

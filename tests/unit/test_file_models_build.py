@@ -18,8 +18,11 @@ from pydantic import BaseModel
 
 import tidegate.schemas.commandconfig
 import tidegate.schemas.jobconfig
+import tidegate.schemas.jobevents
 import tidegate.schemas.remediation
+import tidegate.schemas.remediation_legacy
 import tidegate.schemas.shipyard
+import tidegate.schemas.shipyard_legacy
 import tidegate.schemas.sli
 import tidegate.schemas.slo
 import tidegate.schemas.testconfigs
@@ -27,8 +30,9 @@ import tidegate.schemas.webhook
 from tidegate.schemas.files import KINDS, load_text
 
 MODULES: list[ModuleType] = [
-    tidegate.schemas.commandconfig, tidegate.schemas.jobconfig, tidegate.schemas.remediation,
-    tidegate.schemas.shipyard, tidegate.schemas.sli, tidegate.schemas.slo, tidegate.schemas.testconfigs,
+    tidegate.schemas.commandconfig, tidegate.schemas.jobconfig, tidegate.schemas.jobevents,
+    tidegate.schemas.remediation, tidegate.schemas.remediation_legacy, tidegate.schemas.shipyard,
+    tidegate.schemas.shipyard_legacy, tidegate.schemas.sli, tidegate.schemas.slo, tidegate.schemas.testconfigs,
     tidegate.schemas.webhook,
 ]
 BUILTIN_TYPES = {value for value in vars(builtins).values() if isinstance(value, type)}
@@ -84,3 +88,66 @@ def test_a_default_is_a_new_empty_value_each_time() -> None:
     assert first.spec.stages[0].sequences == second.spec.stages[0].sequences == []
     first.spec.stages[0].sequences.append(tidegate.schemas.shipyard.BUILTIN_EVALUATION)
     assert second.spec.stages[0].sequences == []
+
+
+# The Keptn 0.7 / pre-0.7 models and the job-executor models sit in modules of their own, imported when
+# a file needs them; their names stay importable from the modules that defined them before.
+REMEDIATION = "apiVersion: spec.keptn.sh/0.1.4\nkind: Remediation\nspec:\n  remediations: []\n"
+COMMAND = "actions:\n  - name: a\n    events: [{name: sh.keptn.event.test.triggered}]\n    tasks: [{name: t, cmd: [x]}]\n"
+LEGACY_SHIPYARD = "stages:\n  - name: dev\n"
+LEGACY_REMEDIATION = "remediations:\n  - name: slow\n    actions: [{action: scaling, value: 1}]\n"
+
+SPLIT_PROBE = """
+import json, sys
+from tidegate.schemas.files import load_text
+for text, name, kind in json.loads(sys.argv[1]):
+    load_text(text, name, kind)
+print(json.dumps(sorted(name for name in sys.modules if name.startswith("tidegate.schemas."))))
+"""
+
+
+def _modules_after_reading(*files: tuple[str, str, str | None]) -> set[str]:
+    completed = subprocess.run([sys.executable, "-c", SPLIT_PROBE, json.dumps(files)], capture_output=True,
+                               text=True, timeout=120, check=True)
+    return set(json.loads(completed.stdout))
+
+
+def test_current_files_do_not_import_the_legacy_or_job_executor_models() -> None:
+    modules = _modules_after_reading((SHIPYARD, "shipyard.yaml", None), (REMEDIATION, "remediation.yaml", None),
+                                     (COMMAND, "command/config.yaml", "command"))
+    assert {"tidegate.schemas.shipyard", "tidegate.schemas.remediation", "tidegate.schemas.commandconfig",
+            "tidegate.schemas.jobevents"} <= modules
+    assert not {"tidegate.schemas.shipyard_legacy", "tidegate.schemas.remediation_legacy",
+                "tidegate.schemas.jobconfig"} & modules
+
+
+def test_legacy_files_import_their_models_when_met() -> None:
+    modules = _modules_after_reading((LEGACY_SHIPYARD, "shipyard.yaml", None),
+                                     (LEGACY_REMEDIATION, "remediation.yaml", None))
+    assert {"tidegate.schemas.shipyard_legacy", "tidegate.schemas.remediation_legacy"} <= modules
+
+
+@pytest.mark.parametrize(("old", "new", "names"), [
+    (tidegate.schemas.shipyard, tidegate.schemas.shipyard_legacy,
+     ["ApprovalMode", "LegacyApprovalStrategy", "LegacyStage", "LegacyShipyard", "convert_legacy_shipyard"]),
+    (tidegate.schemas.remediation, tidegate.schemas.remediation_legacy,
+     ["LegacyAction", "LegacyProblemRemediation", "LegacyRemediation", "convert_legacy_remediation"]),
+    (tidegate.schemas.jobconfig, tidegate.schemas.jobevents, ["JobEvent", "JsonPathMatch"]),
+], ids=["shipyard", "remediation", "jobconfig"])
+def test_moved_names_stay_importable_from_their_old_module(old: ModuleType, new: ModuleType,
+                                                           names: list[str]) -> None:
+    for name in names:
+        assert getattr(old, name) is getattr(new, name)
+        assert name in dir(old)
+    with pytest.raises(AttributeError):
+        _ = old.NoSuchName
+
+
+def test_the_legacy_forms_still_convert() -> None:
+    shipyard = load_text(LEGACY_SHIPYARD, "shipyard.yaml")
+    assert shipyard.converted_from == "Keptn 0.7 shipyard"
+    assert isinstance(shipyard.model, tidegate.schemas.shipyard.Shipyard)
+    remediation = load_text(LEGACY_REMEDIATION, "remediation.yaml")
+    assert remediation.converted_from == "pre-0.7 remediation list"
+    assert isinstance(remediation.model, tidegate.schemas.remediation.Remediation)
+    assert remediation.model.actions_for(None, "slow")[0].value == "1"
