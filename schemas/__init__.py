@@ -62,6 +62,7 @@ if TYPE_CHECKING:
         load_file,
         load_text,
     )
+    from tidegate.schemas.jmeter import JMeterConfig, JMeterWorkload
     from tidegate.schemas.jobconfig import JobConfig
     from tidegate.schemas.remediation import Action as RemediationAction
     from tidegate.schemas.remediation import Remediation
@@ -78,7 +79,7 @@ if TYPE_CHECKING:
     from tidegate.schemas.shipyard_legacy import LegacyShipyard, convert_legacy_shipyard
     from tidegate.schemas.sli import SLI
     from tidegate.schemas.slo import SLO
-    from tidegate.schemas.testconfigs import JMeterConfig, JMeterWorkload, LocustConfig, LocustWorkload
+    from tidegate.schemas.testconfigs import LocustConfig, LocustWorkload
     from tidegate.schemas.webhook import WebhookConfig
     from tidegate.schemas.yamlreader import load_yaml
 
@@ -100,7 +101,8 @@ _PUBLIC: dict[str, str] = {
     **dict.fromkeys(("LegacyShipyard", "convert_legacy_shipyard"), "shipyard_legacy"),
     "SLI": "sli",
     "SLO": "slo",
-    **dict.fromkeys(("JMeterConfig", "JMeterWorkload", "LocustConfig", "LocustWorkload"), "testconfigs"),
+    **dict.fromkeys(("JMeterConfig", "JMeterWorkload"), "jmeter"),
+    **dict.fromkeys(("LocustConfig", "LocustWorkload"), "testconfigs"),
     "WebhookConfig": "webhook",
     "load_yaml": "yamlreader",
 }

@@ -4,64 +4,32 @@ Both list workloads by test strategy; the `test` task's `teststrategy` property 
 
     JMeterConfig.model_validate(raw).workload("performance")   # falls back to Keptn's built-in defaults
     LocustConfig.model_validate(raw).workload("functional")     # None: run the default locustfile
+
+The JMeter models live in `schemas.jmeter` (whose import creates Keptn's default JMeter workloads):
+a Locust file does not build them. Their names stay importable from here, looked up on first use.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tidegate.schemas.nulls import empty_list, empty_mapping, null_is_empty_list, null_is_empty_mapping
+from tidegate.schemas.lazy import lazy_surface
+from tidegate.schemas.nulls import empty_list, null_is_empty_list
 
 _CONFIG = ConfigDict(defer_build=True, extra="allow", coerce_numbers_to_str=True)
 
 
-# -- JMeter ---------------------------------------------------------------------------------------
+# -- JMeter: in schemas.jmeter ---------------------------------------------------------------------
 
-
-class JMeterWorkload(BaseModel):
-    """One JMeter run. The test passes when errors <= acceptederrorrate x runs and, if set, the
-    average response time (ms) is at most `avgrtvalidation`."""
-
-    model_config = _CONFIG
-
-    teststrategy: str
-    vuser: int = Field(ge=1)
-    loopcount: int = Field(ge=1)
-    script: str
-    thinktime: int = Field(default=0, ge=0)
-    """Milliseconds between requests; Keptn's Go struct left it 0 when omitted."""
-    acceptederrorrate: float = Field(default=0.0, ge=0.0)
-    avgrtvalidation: int = Field(default=0, ge=0)
-    properties: dict[str, str] = Field(default_factory=empty_mapping)
-
-    _null_is_empty = field_validator("properties", mode="before")(null_is_empty_mapping)
-
-
-DEFAULT_JMETER_WORKLOADS: tuple[JMeterWorkload, ...] = (
-    JMeterWorkload(teststrategy="healthcheck", vuser=1, loopcount=1, thinktime=250,
-                   script="jmeter/basiccheck.jmx", acceptederrorrate=0.0),
-    JMeterWorkload(teststrategy="performance", vuser=10, loopcount=500, thinktime=250,
-                   script="jmeter/load.jmx", acceptederrorrate=0.1),
-    JMeterWorkload(teststrategy="functional", vuser=1, loopcount=1, thinktime=250,
-                   script="jmeter/load.jmx", acceptederrorrate=0.1),
-)
-"""jmeter-service's built-in workloads (model.go), used when the file does not define the strategy."""
-
-
-class JMeterConfig(BaseModel):
-    model_config = _CONFIG
-
-    spec_version: str | None = None
-    workloads: list[JMeterWorkload] = Field(default_factory=empty_list)
-
-    _null_is_empty = field_validator("workloads", mode="before")(null_is_empty_list)
-
-    def workload(self, teststrategy: str) -> JMeterWorkload | None:
-        """The file's workload for a strategy, else Keptn's default one, else None."""
-        for candidate in (*self.workloads, *DEFAULT_JMETER_WORKLOADS):
-            if candidate.teststrategy == teststrategy:
-                return candidate
-        return None
+_JMETER: dict[str, str] = dict.fromkeys(("DEFAULT_JMETER_WORKLOADS", "JMeterConfig", "JMeterWorkload"), "jmeter")
+if TYPE_CHECKING:  # `X as X`: re-exported, for type checkers
+    from tidegate.schemas.jmeter import DEFAULT_JMETER_WORKLOADS as DEFAULT_JMETER_WORKLOADS
+    from tidegate.schemas.jmeter import JMeterConfig as JMeterConfig
+    from tidegate.schemas.jmeter import JMeterWorkload as JMeterWorkload
+else:
+    __getattr__, __dir__ = lazy_surface(__name__, _JMETER, base="tidegate.schemas")
 
 
 # -- Locust ---------------------------------------------------------------------------------------

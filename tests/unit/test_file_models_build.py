@@ -17,6 +17,7 @@ import pytest
 from pydantic import BaseModel
 
 import tidegate.schemas.commandconfig
+import tidegate.schemas.jmeter
 import tidegate.schemas.jobconfig
 import tidegate.schemas.jobevents
 import tidegate.schemas.remediation
@@ -30,7 +31,7 @@ import tidegate.schemas.webhook
 from tidegate.schemas.files import KINDS, load_text
 
 MODULES: list[ModuleType] = [
-    tidegate.schemas.commandconfig, tidegate.schemas.jobconfig, tidegate.schemas.jobevents,
+    tidegate.schemas.commandconfig, tidegate.schemas.jmeter, tidegate.schemas.jobconfig, tidegate.schemas.jobevents,
     tidegate.schemas.remediation, tidegate.schemas.remediation_legacy, tidegate.schemas.shipyard,
     tidegate.schemas.shipyard_legacy, tidegate.schemas.sli, tidegate.schemas.slo, tidegate.schemas.testconfigs,
     tidegate.schemas.webhook,
@@ -94,6 +95,7 @@ def test_a_default_is_a_new_empty_value_each_time() -> None:
 # a file needs them; their names stay importable from the modules that defined them before.
 REMEDIATION = "apiVersion: spec.keptn.sh/0.1.4\nkind: Remediation\nspec:\n  remediations: []\n"
 COMMAND = "actions:\n  - name: a\n    events: [{name: sh.keptn.event.test.triggered}]\n    tasks: [{name: t, cmd: [x]}]\n"
+LOCUST = "workloads:\n  - {teststrategy: functional, script: locust/basic.py}\n"
 LEGACY_SHIPYARD = "stages:\n  - name: dev\n"
 LEGACY_REMEDIATION = "remediations:\n  - name: slow\n    actions: [{action: scaling, value: 1}]\n"
 
@@ -114,11 +116,12 @@ def _modules_after_reading(*files: tuple[str, str, str | None]) -> set[str]:
 
 def test_current_files_do_not_import_the_legacy_or_job_executor_models() -> None:
     modules = _modules_after_reading((SHIPYARD, "shipyard.yaml", None), (REMEDIATION, "remediation.yaml", None),
-                                     (COMMAND, "command/config.yaml", "command"))
+                                     (COMMAND, "command/config.yaml", "command"),
+                                     (LOCUST, "locust/locust.conf.yaml", None))
     assert {"tidegate.schemas.shipyard", "tidegate.schemas.remediation", "tidegate.schemas.commandconfig",
-            "tidegate.schemas.jobevents"} <= modules
+            "tidegate.schemas.jobevents", "tidegate.schemas.testconfigs"} <= modules
     assert not {"tidegate.schemas.shipyard_legacy", "tidegate.schemas.remediation_legacy",
-                "tidegate.schemas.jobconfig"} & modules
+                "tidegate.schemas.jobconfig", "tidegate.schemas.jmeter"} & modules
 
 
 def test_legacy_files_import_their_models_when_met() -> None:
@@ -133,7 +136,9 @@ def test_legacy_files_import_their_models_when_met() -> None:
     (tidegate.schemas.remediation, tidegate.schemas.remediation_legacy,
      ["LegacyAction", "LegacyProblemRemediation", "LegacyRemediation", "convert_legacy_remediation"]),
     (tidegate.schemas.jobconfig, tidegate.schemas.jobevents, ["JobEvent", "JsonPathMatch"]),
-], ids=["shipyard", "remediation", "jobconfig"])
+    (tidegate.schemas.testconfigs, tidegate.schemas.jmeter,
+     ["DEFAULT_JMETER_WORKLOADS", "JMeterConfig", "JMeterWorkload"]),
+], ids=["shipyard", "remediation", "jobconfig", "testconfigs"])
 def test_moved_names_stay_importable_from_their_old_module(old: ModuleType, new: ModuleType,
                                                            names: list[str]) -> None:
     for name in names:
