@@ -22,16 +22,16 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
 
-@dataclass(frozen=True)
-class Entry:
-    """Where a top-level command lives: `module:attribute`, and the summary `tidegate --help` shows."""
+class Entry(NamedTuple):
+    """Where a top-level command lives: `module:attribute`, and the summary `tidegate --help` shows.
+    (A NamedTuple: immutable like a frozen dataclass, and created without compiling generated
+    methods, which a frozen dataclass costs at every start on Python 3.11.)"""
 
     target: str
     help: str

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
@@ -113,20 +113,16 @@ def _parse_yaml(text: str, path: str) -> Document:
 # -- kinds ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Checked:
+class _Checked(NamedTuple):
     """A validated document: the model to use, the model that mirrors the YAML (for unknown-field and
-    position lookups; differs after a conversion), the model's own warnings, and the converted form."""
+    position lookups; differs after a conversion), the model's own warnings, and the converted form.
+    (A NamedTuple, as KindInfo: immutable like a frozen dataclass, and created without compiling
+    generated methods, which a frozen dataclass costs at every start on Python 3.11.)"""
 
     model: BaseModel
     mirror: BaseModel
     warnings: list[FieldWarning]
     converted_from: str | None = None
-
-
-@runtime_checkable
-class _WithWarnings(Protocol):
-    def warnings(self) -> list[FieldWarning]: ...
 
 
 def _model(target: str) -> type[BaseModel]:
@@ -139,7 +135,10 @@ def _model(target: str) -> type[BaseModel]:
 def _plain(target: str) -> Callable[[dict[str, Any]], _Checked]:
     def check(raw: dict[str, Any]) -> _Checked:
         model = _model(target).model_validate(raw)
-        found = model.warnings() if isinstance(model, _WithWarnings) else []
+        # The model's own `warnings()` method, if its class has one: on the instance, an unknown key
+        # `warnings:` of the file (kept as an extra) would answer instead.
+        own = getattr(type(model), "warnings", None)
+        found: list[FieldWarning] = own(model) if callable(own) else []
         return _Checked(model, model, found)
 
     return check
@@ -188,8 +187,9 @@ def _list(container: Any, key: str) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-@dataclass(frozen=True)
-class KindInfo:
+class KindInfo(NamedTuple):
+    """How a kind of file is read (immutable, like a frozen dataclass; see _Checked)."""
+
     kind: FileKind
     target: str
     """`module:Model` in tidegate.schemas: the model a file of this kind is read into."""

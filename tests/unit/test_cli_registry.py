@@ -116,3 +116,11 @@ def test_nested_groups_and_their_commands_are_reachable() -> None:
         result = CliRunner().invoke(typer.main.get_command(app), args)
         assert result.exit_code == 0, (args, result.output)
         assert "Usage: tidegate " + " ".join(args[:-1]) in " ".join(result.output.split())
+
+
+def test_an_entry_of_the_table_cannot_be_changed_in_place() -> None:
+    entry = COMMANDS["lint"]
+    with pytest.raises(AttributeError):
+        entry.target = "tidegate.cli.evaluate:evaluate_command"  # type: ignore[misc]
+    assert (entry.target, entry.help.split(";")[0]) == (
+        "tidegate.cli.lint:lint_command", "Check shipyard, SLO, SLI, remediation, load-test, job and webhook files")

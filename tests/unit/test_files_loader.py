@@ -15,7 +15,7 @@ from tidegate.schemas.errors import (
     UnknownKindError,
     YamlSyntaxError,
 )
-from tidegate.schemas.files import FileKind, detect_kind, load_file, load_text
+from tidegate.schemas.files import KINDS, FileKind, detect_kind, load_file, load_text
 from tidegate.schemas.shipyard import Shipyard
 from tidegate.schemas.sli import SLI
 from tidegate.schemas.slo import SLO
@@ -256,3 +256,22 @@ def test_keys_that_are_not_identifiers_are_quoted_in_field_paths() -> None:
         "expected text, got a list (an unquoted value that starts with [ or { is YAML for a list or mapping; "
         "quote it)"
     ]
+
+
+@pytest.mark.parametrize(("text", "name"), [
+    (SLI_TEXT + "warnings: [a]\n", "sli.yaml"),
+    ("objectives: []\nwarnings: {a: b}\n", "slo.yaml"),
+])
+def test_an_unknown_key_named_warnings_is_an_ignored_field(text: str, name: str) -> None:
+    # The loader asks the model's class for its own warnings(); an unknown top-level `warnings:` key
+    # (kept as an extra on the instance) once answered instead, and lint failed with a TypeError.
+    loaded = load_text(text, name)
+    assert [p.message for p in loaded.warnings] == ["unknown field 'warnings' is ignored"]
+    assert all(p.severity is Severity.WARNING for p in loaded.warnings)
+
+
+def test_the_kinds_table_cannot_be_changed_in_place() -> None:
+    info = KINDS[FileKind.SLO]
+    with pytest.raises(AttributeError):
+        info.target = "sli:SLI"  # type: ignore[misc]
+    assert info.model is SLO
