@@ -12,10 +12,9 @@ are also checked against the lighthouse grammar, since a bad one makes every eva
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import typer
 
@@ -31,13 +30,14 @@ class OutputFormat(StrEnum):
     JSON = "json"
 
 
-@dataclass(frozen=True)
-class LintResult:
-    """The verdict on one file (or on a path that yielded no file)."""
+class LintResult(NamedTuple):
+    """The verdict on one file (or on a path that yielded no file). A NamedTuple, as
+    schemas.files.KindInfo: immutable, and created without the generated methods a frozen dataclass
+    compiles at every start on Python 3.11."""
 
     path: str
     kind: FileKind | None
-    problems: list[FileProblem] = field(default_factory=list)
+    problems: list[FileProblem]
     converted_from: str | None = None
 
     @property
