@@ -98,14 +98,14 @@ def _check_limits(loader: yaml.SafeLoader | yaml.CSafeLoader) -> None:
         event = loader.get_event()
         if event is None:
             break
-        mark = event.start_mark
-        place: _Place = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
-        if isinstance(event, yaml.DocumentStartEvent):
-            anchors.clear()
-            continue
-        if isinstance(event, yaml.CollectionStartEvent):
+        # Scalars first: most events of a file are scalars.
+        if isinstance(event, yaml.ScalarEvent):
+            size = 1
+            if event.anchor is not None:
+                anchors[event.anchor] = 1
+        elif isinstance(event, yaml.CollectionStartEvent):
             if len(stack) >= MAX_DEPTH:
-                raise _LimitPassed(place, f"the document nests deeper than {MAX_DEPTH} levels")
+                raise _LimitPassed(_place(event), f"the document nests deeper than {MAX_DEPTH} levels")
             stack.append([1, event.anchor])
             if event.anchor is not None:
                 open_anchors.add(event.anchor)
@@ -118,24 +118,29 @@ def _check_limits(loader: yaml.SafeLoader | yaml.CSafeLoader) -> None:
             if stack:
                 stack[-1][0] += ended
             continue
-        elif isinstance(event, yaml.ScalarEvent):
-            size = 1
-            if event.anchor is not None:
-                anchors[event.anchor] = 1
         elif isinstance(event, yaml.AliasEvent):
             if event.anchor in open_anchors:
-                raise _LimitPassed(place, "an alias refers to the list or mapping that contains it; "
-                                          "repeat the values instead")
+                raise _LimitPassed(_place(event), "an alias refers to the list or mapping that contains it; "
+                                                  "repeat the values instead")
             size = anchors.get(event.anchor or "", 1)  # an undefined alias is the composer's error
+        elif isinstance(event, yaml.DocumentStartEvent):
+            anchors.clear()
+            continue
         else:
             continue
         total += size
         if total > MAX_NODES:
-            raise _LimitPassed(place, f"the document has more than {MAX_NODES} values"
-                                      + (" once its aliases (*name) are expanded; write fewer or shallower aliases"
-                                         if isinstance(event, yaml.AliasEvent) else "; split it into smaller files"))
+            raise _LimitPassed(_place(event), f"the document has more than {MAX_NODES} values"
+                               + (" once its aliases (*name) are expanded; write fewer or shallower aliases"
+                                  if isinstance(event, yaml.AliasEvent) else "; split it into smaller files"))
         if stack and not isinstance(event, yaml.CollectionStartEvent):
             stack[-1][0] += size
+
+
+def _place(event: yaml.Event) -> _Place:
+    """Where an event starts, 1-based (worked out only for a limit that is passed)."""
+    mark = event.start_mark
+    return (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
 
 
 # YAML 1.1 booleans that YAML 1.2 (and so Tidegate) reads as text.
