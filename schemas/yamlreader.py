@@ -27,9 +27,8 @@ all of them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -148,14 +147,15 @@ _YAML11_BOOLEAN_WORDS = re.compile(r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|o
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
-@dataclass
-class Document:
-    """The first YAML document of a file: its node tree (for positions) and its data."""
+class Document(NamedTuple):
+    """The first YAML document of a file: its node tree (for positions) and its data, with the notes
+    and YAML 1.1 words the reader adds to while it scans the tree. (A NamedTuple, as
+    schemas.files.KindInfo: no generated methods to compile at start.)"""
 
     root: yaml.Node
     data: Any
-    notes: list[FileProblem] = field(default_factory=list)
-    yaml11_words: list[tuple[Location, str]] = field(default_factory=list)
+    notes: list[FileProblem]
+    yaml11_words: list[tuple[Location, str]]
 
     def locate(self, loc: Location, *, missing: bool = False) -> tuple[str, int, int]:
         """The readable field path and 1-based (line, column) of a location in the document.
@@ -261,7 +261,7 @@ def _parse_with(loader_class: _LoaderClass, text: str, path: str) -> Document | 
         raise YamlSyntaxError(path, [FileProblem(path, None, None, "", f"invalid YAML: {error}")]) from None
     finally:
         loader.dispose()
-    document = Document(root, data)
+    document = Document(root, data, [], [])
     if extra_documents:
         document.notes.append(FileProblem(
             path, None, None, "",
