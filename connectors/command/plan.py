@@ -34,7 +34,7 @@ from tidegate.connectors.command.config import (
 from tidegate.schemas.durations import parse_duration
 from tidegate.schemas.errors import DurationError, TidegateError
 from tidegate.schemas.events import KeptnEvent
-from tidegate.schemas.jobconfig import JobEvent
+from tidegate.schemas.jobevents import JobEvent
 from tidegate.streams.secrets import SecretError, SecretReader
 
 KEPTN_DIR = "/keptn/"
