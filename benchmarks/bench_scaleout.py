@@ -11,7 +11,9 @@ count, under a fresh topic prefix (its own consumer group and state, deleted aft
 
 0. (`--warm-up`, the default) one drain with one worker, not counted: the brokers' JVMs are fresh and
    compile as they go, and the first drain on a new cluster was the slowest (3 brokers, 2 workers
-   three times in a row: 325, 571, 550 events/s), which would flatter whatever ran second;
+   three times in a row: 325, 571, 550 events/s), which would flatter whatever ran second. One
+   warm-up is not all of it (the second one-worker drain of `--workers 1 2 1 2` was still 1.2-1.7x
+   the first): repeat the counts, and read the later pair too;
 1. the topics and the shipyard; `N` worker processes (the sequencer on the loop host, as
    bench_sequencer starts it), and a wait until the group is settled (every worker logged its share
    of the `events` partitions, together all of them, none twice);
