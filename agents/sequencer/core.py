@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from tidegate.agents.dedupe import DIGEST_SIZE, REMEMBERED_PARTITIONS, input_digest, remembers
+from tidegate.agents.dedupe import handled_before, remember
 from tidegate.agents.kernel import Position
 from tidegate.agents.merge import copy_value, merge
 from tidegate.schemas.durations import parse_duration
@@ -69,19 +69,13 @@ def decide(state: KeyState | None, event: KeptnEvent, config: SequencerConfig, n
 
     `position`: where the host read the event (None: no offsets, the id window alone recognises a
     redelivery)."""
-    digest = input_digest(event.id)
     if state is not None:
-        if position is not None:
-            last = state.applied.get(_partition_of(position))
-            if last is not None and position.offset <= last:
-                return Decision(state, (Ignored(
-                    IgnoreReason.DUPLICATE, f"event {event.id} at offset {position.offset} of {position.topic} "
-                    f"partition {position.partition} was handled before (this key applied offset {last})"),))
-        if remembers(state.recent, digest):
-            return Decision(state, (Ignored(IgnoreReason.DUPLICATE, f"event {event.id} was handled before"),))
+        repeat = handled_before(state.applied, state.recent, event.id, position)
+        if repeat is not None:
+            return Decision(state, (Ignored(IgnoreReason.DUPLICATE, repeat),))
     work = _Work(state, event, config, now)
     work.handle()
-    return work.decision(digest, position)
+    return work.decision(position)
 
 
 def next_deadline(state: KeyState | None) -> datetime | None:
@@ -136,21 +130,14 @@ class _Work:
         if self.state is not None:
             self._schedule()
 
-    def decision(self, digest: bytes, position: Position | None) -> Decision[KeyState]:
+    def decision(self, position: Position | None) -> Decision[KeyState]:
         if not self.changed:
             return Decision(self.original, tuple(self.outputs))
         state = self.state
         assert state is not None
         # Remember the input (new objects: the working copy shares these with the state it was given).
-        window = state.recent + digest
-        limit = DIGEST_SIZE * self.config.remembered_inputs
-        state.recent = window[-limit:] if len(window) > limit else window
-        if position is not None:
-            applied = dict(state.applied)
-            applied[_partition_of(position)] = position.offset
-            while len(applied) > REMEMBERED_PARTITIONS:  # only after repartitioning: forget the oldest
-                del applied[next(iter(applied))]
-            state.applied = applied
+        state.applied, state.recent = remember(state.applied, state.recent, self.event.id, position,
+                                               self.config.remembered_inputs)
         return Decision(state, tuple(self.outputs))
 
     # ------------------------------------------------------------------ sequence triggered
@@ -695,11 +682,6 @@ class _Work:
 
     def _reject_input(self, detail: str) -> None:
         self._ignore(IgnoreReason.INVALID, detail)
-
-
-def _partition_of(position: Position) -> str:
-    """The key of `KeyState.applied` for the input partition of `position`."""
-    return f"{position.topic}:{position.partition}"
 
 
 def _run_of_task(state: KeyState, triggered_id: str) -> SequenceRun | None:

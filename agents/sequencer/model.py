@@ -20,7 +20,6 @@ written before these existed carry `seen` (up to 500 full ids); they are migrate
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,7 +28,7 @@ from typing import Any
 
 from pydantic import Base64UrlBytes, BaseModel, Field, model_validator
 
-from tidegate.agents.dedupe import REMEMBERED_INPUTS, input_digest
+from tidegate.agents.dedupe import REMEMBERED_INPUTS, migrate_seen
 from tidegate.schemas.shipyard import Shipyard, Task
 
 
@@ -112,13 +111,7 @@ class KeyState(BaseModel):
     @classmethod
     def _migrate_seen(cls, data: Any) -> Any:
         """A record written before `applied`/`recent`: its last `seen` ids become the digest window."""
-        if isinstance(data, dict) and "seen" in data:
-            data = dict(data)
-            seen = data.pop("seen") or []
-            if "recent" not in data and isinstance(seen, list):
-                digests = b"".join(input_digest(str(i)) for i in seen[-REMEMBERED_INPUTS:])
-                data["recent"] = base64.urlsafe_b64encode(digests).decode()
-        return data
+        return migrate_seen(data)
 
     def sequence(self, triggered_id: str) -> SequenceRun | None:
         for run in self.sequences:
