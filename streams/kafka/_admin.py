@@ -122,6 +122,10 @@ def _describe(admin: AdminClient, names: Iterable[str] | None, prefix: str) -> d
         try:
             configs = future.result()
         except KafkaException as error:
+            if _code(error) == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                # Just created by someone else and not yet known to the broker that answered: left out,
+                # so the caller creates it and learns that it exists (TOPIC_ALREADY_EXISTS).
+                continue
             raise ProvisionError(f"could not read the configuration of topic {resource.name}: {error}") from error
         policy = configs["cleanup.policy"].value if "cleanup.policy" in configs else "delete"
         states[resource.name] = TopicState(
@@ -152,13 +156,17 @@ def provision_topics(settings: Settings, specs: Iterable[TopicSpec]) -> Provisio
             future.result()
             report.created.append(name)
         except KafkaException as error:
-            kafka_error = error.args[0] if error.args else None
-            if isinstance(kafka_error, KafkaError) and kafka_error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+            if _code(error) == KafkaError.TOPIC_ALREADY_EXISTS:
                 report.existing.append(name)  # created meanwhile by someone else: fine
                 continue
             raise ProvisionError(f"could not create topic {name}: {error}") from error
     _wait_visible(admin, {spec.name: spec.partitions for spec in plan.to_create if spec.name in report.created})
     return report
+
+
+def _code(error: KafkaException) -> int | None:
+    kafka_error = error.args[0] if error.args else None
+    return kafka_error.code() if isinstance(kafka_error, KafkaError) else None
 
 
 def _wait_visible(admin: AdminClient, partitions: Mapping[str, int]) -> None:

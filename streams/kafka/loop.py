@@ -241,19 +241,27 @@ class StreamLoop:
         # The worker's long-lived objects (modules, Faust, schemas) leave the collector's generations:
         # full collections that walked them all cost milliseconds in the middle of a hop.
         gc.freeze()
-        if self.state_topic is not None:
-            from tidegate.streams.kafka._admin import provision_topics
-
-            spec = self.registry.spec(self.state_topic)
-            report = provision_topics(self.settings, [spec])
-            if report.problems:
-                log.error("%s: the state topic does not fit: %s", self.handler.name, "; ".join(report.problems))
+        provisioned = self.state_topic is None
         while not self._stop.is_set():
+            # Provisioning is retried like a session: workers starting together race to create the
+            # state topic, and the loser can read its metadata before the brokers know it
+            # (UNKNOWN_TOPIC_OR_PART); an error here must not end the thread (a worker with no loop).
             try:
+                if not provisioned:
+                    self._provision_state_topic()
+                    provisioned = True
                 self._session()
             except Exception:
                 log.exception("%s stopped on an error; starting again from its last commit", self.handler.name)
                 self._stop.wait(RESTART_DELAY)
+
+    def _provision_state_topic(self) -> None:
+        from tidegate.streams.kafka._admin import provision_topics
+
+        assert self.state_topic is not None
+        report = provision_topics(self.settings, [self.registry.spec(self.state_topic)])
+        if report.problems:
+            log.error("%s: the state topic does not fit: %s", self.handler.name, "; ".join(report.problems))
 
     def _session(self) -> None:
         self._reset()

@@ -468,3 +468,33 @@ def test_no_garbage_collection_runs_while_a_batch_is_handled_and_it_runs_again_a
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_failed_state_topic_provisioning_is_retried_and_does_not_end_the_loop(
+    processor: StreamLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two workers starting together race to create the state topic; the loser's first attempt can
+    # fail (UNKNOWN_TOPIC_OR_PART). Found by bench_scaleout: the thread ended, the worker idled.
+    from tidegate.streams.kafka import _admin
+    from tidegate.streams.kafka import loop as loop_module
+
+    attempts: list[str] = []
+    sessions: list[int] = []
+
+    def provision(_settings: Settings, specs: list[Any]) -> _admin.ProvisionReport:
+        attempts.append(specs[0].name)
+        if len(attempts) == 1:
+            raise KafkaException(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART))
+        return _admin.ProvisionReport(existing=[specs[0].name])
+
+    def session() -> None:
+        sessions.append(len(attempts))
+        processor.stop()
+
+    monkeypatch.setattr(_admin, "provision_topics", provision)
+    monkeypatch.setattr(loop_module, "RESTART_DELAY", 0.0)
+    monkeypatch.setattr(processor, "_session", session)
+    assert processor.state_topic is not None
+    processor.run()  # returns once stopped: a provisioning error did not end it early
+    assert attempts == [processor.state_topic, processor.state_topic]
+    assert sessions == [2]  # the session started only after the state topic was there
