@@ -235,12 +235,16 @@ def _within_limits(loader_class: _LoaderClass, text: str, path: str) -> None:
         _check_limits(loader)
     except _LimitPassed as passed:
         raise YamlLimitError(path, [FileProblem(path, *passed.place, "", passed.message)]) from None
-    except yaml.MarkedYAMLError as error:
-        raise YamlSyntaxError(path, [_syntax_problem(error, path)]) from None
     except yaml.YAMLError as error:
-        raise YamlSyntaxError(path, [FileProblem(path, None, None, "", f"invalid YAML: {error}")]) from None
+        raise _syntax_error(error, path) from None
     finally:
         loader.dispose()
+
+
+def _syntax_error(error: yaml.YAMLError, path: str) -> YamlSyntaxError:
+    if isinstance(error, yaml.MarkedYAMLError):
+        return YamlSyntaxError(path, [_syntax_problem(error, path)])
+    return YamlSyntaxError(path, [FileProblem(path, None, None, "", f"invalid YAML: {error}")])
 
 
 def _parse_with(loader_class: _LoaderClass, text: str, path: str) -> Document | None:
@@ -255,10 +259,8 @@ def _parse_with(loader_class: _LoaderClass, text: str, path: str) -> Document | 
         while loader.check_node():
             if loader.get_node() is not None:
                 extra_documents += 1
-    except yaml.MarkedYAMLError as error:
-        raise YamlSyntaxError(path, [_syntax_problem(error, path)]) from None
     except yaml.YAMLError as error:
-        raise YamlSyntaxError(path, [FileProblem(path, None, None, "", f"invalid YAML: {error}")]) from None
+        raise _syntax_error(error, path) from None
     finally:
         loader.dispose()
     document = Document(root, data, [], [])
@@ -362,10 +364,8 @@ def load_yaml_all(text: str, path: str | Path = "<text>", *, yaml11: bool = Fals
                 if data is not None:
                     documents.append(data)
             return documents
-        except yaml.MarkedYAMLError as error:
-            raise YamlSyntaxError(where, [_syntax_problem(error, where)]) from None
         except yaml.YAMLError as error:
-            raise YamlSyntaxError(where, [FileProblem(where, None, None, "", f"invalid YAML: {error}")]) from None
+            raise _syntax_error(error, where) from None
         finally:
             loader.dispose()
     raise AssertionError("unreachable: the pure-Python reader is the last one")
