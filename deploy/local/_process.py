@@ -319,6 +319,14 @@ def _tail(text: str, lines: int = 20) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
+def log_tail(path: Path, lines: int = 20) -> str:
+    """The last `lines` lines of a daemon's log file, for an error message (or a note that there is none)."""
+    try:
+        return _tail(path.read_text(errors="replace"), lines)
+    except OSError:
+        return "(no log written)"
+
+
 @contextlib.contextmanager
 def file_lock(lock_file: Path) -> Iterator[None]:
     """One launcher at a time per server (parallel test sessions, `make kafka-up` in another shell)."""

@@ -324,12 +324,6 @@ def _require(tool: str, what: str) -> str:
     return path
 
 
-def _tail(path: Path, lines: int = 25) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log written)"
-
 
 # --- the steps of `up` -------------------------------------------------------------------------------
 
@@ -469,7 +463,7 @@ def _wait_ready(starting: dict[KafkaLayout, int], timeout: float, cap: float = S
                                DEFAULT_STOP_TIMEOUT)
                 raise KafkaLaunchError(
                     f"the Kafka broker (pid {pid}) exited while starting; see {layout.log_file}:\n"
-                    f"{_tail(layout.log_file)}"
+                    f"{_process.log_tail(layout.log_file, 25)}"
                 )
             # The port opens before the controller is ready, so an admin call is the real test.
             if _port_open(layout.port) and _admin_ready(layout.bootstrap, node_id=layout.node_id):
@@ -490,7 +484,7 @@ def _wait_ready(starting: dict[KafkaLayout, int], timeout: float, cap: float = S
         if now >= next_report:
             next_report = now + PROGRESS_EVERY
             for layout, pid in waiting.items():
-                last = _tail(layout.log_file, 1)[:200]
+                last = _process.log_tail(layout.log_file, 1)[:200]
                 log.info("waiting for Kafka on %s (pid %s, alive, %.0f s so far); its log: %s",
                          layout.bootstrap, pid, now - began, last)
         time.sleep(_POLL)
@@ -498,7 +492,7 @@ def _wait_ready(starting: dict[KafkaLayout, int], timeout: float, cap: float = S
     stuck = next(iter(waiting))
     raise KafkaLaunchError(
         f"the Kafka broker on {stuck.bootstrap} {problem}, and was stopped; see {stuck.log_file}:\n"
-        f"{_tail(stuck.log_file)}"
+        f"{_process.log_tail(stuck.log_file, 25)}"
     )
 
 

@@ -313,7 +313,7 @@ def _go(step: str, argv: list[str], cwd: Path, env: dict[str, str], log_file: Pa
                     raise
     if code != 0:
         raise KubernetesLaunchError(f"building Kubernetes failed at {step} (exit {code}); see {log_file}:\n"
-                                    f"{_tail(log_file)}")
+                                    f"{_process.log_tail(log_file)}")
     return out.read_text()
 
 
@@ -514,12 +514,6 @@ def _spawn(layout: KubeLayout, component: str, command: list[str]) -> int:
     return pid
 
 
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log written)"
-
 
 def kubectl(layout: KubeLayout, *args: str, input: str | None = None, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
     """Run the bundled kubectl against this control plane as admin."""
@@ -546,7 +540,7 @@ def _wait(layout: KubeLayout, started: Sequence[str], what: str, check: object, 
         for component in started:
             if _read_pid(layout, component) is None:
                 raise KubernetesLaunchError(f"{component} exited while starting; its log "
-                                            f"{layout.log_file(component)}:\n{_tail(layout.log_file(component))}")
+                                            f"{layout.log_file(component)}:\n{_process.log_tail(layout.log_file(component))}")
         if time.monotonic() > deadline:
             raise KubernetesLaunchError(f"timed out waiting for {what}; logs in {layout.run_dir}")
         time.sleep(_POLL)
