@@ -19,6 +19,7 @@ are not the ones typer's contexts raise and expect.
 
 from __future__ import annotations
 
+import gc
 import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -188,7 +189,18 @@ def _root() -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    finally:
+        # The command is done (typer ends it with SystemExit). At exit the interpreter would walk every
+        # object the imports made (modules, classes, functions, pydantic schemas) in a last cyclic
+        # collection and free them one by one: ~50M of the ~920M instructions of `tidegate lint`, and
+        # more of its CPU time (freeing touches the whole heap). Frozen, they are left to the
+        # operating system. The command itself runs with the collector as usual; atexit handlers,
+        # logging's shutdown and the flush of stdout/stderr still run at exit (test_cli_registry);
+        # what no longer runs is finalizers of objects in reference cycles still alive at exit, which
+        # Python never promised.
+        gc.freeze()
 
 
 if __name__ == "__main__":

@@ -124,3 +124,36 @@ def test_an_entry_of_the_table_cannot_be_changed_in_place() -> None:
         entry.target = "tidegate.cli.evaluate:evaluate_command"  # type: ignore[misc]
     assert (entry.target, entry.help.split(";")[0]) == (
         "tidegate.cli.lint:lint_command", "Check shipyard, SLO, SLI, remediation, load-test, job and webhook files")
+
+
+# Runs the real entry point, with an atexit handler that records whether the cyclic collector was on.
+EXIT_PROBE = """
+import atexit, gc, sys
+from pathlib import Path
+from tidegate.cli.main import main
+marker = Path(sys.argv[1])
+atexit.register(lambda: marker.write_text(f"atexit ran; collector on: {gc.isenabled()}"))
+sys.argv = ["tidegate", *sys.argv[2:]]
+main()
+"""
+
+
+def test_the_entry_point_ends_as_the_command_ends(tmp_path: Path) -> None:
+    # main() freezes the process's objects once the command is done (no collection of them at exit):
+    # the exit code, every line of output (stdout is a pipe here, so block-buffered until the exit
+    # flushes it) and atexit handlers are as before, and the collector was never turned off.
+    good, bad = tmp_path / "slo.yaml", tmp_path / "shipyard.yaml"
+    good.write_text("objectives:\n  - sli: response_time_p95\n    pass:\n      - criteria: [\"<600\"]\n")
+    bad.write_text("apiVersion: spec.keptn.sh/0.2.2\nkind: Shipyard\nspec:\n  stages: []\n")
+    marker = tmp_path / "marker"
+    completed = subprocess.run(
+        [sys.executable, "-c", EXIT_PROBE, str(marker), "lint", str(good), str(bad)],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert completed.returncode == 1, completed.stderr
+    assert completed.stdout.splitlines() == [
+        f"OK {good} (slo)",
+        f"{bad}:4: spec.stages: a shipyard needs at least one stage",
+    ]
+    assert completed.stderr.splitlines()[-1] == "2 checked, 1 with errors"
+    assert marker.read_text() == "atexit ran; collector on: True"
