@@ -32,7 +32,7 @@ from tidegate.qualitygate import (
 )
 from tidegate.qualitygate.results import Reason
 from tidegate.schemas.errors import FileError, YamlSyntaxError
-from tidegate.schemas.events import Status
+from tidegate.schemas.outcomes import Status
 from tidegate.schemas.slo import SLO
 from tidegate.schemas.yamlreader import MAX_DEPTH, MAX_FILE_BYTES, load_yaml
 

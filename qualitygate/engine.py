@@ -44,7 +44,7 @@ from tidegate.qualitygate.criteria import CriteriaError, Criterion, CriterionKin
 from tidegate.qualitygate.gonum import format_float, parse_float
 from tidegate.qualitygate.inputs import PreviousEvaluation, SLIValue
 from tidegate.qualitygate.results import EvaluationResult, IndicatorResult, IndicatorStatus, Reason, Target
-from tidegate.schemas.events import Result, Status
+from tidegate.schemas.outcomes import Result, Status
 from tidegate.schemas.slo import SLO, CriteriaSet, Objective
 
 __all__ = [

@@ -7,7 +7,7 @@ from __future__ import annotations
 from tidegate.qualitygate.baseline import Baseline
 from tidegate.qualitygate.criteria import CriterionKind
 from tidegate.qualitygate.results import EvaluationResult, IndicatorResult, Reason, Target
-from tidegate.schemas.events import Status
+from tidegate.schemas.outcomes import Status
 from tidegate.schemas.slo import AGGREGATE_FUNCTIONS
 
 _HEADER = ("Objective", "Value", "Baseline", "Status", "Score")

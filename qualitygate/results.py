@@ -24,7 +24,7 @@ from typing import Any
 
 from tidegate.qualitygate.baseline import Baseline
 from tidegate.qualitygate.criteria import Criterion
-from tidegate.schemas.events import Result, Status
+from tidegate.schemas.outcomes import Result, Status
 
 
 class IndicatorStatus(StrEnum):

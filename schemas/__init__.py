@@ -48,8 +48,6 @@ if TYPE_CHECKING:
     from tidegate.schemas.events import (
         EventType,
         KeptnEvent,
-        Result,
-        Status,
         format_time,
         sequence_type,
         task_type,
@@ -64,6 +62,7 @@ if TYPE_CHECKING:
     )
     from tidegate.schemas.jmeter import JMeterConfig, JMeterWorkload
     from tidegate.schemas.jobconfig import JobConfig
+    from tidegate.schemas.outcomes import Result, Status
     from tidegate.schemas.remediation import Action as RemediationAction
     from tidegate.schemas.remediation import Remediation
     from tidegate.schemas.remediation_legacy import convert_legacy_remediation
@@ -90,10 +89,10 @@ _PUBLIC: dict[str, str] = {
         "DurationError", "FieldWarning", "FileError", "FileProblem", "FileReadError", "FileValidationError",
         "SchemaError", "Severity", "TidegateError", "UnknownKindError", "YamlLimitError", "YamlSyntaxError",
     ), "errors"),
-    **dict.fromkeys(("EventType", "KeptnEvent", "Result", "Status", "format_time", "sequence_type", "task_type"),
-                    "events"),
+    **dict.fromkeys(("EventType", "KeptnEvent", "format_time", "sequence_type", "task_type"), "events"),
     **dict.fromkeys(("KINDS", "FileKind", "LoadedFile", "detect_kind", "load_file", "load_text"), "files"),
     "JobConfig": "jobconfig",
+    **dict.fromkeys(("Result", "Status"), "outcomes"),
     "RemediationAction": "remediation:Action",
     "Remediation": "remediation",
     "convert_legacy_remediation": "remediation_legacy",

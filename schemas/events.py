@@ -24,6 +24,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tidegate.schemas.errors import TidegateError
+from tidegate.schemas.outcomes import Result as Result  # `as`: re-exported (defined here before)
+from tidegate.schemas.outcomes import Status as Status
 
 KEPTN_PREFIX = "sh.keptn.event."
 PROBLEM_TYPE = "sh.keptn.events.problem"
@@ -31,23 +33,6 @@ LOG_ERROR_TYPE = "sh.keptn.log.error"
 MONITORING_CONFIGURE_TYPE = "sh.keptn.event.monitoring.configure"
 DEFAULT_SPEC_VERSION = "0.2.4"
 DEFAULT_SOURCE = "tidegate"
-
-
-class Result(StrEnum):
-    """The outcome of a task or sequence when it ran (`status == succeeded`)."""
-
-    PASS = "pass"
-    WARNING = "warning"
-    FAIL = "fail"
-
-
-class Status(StrEnum):
-    """Whether the executor ran without an unexpected error."""
-
-    SUCCEEDED = "succeeded"
-    ERRORED = "errored"
-    ABORTED = "aborted"
-    UNKNOWN = "unknown"
 
 
 class TaskKind(StrEnum):
