@@ -9,8 +9,8 @@ stderr; exit code 0 when every file is usable, 1 otherwise. Warnings never fail 
 are also checked against the lighthouse grammar, since a bad one makes every evaluation error.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: typer reads the command's signature at every run (see
+# cli/evaluate.py).
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
