@@ -32,8 +32,6 @@ secret meant for it (`secretEnv` must start with TIDEGATE_SECRET_, schemas.secre
 project's secrets, or reach outside the task's directory with `workingDir` or `files` (relative, no `..`).
 """
 
-from __future__ import annotations
-
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -116,7 +114,7 @@ class EnvVar(BaseModel):
     valueFrom: EventSource | SecretSource | SecretRefSource | None = None
 
     @model_validator(mode="after")
-    def _one_source(self) -> EnvVar:
+    def _one_source(self) -> "EnvVar":
         if (self.value is None) == (self.valueFrom is None):
             raise ValueError(f"env {self.name}: give either `value` or `valueFrom` (event, secretRef or secretEnv), "
                              "not both or neither")

@@ -26,7 +26,9 @@ How YAML is read (`schemas.yamlreader`, the one YAML reader, shared with files o
 
 Start-up: a kind's models are imported the first time a file of that kind is read (`KINDS` names
 them as `module:Model`), and, declared with `defer_build=True`, build their validators when first
-used: `tidegate lint shipyard.yaml` imports and builds the shipyard models only.
+used: `tidegate lint shipyard.yaml` imports and builds the shipyard models only. The model modules do
+without `from __future__ import annotations` (pydantic would compile each text annotation as it creates
+the class); `tests/unit/test_file_models_build.py` holds these declarations.
 """
 
 from __future__ import annotations

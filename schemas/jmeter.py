@@ -7,8 +7,6 @@ Its own module (the Locust file's models are in `schemas.testconfigs`, which re-
 creating the default workloads builds the JMeter validator, which a Locust file does not need.
 """
 
-from __future__ import annotations
-
 from pydantic import BaseModel, Field, field_validator
 
 from tidegate.schemas.nulls import empty_list, empty_mapping, null_is_empty_list, null_is_empty_mapping

@@ -23,8 +23,6 @@ An action's `events` (`JobEvent`, `JsonPathMatch`) live in `schemas.jobevents`, 
 connector's file (`schemas.commandconfig`), which thus does not create the job-executor models.
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from typing import Any, Literal
 

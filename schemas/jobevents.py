@@ -9,8 +9,6 @@ Its own module so that reading a command file does not create the job-executor m
 are also importable from `tidegate.schemas.jobconfig`, where they were defined before.
 """
 
-from __future__ import annotations
-
 from pydantic import BaseModel, ConfigDict
 
 # The job-executor file's settings (schemas.jobconfig declares its models with these too).

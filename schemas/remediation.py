@@ -14,8 +14,6 @@ Three forms are read:
   a file is met (or one of their names is looked up here): reading a current file does not build them.
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 

@@ -6,8 +6,6 @@ here is also importable from `tidegate.schemas.remediation` (looked up on first 
 `is_legacy_remediation` (which tells the forms apart) stays there.
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from typing import Any
 

@@ -17,8 +17,6 @@ The Keptn 0.7 models live in `schemas.shipyard_legacy` and are imported from the
 met (or one of their names is looked up here): reading a current shipyard does not build them.
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Mapping
 from datetime import timedelta
@@ -186,7 +184,7 @@ class Stage(BaseModel):
     _null_is_empty = field_validator("sequences", mode="before")(null_is_empty_list)
 
     @model_validator(mode="after")
-    def _unique_sequences(self) -> Stage:
+    def _unique_sequences(self) -> "Stage":
         duplicates = _duplicates([seq.name for seq in self.sequences])
         if duplicates:
             raise invalid_fields(
@@ -233,7 +231,7 @@ class ShipyardSpec(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _unique_stages(self) -> ShipyardSpec:
+    def _unique_stages(self) -> "ShipyardSpec":
         duplicates = _duplicates([stage.name for stage in self.stages])
         if duplicates:
             raise invalid_fields(

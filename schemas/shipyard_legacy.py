@@ -6,8 +6,6 @@ also importable from `tidegate.schemas.shipyard` (looked up on first use), and `
 (which tells the two forms apart) stays there.
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -77,7 +75,7 @@ class LegacyShipyard(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _unique_stages(self) -> LegacyShipyard:
+    def _unique_stages(self) -> "LegacyShipyard":
         duplicates = _duplicates([stage.name for stage in self.stages])
         if duplicates:
             raise invalid_fields(

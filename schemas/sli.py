@@ -8,8 +8,6 @@ Queries are kept as written: placeholders such as `$SERVICE`, `$STAGE` or `$DURA
 filled in by the provider at query time.
 """
 
-from __future__ import annotations
-
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -35,6 +33,6 @@ class SLI(BaseModel):
         """The query for an indicator, or None when this file does not define it."""
         return self.indicators.get(indicator)
 
-    def merged_with(self, more_specific: SLI) -> SLI:
+    def merged_with(self, more_specific: "SLI") -> "SLI":
         """This file's queries overridden by those of a more specific one (project < stage < service)."""
         return self.model_copy(update={"indicators": {**self.indicators, **more_specific.indicators}})

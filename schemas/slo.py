@@ -17,8 +17,6 @@ Public names: SLO, Objective, CriteriaSet, Comparison, TotalScore,
     COMPARE_SINGLE, COMPARE_SEVERAL, INCLUDE_ALL, INCLUDE_PASS, INCLUDE_PASS_OR_WARN, AGGREGATE_FUNCTIONS
 """
 
-from __future__ import annotations
-
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator

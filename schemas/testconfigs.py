@@ -9,8 +9,6 @@ The JMeter models live in `schemas.jmeter` (whose import creates Keptn's default
 a Locust file does not build them. Their names stay importable from here, looked up on first use.
 """
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator

@@ -19,8 +19,6 @@
 Payloads are Go templates and are kept as written; secrets are referenced, never stored here.
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
@@ -114,7 +112,7 @@ class WebhookConfig(BaseModel):
     spec: WebhookSpec
 
     @model_validator(mode="after")
-    def _request_form_of_version(self) -> WebhookConfig:
+    def _request_form_of_version(self) -> "WebhookConfig":
         wanted, wrong_kind, advice = (
             (str, "a url/method mapping", "write the request as one curl command line")
             if self.apiVersion == _CURL_VERSION

@@ -1,8 +1,10 @@
 """How the file models are declared and loaded so that a command starts quickly: a kind's models are
 imported when a file of that kind is first read (`schemas.files.KINDS` names them), each is built when
-first used (`defer_build`), and none has a builtin (`list`, `dict`) as default factory, whose signature
-pydantic would read through `tokenize` (see `schemas/nulls.py`). The behaviour is the models' own; the
-loader and JSON Schema tests hold it, these hold the declarations."""
+first used (`defer_build`), none has a builtin (`list`, `dict`) as default factory, whose signature
+pydantic would read through `tokenize` (see `schemas/nulls.py`), and their modules do without
+`from __future__ import annotations`, whose text annotations pydantic would compile one by one when it
+creates each class. The behaviour is the models' own; the loader and JSON Schema tests hold it, these
+hold the declarations."""
 
 from __future__ import annotations
 
@@ -78,6 +80,14 @@ def test_no_default_factory_is_a_builtin(model: type[BaseModel]) -> None:
     builtin = {name: info.default_factory for name, info in model.model_fields.items()
                if info.default_factory in BUILTIN_TYPES}
     assert not builtin, f"use schemas.nulls.empty_list / empty_mapping instead of {builtin}"
+
+
+@pytest.mark.parametrize("model", file_models(), ids=lambda model: f"{model.__module__}.{model.__name__}")
+def test_no_field_annotation_is_text(model: type[BaseModel]) -> None:
+    # pydantic compiles a text annotation (`from __future__ import annotations`, or a quoted name) when
+    # it creates the class: about 5M of the instructions of `tidegate lint examples/sockshop`.
+    text = {name: hint for name, hint in vars(model).get("__annotations__", {}).items() if isinstance(hint, str)}
+    assert not text, f"write these annotations unquoted, without `from __future__ import annotations`: {text}"
 
 
 def test_a_default_is_a_new_empty_value_each_time() -> None:
