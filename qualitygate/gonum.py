@@ -13,7 +13,8 @@ import re
 from decimal import Decimal
 
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_HEX = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+")
+# Hexadecimal floats are rare: compiled by `re`'s own cache the first time one is read, not at start.
+_HEX = r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+"
 _SPECIAL = {"inf": math.inf, "infinity": math.inf, "nan": math.nan}
 
 
@@ -21,7 +22,7 @@ def parse_float(text: str) -> float | None:
     """The value of `text` as Go's ParseFloat reads it, or None where Go returned an error."""
     if _DECIMAL.fullmatch(text):
         value = float(text)
-    elif _HEX.fullmatch(text):
+    elif re.fullmatch(_HEX, text):
         value = float.fromhex(text)
     else:
         unsigned = text[1:] if text[:1] in "+-" else text
