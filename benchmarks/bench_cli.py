@@ -20,6 +20,11 @@ their wheels. With PYTHONDONTWRITEBYTECODE set (as in some shells), an editable 
 compile every Tidegate module from source on each run (about 0.25x of the bare import for lint), so
 the runs here get a byte-code cache of their own (PYTHONPYCACHEPREFIX in the temporary directory,
 written by the untimed first run). `--no-bytecode-cache` measures with the caller's settings instead.
+
+`--instructions` also runs each command once under valgrind (`--tool=cachegrind --cache-sim=no`) and
+prints the instructions each executes and their ratio: a count that repeats to about 0.1% whatever
+else the machine does, where times vary with the load. It does not count the kernel's work (reading
+files, mapping memory), which the CPU time does, so the two ratios differ a little.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -95,12 +101,28 @@ def run_once(argv: list[str], env: dict[str, str] | None = None) -> tuple[float,
     return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def instructions(argv: list[str], env: dict[str, str] | None) -> int:
+    """Instructions one run of `argv` executes, counted by valgrind's cachegrind (user space only)."""
+    completed = subprocess.run(
+        ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", *argv],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False, env=env,
+    )
+    found = re.search(r"I\s+refs:\s+([\d,]+)", completed.stderr)
+    if found is None:
+        raise SystemExit(f"valgrind did not report a count for {' '.join(argv)}: {completed.stderr.strip()[-400:]}")
+    return int(found.group(1).replace(",", ""))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=7, help="runs of each command, interleaved")
     parser.add_argument("--no-bytecode-cache", action="store_true",
                         help="keep the caller's byte-code settings (PYTHONDONTWRITEBYTECODE compiles every run)")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count each command's instructions once under valgrind (cachegrind)")
     options = parser.parse_args()
+    if options.instructions and shutil.which("valgrind") is None:
+        parser.error("--instructions needs valgrind on PATH (e.g. apt-get install valgrind)")
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
         argvs = commands(Path(tmp))
         env = None
@@ -116,6 +138,7 @@ def main() -> None:
                 elapsed, used = run_once(argv, env)
                 wall[name].append(elapsed)
                 cpu[name].append(used)
+        counted = {name: instructions(argv, env) for name, argv in argvs.items()} if options.instructions else {}
     cache = "the caller's byte-code settings" if options.no_bytecode_cache else "a byte-code cache (as installed)"
     print(f"rounds: {options.rounds}; {cache}; target: each command within {TARGET_RATIO:g}x the bare import")
     print(f"{'command':<20} {'wall ms':>8} {'ratio':>6} {'cpu ms':>8} {'ratio':>6}")
@@ -125,6 +148,10 @@ def main() -> None:
         over = name.startswith("tidegate") and min(w / base_wall, c / base_cpu) > TARGET_RATIO
         print(f"{name:<20} {w * 1000:>8.0f} {w / base_wall:>6.2f} {c * 1000:>8.0f} {c / base_cpu:>6.2f}"
               + ("  over target" if over else ""))
+    if counted:
+        print(f"\n{'command':<20} {'instructions':>14} {'ratio':>6}   (valgrind cachegrind, one run each)")
+        for name, count in counted.items():
+            print(f"{name:<20} {count:>14,} {count / counted['bare import']:>6.3f}")
 
 
 if __name__ == "__main__":
