@@ -67,6 +67,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from confluent_kafka import Consumer, Producer, TopicPartition
 
@@ -185,6 +186,8 @@ def decision_path_rate(shipyard: Shipyard, records: Sequence[KafkaRecord], batch
     forwarded as it came), and serialise each changed key's state once per batch, as the processor does
     (no garbage collection while a batch is decided, as on the loop)."""
     config = SequencerConfig(shipyard_for=lambda _project: shipyard)
+    codec = AGENT.state
+    assert codec is not None
     states: dict[Key, KeyState] = {}
     written: dict[Key, bytes] = {}
     index = 0
@@ -212,7 +215,7 @@ def decision_path_rate(shipyard: Shipyard, records: Sequence[KafkaRecord], batch
                     dirty.add(key)
         for key in dirty:
             state = states.get(key)
-            written[key] = state.model_dump_json().encode() if state is not None else b""
+            written[key] = codec.encode(state) if state is not None else b""
     return len(records) / (time.perf_counter() - started)
 
 
@@ -334,7 +337,7 @@ def state_bytes(state: KeyState) -> int:
 
 def old_form_bytes(state: KeyState, applied: Sequence[str]) -> int:
     """The same state as the code before `applied`/`recent` wrote it: the last 500 input ids in `seen`."""
-    data = state.model_dump(mode="json")
+    data = msgspec.to_builtins(msgspec.structs.asdict(state))  # every field, as pydantic wrote them
     del data["applied"], data["recent"]
     data["seen"] = list(applied[-OLD_SEEN:])
     return len(json.dumps(data, separators=(",", ":")).encode())
@@ -388,7 +391,7 @@ def fill_idle_keys(settings: Settings, registry: TopicRegistry, template: KeySta
     topic = registry.changelog(*SEQUENCER_STATE)
     for number in range(keys):
         service = f"idle-{number:05d}"
-        state = template.model_copy(update={"project": IDLE_PROJECT, "service": service})
+        state = msgspec.structs.replace(template, project=IDLE_PROJECT, service=service)
         value = AGENT.state.encode(state)
         while True:
             try:

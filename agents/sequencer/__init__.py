@@ -5,7 +5,8 @@ Core API (pure, no I/O):
     decide(state, event, config, now) -> Decision(state, outputs)   one key's state, one event
     next_deadline(state) -> datetime | None                           when the shell must send a tick
     Emit | AuditRecord | Ignored                                      the outputs
-    KeyState, SequenceRun, CurrentTask, SequenceState, SequencerConfig
+    KeyState, SequenceRun, CurrentTask, TaskSnapshot, SequenceState, SequencerConfig
+    STATE_CODEC                                                       the state's record (compact JSON)
     TICK_TYPE/tick_event, CONTROL_TYPE/control_event, TASK_CANCELLED_TYPE   Tidegate's own events
 Driver (reference loop for the shell, used by `tidegate simulate` and tests):
     Driver, Responders, RespondRule, Reply, ApprovalPolicy, SequenceSummary
@@ -23,7 +24,15 @@ from tidegate.agents.sequencer.driver import (
     SequenceSummary,
     SimulationLimitError,
 )
-from tidegate.agents.sequencer.model import CurrentTask, KeyState, SequencerConfig, SequenceRun, SequenceState
+from tidegate.agents.sequencer.model import (
+    STATE_CODEC,
+    CurrentTask,
+    KeyState,
+    SequencerConfig,
+    SequenceRun,
+    SequenceState,
+    TaskSnapshot,
+)
 from tidegate.agents.sequencer.outputs import (
     AuditKind,
     AuditRecord,
@@ -45,6 +54,7 @@ from tidegate.schemas.tidegate_events import (
 
 __all__ = [
     "CONTROL_TYPE",
+    "STATE_CODEC",
     "TASK_CANCELLED_TYPE",
     "TICK_TYPE",
     "ApprovalPolicy",
@@ -70,6 +80,7 @@ __all__ = [
     "SequenceSummary",
     "SequencerConfig",
     "SimulationLimitError",
+    "TaskSnapshot",
     "control_event",
     "decide",
     "next_deadline",

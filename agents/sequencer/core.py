@@ -19,9 +19,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from msgspec.structs import replace
+
 from tidegate.agents.dedupe import handled_before, remember
 from tidegate.agents.kernel import Position
-from tidegate.agents.merge import copy_value, merge
+from tidegate.agents.merge import merge
 from tidegate.schemas.durations import parse_duration
 from tidegate.schemas.errors import DurationError
 from tidegate.schemas.events import (
@@ -47,12 +49,14 @@ from tidegate.schemas.tidegate_events import (
 
 from ._durations import format_duration
 from .model import (
+    STATE_CODEC,
     WANTS_LOCK,
     CurrentTask,
     KeyState,
     SequencerConfig,
     SequenceRun,
     SequenceState,
+    TaskSnapshot,
 )
 from .outputs import AuditKind, AuditRecord, Decision, Emit, Ignored, IgnoreReason, Output
 from .rules import aggregate, follow_ups, stops_sequence, task_payload
@@ -193,11 +197,11 @@ class _Work:
             order=state.next_order,
             triggered_at=self.now,
             gitcommitid=event.gitcommitid,
-            tasks=[_snapshot(task) for task in definition.tasks],
+            tasks=[TaskSnapshot.of(task) for task in definition.tasks],
             payload={**event.data, "project": project, "stage": stage, "service": service},
         )
         state.sequences.append(run)
-        size = len(state.model_dump_json())
+        size = STATE_CODEC.size(state)
         if size > self.config.max_state_bytes:
             # Kept, the trigger's data would make the key's state too large to store (and one key's state
             # record that the broker refuses would stop every key's progress): the sequence ends here.
@@ -701,33 +705,14 @@ def _working_copy(state: KeyState) -> KeyState:
     ever replaces, never changes in place: the task snapshots, `payload` and `properties` (each merge
     returns a new dict), `applied`, `recent` and the context lists.
     """
-    work = state.model_copy()
-    # Writing __dict__ directly, as a deep copy does, leaves the fields-set bookkeeping as it was.
-    work.__dict__["sequences"] = [_run_copy(run) for run in state.sequences]
-    return work
+    return replace(state, sequences=[_run_copy(run) for run in state.sequences])
 
 
 def _run_copy(run: SequenceRun) -> SequenceRun:
-    work = run.model_copy()
     task = run.current
-    if task is not None:
-        task_copy = task.model_copy()
-        task_copy.__dict__["results"] = list(task.results)
-        task_copy.__dict__["statuses"] = list(task.statuses)
-        work.__dict__["current"] = task_copy
-    return work
-
-
-def _snapshot(task: Task) -> Task:
-    """A deep copy of a shipyard task (the same as `model_copy(deep=True)`, for JSON-like values)."""
-    copied = task.model_copy()
-    copied.__dict__["properties"] = copy_value(task.properties)
-    if task.__pydantic_extra__:
-        _set_attribute(copied, "__pydantic_extra__", copy_value(task.__pydantic_extra__))
-    return copied
-
-
-_set_attribute = object.__setattr__  # pydantic keeps extra fields outside __dict__
+    if task is None:
+        return replace(run)
+    return replace(run, current=replace(task, results=list(task.results), statuses=list(task.statuses)))
 
 
 def _holds(state: KeyState, run: SequenceRun) -> bool:
@@ -741,7 +726,7 @@ def _merge_data(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any
     return merged
 
 
-def _timeout_text(task: Task) -> str | None:
+def _timeout_text(task: Task | TaskSnapshot) -> str | None:
     props = task.properties or {}
     value = props.get(TIMEOUT_PROPERTY)
     return None if value is None else str(value)

@@ -31,7 +31,7 @@ from tidegate.schemas.keys import Key
 from tidegate.schemas.tidegate_events import tick_event
 
 from .core import decide, next_deadline
-from .model import KeyState, SequencerConfig
+from .model import STATE_CODEC, KeyState, SequencerConfig
 from .outputs import AuditKind, AuditRecord, Emit, Ignored
 
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
@@ -257,7 +257,7 @@ class Driver:
     def _sequencer(self, item: Published) -> None:
         stored = self.states.get(item.key)
         if stored is not None and self.roundtrip_state:
-            stored = KeyState.model_validate(stored.model_dump(mode="json"))
+            stored = STATE_CODEC.decode(STATE_CODEC.encode(stored))
         decision = decide(stored, item.event, self.config, self.now)
         if decision.state is not None:
             self.states[item.key] = decision.state

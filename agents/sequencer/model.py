@@ -1,8 +1,11 @@
-"""The sequencer's state for one key (`project/stage/service`) and its configuration.
+"""The sequencer's state for one key (`project/stage/service`), its codec and its configuration.
 
-The state is what the host keeps per key (in memory and in its state topic): JSON-serialisable
-(`model_dump(mode="json")` / `model_validate`) and compact. A sequence lives here only while it is
-active; once it finishes, only the audit records remember it.
+The state is what the host keeps per key (in memory and in its state topic). It is made of msgspec
+Structs, not pydantic models: the core copies and changes it on every event, and a Struct's copy,
+attribute write and JSON encoding cost a fraction of a model's. `STATE_CODEC` stores it as compact
+JSON (fields at their default left out); it also reads every record written when the state was a
+pydantic model (all fields, `recent` in base64url, or `seen`: see below). A sequence lives here only
+while it is active; once it finishes, only the audit records remember it.
 
 The stage lock: at most one sequence of a key holds `KeyState.lock` (the right to dispatch tasks).
 A sequence waiting for approval or paused gives the lock up, so it does not block the others
@@ -26,9 +29,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Base64UrlBytes, BaseModel, Field, model_validator
+import msgspec
 
 from tidegate.agents.dedupe import REMEMBERED_INPUTS, migrate_seen
+from tidegate.agents.merge import copy_value
 from tidegate.schemas.shipyard import Shipyard, Task
 
 
@@ -49,7 +53,21 @@ class SequenceState(StrEnum):
 WANTS_LOCK = frozenset({SequenceState.TRIGGERED, SequenceState.WAITING})
 
 
-class CurrentTask(BaseModel):
+class TaskSnapshot(msgspec.Struct, omit_defaults=True):
+    """A shipyard task as the sequence snapshotted it at trigger time (what the core reads of a `Task`;
+    the shipyard's unknown task keys are not kept)."""
+
+    name: str
+    triggeredAfter: str | None = None  # the shipyard's key
+    properties: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, task: Task) -> TaskSnapshot:
+        """A snapshot of `task` that shares nothing with it (its properties are deep-copied)."""
+        return cls(task.name, task.triggeredAfter, copy_value(task.properties))
+
+
+class CurrentTask(msgspec.Struct, omit_defaults=True):
     """The task a sequence is on: delayed (not yet dispatched) or dispatched and counting replies."""
 
     index: int
@@ -59,9 +77,9 @@ class CurrentTask(BaseModel):
     dispatched_at: datetime | None = None
     started: int = 0
     finished: int = 0
-    results: list[str | None] = Field(default_factory=list)
-    statuses: list[str | None] = Field(default_factory=list)
-    properties: dict[str, Any] = Field(default_factory=dict)  # merged data of the `.finished` events
+    results: list[str | None] = []
+    statuses: list[str | None] = []
+    properties: dict[str, Any] = {}  # merged data of the `.finished` events
     message: str | None = None
     started_deadline: datetime | None = None  # no `.started`/`.finished` by then: the sequence times out
     timeout_deadline: datetime | None = None  # the task's own `timeout` property
@@ -71,7 +89,7 @@ class CurrentTask(BaseModel):
         return self.triggered_id is not None
 
 
-class SequenceRun(BaseModel):
+class SequenceRun(msgspec.Struct, kw_only=True, omit_defaults=True):
     """One active sequence: the definition snapshotted at trigger time and how far it got."""
 
     triggered_id: str  # id of the `<stage>.<sequence>.triggered` event
@@ -80,10 +98,10 @@ class SequenceRun(BaseModel):
     order: int  # arrival order within the key: FIFO for the stage lock
     triggered_at: datetime
     gitcommitid: str | None = None
-    tasks: list[Task]
+    tasks: list[TaskSnapshot]
     state: SequenceState = SequenceState.TRIGGERED
     state_before_pause: SequenceState | None = None
-    payload: dict[str, Any] = Field(default_factory=dict)  # trigger data merged with each finished task's data
+    payload: dict[str, Any] = {}  # trigger data merged with each finished task's data
     next_index: int = 0  # index of the next task to dispatch (= number of completed tasks)
     last_task: str | None = None
     last_result: str | None = None
@@ -92,32 +110,67 @@ class SequenceRun(BaseModel):
     current: CurrentTask | None = None
 
 
-class KeyState(BaseModel):
+class KeyState(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Everything the sequencer knows about one `project/stage/service`."""
 
     project: str
     stage: str
     service: str
-    sequences: list[SequenceRun] = Field(default_factory=list)  # active ones, in arrival order
+    sequences: list[SequenceRun] = []  # active ones, in arrival order
     lock: str | None = None  # triggered id of the sequence holding the stage lock
     next_order: int = 0
     # "<topic>:<partition>" -> offset of the last input applied from there (bounded: REMEMBERED_PARTITIONS)
-    applied: dict[str, int] = Field(default_factory=dict)
-    recent: Base64UrlBytes = b""  # digests of the last applied input ids, oldest first (bounded)
-    paused_contexts: list[str] = Field(default_factory=list)
-    aborted_contexts: list[str] = Field(default_factory=list)  # bounded; late triggers of these end at once
-
-    @model_validator(mode="before")
-    @classmethod
-    def _migrate_seen(cls, data: Any) -> Any:
-        """A record written before `applied`/`recent`: its last `seen` ids become the digest window."""
-        return migrate_seen(data)
+    applied: dict[str, int] = {}
+    recent: bytes = b""  # digests of the last applied input ids, oldest first (bounded)
+    paused_contexts: list[str] = []
+    aborted_contexts: list[str] = []  # bounded; late triggers of these end at once
 
     def sequence(self, triggered_id: str) -> SequenceRun | None:
         for run in self.sequences:
             if run.triggered_id == triggered_id:
                 return run
         return None
+
+
+class KeyStateCodec:
+    """A key's state as its state topic's record: compact JSON (msgspec), every field at its default
+    left out and `recent` in standard base64.
+
+    It reads the records written when the state was a pydantic model too: every field present,
+    `recent` in base64url, and before that `seen` (`agents.dedupe.migrate_seen`). Such a record takes
+    the slower way, through a dict: one that names `seen` anywhere, or whose `recent` the standard
+    alphabet refuses (base64url differs only in `-` and `_`, so any other string means the same bytes).
+    """
+
+    __slots__ = ("_decoder", "_encoder")
+
+    def __init__(self) -> None:
+        self._encoder = msgspec.json.Encoder()
+        self._decoder = msgspec.json.Decoder(KeyState)
+
+    def encode(self, state: KeyState) -> bytes:
+        return self._encoder.encode(state)
+
+    def size(self, state: KeyState) -> int:
+        """The bytes of `state`'s record."""
+        return len(self._encoder.encode(state))
+
+    def decode(self, value: bytes) -> KeyState:
+        if b'"seen"' not in value:
+            try:
+                return self._decoder.decode(value)
+            except msgspec.ValidationError:
+                pass  # an earlier record's base64url `recent`, or an invalid record (refused below)
+        data = migrate_seen(msgspec.json.decode(value))
+        if isinstance(data, dict) and isinstance(data.get("recent"), str):
+            data["recent"] = data["recent"].translate(_TO_STANDARD_BASE64)  # either alphabet
+        return msgspec.convert(data, KeyState)
+
+
+_TO_STANDARD_BASE64 = str.maketrans("-_", "+/")
+
+
+STATE_CODEC = KeyStateCodec()
 
 
 ShipyardLookup = Callable[[str], Shipyard | None]

@@ -15,6 +15,8 @@ from tidegate.agents.merge import copy_value, merge
 from tidegate.schemas.events import Result, Status
 from tidegate.schemas.shipyard import REMEDIATION, Sequence, Shipyard, Stage, Task
 
+from .model import TaskSnapshot
+
 # The plain strings the replies carry: an enum's `.value` costs a descriptor call per use.
 _WARNING = Result.WARNING.value
 _FAIL = Result.FAIL.value
@@ -105,7 +107,7 @@ def _fires(match: dict[str, str], result: str, last_task: str | None) -> bool:
     return any(value is not None and _normalise(str(value)) == result for value in wanted)
 
 
-def task_payload(accumulated: dict[str, Any], task: Task) -> dict[str, Any]:
+def task_payload(accumulated: dict[str, Any], task: Task | TaskSnapshot) -> dict[str, Any]:
     """The `<task>.triggered` data: the sequence's accumulated payload (trigger data merged with every
     completed task's finished data, with the last task's result and status), the task's shipyard
     properties merged under the task's name, and `message` cleared (it belonged to an earlier event)."""

@@ -13,9 +13,9 @@ import os
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from tidegate.agents.kernel import Agent, Hosted, ModelCodec
+from tidegate.agents.kernel import Agent, Hosted
 from tidegate.agents.sequencer.core import decide, next_deadline
-from tidegate.agents.sequencer.model import KeyState, SequencerConfig
+from tidegate.agents.sequencer.model import STATE_CODEC, KeyState, SequencerConfig
 from tidegate.agents.shell import WorkerContext
 from tidegate.schemas.durations import parse_duration
 from tidegate.schemas.errors import DurationError
@@ -40,7 +40,7 @@ AGENT: Agent[KeyState, SequencerConfig] = Agent(
     name="sequencer",
     inputs=("events",),
     decide=decide,
-    state=ModelCodec(KeyState),
+    state=STATE_CODEC,  # compact JSON; reads the earlier pydantic records too
     state_topic=SEQUENCER_STATE,  # <prefix>sequencer-sequences-changelog
     next_deadline=next_deadline,
     tick=_tick,

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
+import msgspec
 import pytest
 
 from tests.unit.test_sequencer_helpers import (
@@ -22,9 +21,9 @@ from tests.unit.test_sequencer_helpers import (
 )
 from tidegate.agents.dedupe import DIGEST_SIZE
 from tidegate.agents.sequencer import (
+    STATE_CODEC,
     AuditKind,
     IgnoreReason,
-    KeyState,
     SequenceState,
     decide,
 )
@@ -356,10 +355,10 @@ def test_decide_never_modifies_the_state_it_is_given() -> None:
     bus = Bus(CONFIG)
     task = only_task(bus.send(trigger("dev", "delivery")))
     state = bus.state(DEV)
-    snapshot = state.model_dump(mode="json")
+    snapshot = msgspec.to_builtins(state)
     decide(state, reply(task, "started"), CONFIG, T0)
     decide(state, trigger("dev", "delivery", context="other"), CONFIG, T0)
-    assert state.model_dump(mode="json") == snapshot
+    assert msgspec.to_builtins(state) == snapshot
 
 
 def test_remembered_input_ids_are_bounded() -> None:
@@ -377,8 +376,7 @@ def test_state_survives_a_json_round_trip_and_decides_the_same_afterwards() -> N
     bus.send(trigger("dev", "delivery", context="b"))  # queued behind a
     bus.send(reply(first, "started"))
     state = bus.state(DEV)
-    text = json.dumps(state.model_dump(mode="json"))
-    restored = KeyState.model_validate(json.loads(text))
+    restored = STATE_CODEC.decode(STATE_CODEC.encode(state))
     assert restored == state
     finished = reply(first, "finished")
     from_original = decide(state, finished, CONFIG, T0)

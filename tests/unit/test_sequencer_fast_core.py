@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from enum import IntEnum, StrEnum
 from typing import Any
 
+import msgspec
 import pytest
 
 from tests.unit.test_sequencer_helpers import (
@@ -40,6 +41,7 @@ from tidegate.agents.sequencer import (
     Decision,
     KeyState,
     SequencerConfig,
+    TaskSnapshot,
     control_event,
     core,
     next_deadline,
@@ -49,7 +51,7 @@ from tidegate.agents.sequencer import (
 from tidegate.schemas.events import EventType, KeptnEvent, Result, Status, TaskKind, format_time, task_type
 from tidegate.schemas.ids import NAMESPACE, derived_id
 from tidegate.schemas.keys import Key
-from tidegate.schemas.shipyard import REMEDIATION, builtin_remediation
+from tidegate.schemas.shipyard import REMEDIATION, Task, builtin_remediation
 
 SHIPYARD = load_shipyard("""
 apiVersion: spec.keptn.sh/0.2.2
@@ -79,15 +81,19 @@ STAGING = key("staging")
 
 
 def _dump(state: KeyState | None) -> Any:
-    return None if state is None else (state.model_dump(), state.model_dump(exclude_unset=True))
+    return None if state is None else msgspec.to_builtins(state)
+
+
+def _deep_snapshot(task: Task) -> TaskSnapshot:
+    return TaskSnapshot(task.name, task.triggeredAfter, copy.deepcopy(task.properties))
 
 
 def _deep_copy_decide(state: KeyState | None, event: KeptnEvent, config: SequencerConfig,
                       now: datetime) -> Decision:
-    """The core as it was: it worked on `state.model_copy(deep=True)` and deep-copied task snapshots."""
+    """The core as it was: it worked on a deep copy of the state and deep-copied task snapshots."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(core, "_working_copy", lambda given: given.model_copy(deep=True))
-        patch.setattr(core, "_snapshot", lambda task: task.model_copy(deep=True))
+        patch.setattr(core, "_working_copy", copy.deepcopy)
+        patch.setattr(TaskSnapshot, "of", _deep_snapshot)
         return core.decide(state, event, config, now)
 
 

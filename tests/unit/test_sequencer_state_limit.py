@@ -18,6 +18,7 @@ from tests.unit.test_sequencer_helpers import (
     trigger,
 )
 from tidegate.agents.sequencer.core import decide
+from tidegate.agents.sequencer.model import STATE_CODEC
 from tidegate.agents.sequencer.outputs import AuditKind
 from tidegate.schemas.events import sequence_type
 from tidegate.streams.settings import Settings
@@ -59,7 +60,7 @@ def test_two_large_triggers_on_one_key_the_second_ends_errored_naming_the_limit(
     assert [a.kind for a in refused.audit] == [AuditKind.FINISHED]
     assert refused.state is not None
     assert [run.keptn_context for run in refused.state.sequences] == ["ctx-1"]  # the first one goes on
-    assert len(refused.state.model_dump_json()) <= LIMIT
+    assert STATE_CODEC.size(refused.state) <= LIMIT
     # a redelivery of the refused trigger changes nothing
     assert decide(refused.state, second, config, NOW).state is refused.state
 

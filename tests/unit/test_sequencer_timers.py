@@ -21,6 +21,7 @@ from tests.unit.test_sequencer_helpers import (
     trigger,
 )
 from tidegate.agents.sequencer import (
+    STATE_CODEC,
     TASK_CANCELLED_TYPE,
     AuditKind,
     IgnoreReason,
@@ -172,8 +173,8 @@ def test_timers_survive_a_restart() -> None:
     # The shell stores the state as JSON; a new worker reads it back and its tick still fires.
     bus = Bus(CONFIG)
     bus.respond(only_task(bus.send(trigger("dev", "delivery"))))
-    stored = bus.state(DEV).model_dump(mode="json")
-    restarted = KeyState.model_validate(stored)
+    stored = STATE_CODEC.encode(bus.state(DEV))
+    restarted = STATE_CODEC.decode(stored)
     deadline = next_deadline(restarted)
     assert deadline == T0 + 5 * MINUTE
     decision = decide(restarted, tick_event(DEV, deadline), CONFIG, T0 + 7 * MINUTE)
