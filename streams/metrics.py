@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 PORT_VARIABLE = "TIDEGATE_METRICS_PORT"
 LOOPBACK = "127.0.0.1"
 REMEMBERED_STARTS = 10_000  # triggered events kept to time their finish; the oldest go first
+CHILDREN_KEPT = 4096  # labelled counters and histograms looked up once; past this, each time (labels are inputs')
 
 AUDIT_TOPIC = "audit"  # `<prefix>audit` (streams.topics): it re-sends what other topics carried
 
@@ -149,7 +150,7 @@ class TidegateMetrics:
         self._remembered = remembered
         self._starts: OrderedDict[str, _Start] = OrderedDict()
         self._load_labels: set[tuple[str, str]] = set()
-        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}  # (counter, labels) -> its child
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}  # (metric, labels) -> its child
         self._lock = threading.Lock()  # agents run on one loop, but a test or a connector may use threads
 
     # ------------------------------------------------------------------ events
@@ -165,17 +166,37 @@ class TidegateMetrics:
     def observe_ignored(self, agent: str, reason: str) -> None:
         self._child(self.ignored, agent, reason).inc()
 
-    def _child(self, counter: Counter, *labels: str) -> Any:
+    def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
         # labels() validates and locks on every call, and these run for every event: look each child up once.
-        child = self._children.get((counter, labels))
+        # Not for gauges (set_sequence_load removes theirs). Bounded: event types and topics come with the inputs.
+        child = self._children.get((metric, labels))
         if child is None:
-            child = self._children[(counter, labels)] = counter.labels(*labels)
+            child = metric.labels(*labels)
+            if len(self._children) < CHILDREN_KEPT:
+                self._children[(metric, labels)] = child
         return child
 
     def observe_produced(self, topic: str, event: KeptnEvent) -> None:
         self._child(self.events_produced, topic, event.type).inc()
-        if topic.endswith(AUDIT_TOPIC):
-            return  # a copy of an event already counted where it was first sent
+        if not topic.endswith(AUDIT_TOPIC):  # an audit copy is of an event already counted where it was sent
+            self._time_produced(event)
+
+    def observe_produced_many(self, sent: Iterable[tuple[str, KeptnEvent]]) -> None:
+        """`observe_produced` for each (topic, event) sent (a batch's), each label set's count added once."""
+        counts: dict[tuple[str, str], int] = {}
+        for topic, event in sent:
+            try:
+                labels = (topic, event.type)
+                counts[labels] = counts.get(labels, 0) + 1
+                if not topic.endswith(AUDIT_TOPIC):
+                    self._time_produced(event)
+            except Exception:  # as observe_produced: one event's failure costs only its own observation
+                log.debug("could not count a produced event", exc_info=True)
+        for (topic, event_type), count in counts.items():
+            self._child(self.events_produced, topic, event_type).inc(count)
+
+    def _time_produced(self, event: KeptnEvent) -> None:
+        """What a produced event (not an audit copy) starts or ends: task and sequence durations, verdicts."""
         parsed = event.parsed_type
         if parsed.is_task and parsed.kind == "triggered":
             action = event.data.get("action")
@@ -183,17 +204,17 @@ class TidegateMetrics:
             self._remember(event.id, _Start(event.time.timestamp(), parsed.task or "", event.stage or "", name))
         elif parsed.is_task and parsed.kind == "finished":
             if parsed.task == "evaluation":
-                self.evaluations.labels(event.project or "", event.stage or "", _outcome(event)).inc()
+                self._child(self.evaluations, event.project or "", event.stage or "", _outcome(event)).inc()
             if event.triggeredid:
                 self._task_finished(event, parsed)
         elif parsed.is_sequence and parsed.kind == "finished" and event.triggeredid:
             start = self._forget(event.triggeredid)
             if start is not None:
-                self.sequence_duration.labels(start.stage, start.name, _outcome(event)).observe(
+                self._child(self.sequence_duration, start.stage, start.name, _outcome(event)).observe(
                     max(event.time.timestamp() - start.time, 0.0)
                 )
         elif event.type == ESCALATED_TYPE:
-            self.escalations.labels(str(event.data.get("reason") or "unknown")).inc()
+            self._child(self.escalations, str(event.data.get("reason") or "unknown")).inc()
 
     def observe_dead_letter(self, letter: DeadLetter) -> str:
         """Count a dead letter under its `DeadLetterReason` (the sender named it); returns the label."""
@@ -208,9 +229,9 @@ class TidegateMetrics:
         if start is None or start.name != parsed.task:
             return
         outcome = _outcome(event)
-        self.task_duration.labels(start.name, outcome).observe(max(event.time.timestamp() - start.time, 0.0))
+        self._child(self.task_duration, start.name, outcome).observe(max(event.time.timestamp() - start.time, 0.0))
         if start.name == "action":
-            self.remediation_actions.labels(start.action or "unknown", outcome).inc()
+            self._child(self.remediation_actions, start.action or "unknown", outcome).inc()
 
     def _remember(self, event_id: str, start: _Start) -> None:
         with self._lock:
@@ -289,6 +310,14 @@ def observe_produced(topic: str, event: KeptnEvent) -> None:
         default_metrics().observe_produced(topic, event)
     except Exception:
         log.debug("could not count a produced %s", event.type, exc_info=True)
+
+
+def observe_produced_many(sent: Iterable[tuple[str, KeptnEvent]]) -> None:
+    """`observe_produced` for many sends at once (a batch's: each label set's count is added once)."""
+    try:
+        default_metrics().observe_produced_many(sent)
+    except Exception:
+        log.debug("could not count the produced events", exc_info=True)
 
 
 def observe_ignored(agent: str, reason: str) -> None:
@@ -442,6 +471,7 @@ __all__ = [
     "observe_dead_letter",
     "observe_ignored",
     "observe_produced",
+    "observe_produced_many",
     "serve",
     "set_sequence_load",
 ]

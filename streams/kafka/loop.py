@@ -52,7 +52,7 @@ from tidegate.streams.codec import KafkaRecord
 from tidegate.streams.dlq import DeadLetter, DeadLetterCounter, DeadLetterReason, dead_letter_record
 from tidegate.streams.kafka._config import confluent_config
 from tidegate.streams.kafka._records import Consumed, from_confluent
-from tidegate.streams.metrics import observe_produced
+from tidegate.streams.metrics import observe_produced_many
 from tidegate.streams.settings import Settings
 from tidegate.streams.topics import TopicRegistry
 
@@ -221,6 +221,7 @@ class StreamLoop:
         self._failure: str | None = None  # a failure that is not a record's own: nothing after it counts
         self._refusals: list[tuple[Out, str]] = []  # records the broker refused for good, to answer
         self._topics_known: dict[str, float] = {}  # topic -> monotonic time it was found missing (0: exists)
+        self._produced: list[Out] = []  # sent since the produced-events metric was last told (once per round)
         self._lags: list[tuple[str, str, int, int]] = []
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None  # what a hop waits for
@@ -294,6 +295,7 @@ class StreamLoop:
                 self._states.clear()
             self._consumer.close()
             self._flush(10)
+            self._count_produced()
             self._consumer = self._producer = self._bulk = None
 
     def _reset(self) -> None:
@@ -334,6 +336,7 @@ class StreamLoop:
             if now >= next_commit:
                 self._commit()
                 next_commit = time.monotonic() + COMMIT_INTERVAL
+            self._count_produced()
 
     # ------------------------------------------------------------------ rebalancing
 
@@ -404,7 +407,10 @@ class StreamLoop:
 
     def _process(self, messages: list[Message]) -> None:
         with batch_without_collection():
-            self._process_batch(messages)
+            try:
+                self._process_batch(messages)
+            finally:
+                self._count_produced()  # and the events it holds are freed before the collector runs again
 
     def _process_batch(self, messages: list[Message]) -> None:
         for message in messages:
@@ -463,7 +469,7 @@ class StreamLoop:
         topic, record, event = out
         producer = self._bulk if bulk and self._bulk is not None else self._producer
         assert producer is not None
-        if self._missing(topic):
+        if self._topics_known.get(topic) != 0.0 and self._missing(topic):  # 0.0: known to exist
             self._refusals.append((out, f"topic {topic} does not exist"))
             return
         while True:
@@ -476,7 +482,13 @@ class StreamLoop:
                 self._refusals.append((out, str(error.args[0] if error.args else error)))
                 return
         if event is not None:
-            observe_produced(topic, event)
+            self._produced.append(out)
+
+    def _count_produced(self) -> None:
+        """The produced-events metric for the records sent since it was last told, each label set added once."""
+        if self._produced:
+            produced, self._produced = self._produced, []
+            observe_produced_many((topic, event) for topic, _record, event in produced)
 
     def _missing(self, topic: str) -> bool:
         """Whether `topic` does not exist (looked up once, a missing one again after TOPIC_RECHECK s)."""

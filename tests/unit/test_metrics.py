@@ -11,6 +11,7 @@ import pytest
 from faust.types import TP
 from prometheus_client import CollectorRegistry, generate_latest
 
+import tidegate.streams.metrics as metrics_module
 from tidegate.schemas.events import KeptnEvent, sequence_type, task_type
 from tidegate.streams.dlq import DeadLetter, DeadLetterReason
 from tidegate.streams.metrics import (
@@ -101,6 +102,53 @@ def test_verdicts_and_escalations_are_counted(metrics: TidegateMetrics) -> None:
         assert value(metrics, "tidegate_evaluations_total", project="shop", stage="dev", result=result) == 1
     assert value(metrics, "tidegate_events_produced_total", topic="tidegate.audit", type=finished) == 1
     assert value(metrics, "tidegate_remediation_escalations_total", reason="exhausted") == 1
+
+
+def samples(m: TidegateMetrics) -> list[tuple[str, tuple[tuple[str, str], ...], float]]:
+    return sorted((sample.name, tuple(sorted(sample.labels.items())), sample.value)
+                  for family in m.registry.collect() for sample in family.samples
+                  if not sample.name.endswith("_created"))
+
+
+def test_a_batch_of_produced_events_counts_what_observing_each_counts() -> None:
+    # The loop host tells the metric once per round what it sent (each label set's count added once).
+    finished = task_type("evaluation", "finished")
+    sent = [
+        ("tidegate.tasks.action", event(task_type("action", "triggered"), ident="act-1",
+                                        action={"name": "scale up", "action": "scaling"})),
+        ("tidegate.audit", event(task_type("action", "triggered"), ident="act-1")),
+        ("tidegate.events", event(task_type("action", "finished"), at=T0 + timedelta(seconds=5), triggeredid="act-1",
+                                  result="fail", status="succeeded")),
+        ("tidegate.events", event(finished, triggeredid="e1", result="pass", status="succeeded")),
+        ("tidegate.events", event(finished, triggeredid="e2", result="warning")),
+        ("tidegate.events", event(sequence_type("dev", "delivery", "finished"), at=T0 + timedelta(seconds=90),
+                                  triggeredid="seq-1", result="pass", status="succeeded")),
+        ("tidegate.events", event("sh.tidegate.remediation.escalated", reason="exhausted")),
+        ("tidegate.audit", event("sh.tidegate.remediation.escalated", reason="exhausted")),
+        ("tidegate.audit", event(finished, triggeredid="e1", result="pass")),
+    ]
+    one_by_one, batched = TidegateMetrics(CollectorRegistry()), TidegateMetrics(CollectorRegistry())
+    trigger = event(sequence_type("dev", "delivery", "triggered"), ident="seq-1")
+    for m in (one_by_one, batched):
+        m.observe_consumed("tidegate.events", trigger, "sequencer")
+    for topic, produced in sent:
+        one_by_one.observe_produced(topic, produced)
+    batched.observe_produced_many(sent)
+    assert samples(batched) == samples(one_by_one)
+    assert value(batched, "tidegate_events_produced_total", topic="tidegate.audit", type=finished) == 1
+    assert value(batched, "tidegate_sequence_duration_seconds_count", stage="dev", sequence="delivery",
+                 result="pass") == 1
+
+
+def test_the_labelled_children_looked_up_once_are_bounded(monkeypatch: pytest.MonkeyPatch,
+                                                          metrics: TidegateMetrics) -> None:
+    monkeypatch.setattr(metrics_module, "CHILDREN_KEPT", 2)
+    for number in range(4):
+        metrics.observe_produced("t", event(f"sh.keptn.event.test{number}.started"))
+        metrics.observe_produced("t", event(f"sh.keptn.event.test{number}.started"))
+    assert len(metrics._children) == 2
+    for number in range(4):  # every one counted all the same
+        assert value(metrics, "tidegate_events_produced_total", topic="t", type=f"sh.keptn.event.test{number}.started") == 2
 
 
 def test_the_start_memory_is_bounded() -> None:

@@ -13,6 +13,7 @@ trigger is answered with that task's errored `.finished`, a state record refused
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -498,3 +499,30 @@ def test_a_failed_state_topic_provisioning_is_retried_and_does_not_end_the_loop(
     processor.run()  # returns once stopped: a provisioning error did not end it early
     assert attempts == [processor.state_topic, processor.state_topic]
     assert sessions == [2]  # the session started only after the state topic was there
+
+
+def test_the_produced_events_metric_is_told_each_round_what_the_round_sent(processor: StreamLoop) -> None:
+    # Told once per batch and once per round of the loop (each label set's count added once), not per record:
+    # the same counts.
+    registry = TopicRegistry.from_settings(processor.settings)
+
+    def totals() -> Counter[tuple[str, str]]:
+        return Counter({(sample.labels["topic"], sample.labels["type"]): sample.value
+                        for family in REGISTRY.collect() if family.name == "tidegate_events_produced"
+                        for sample in family.samples if sample.name == "tidegate_events_produced_total"})
+
+    before = totals()
+    processor._process([Message(registry.events, 4, 0, trigger_for("carts")),  # type: ignore[list-item]
+                        Message(registry.events, 4, 1, trigger_for("orders"))])  # type: ignore[list-item]
+    sent = Counter((record.topic, record.event.type) for record in log_of(processor)
+                   if isinstance(record, Produced) and not record.event.type.startswith("sh.tidegate.audit."))
+    assert sent  # task triggers and the inputs' audit copies (audit transitions are not events: not counted)
+    assert totals() - before == sent  # counted when the batch is done
+
+    tick = trigger_for("payments")  # sent outside a batch (a timer's tick): counted at the end of the round
+    processor._send((registry.events, encode(tick), tick))
+    assert totals() - before == sent
+    processor._count_produced()
+    assert totals() - before == sent + Counter({(registry.events, tick.type): 1})
+    processor._count_produced()  # nothing sent since: nothing more
+    assert totals() - before == sent + Counter({(registry.events, tick.type): 1})
