@@ -271,16 +271,24 @@ class Step(Generic[S]):
 class Runner(Generic[S, C]):
     """One agent's per-record work, the same on every host: read (decode, key, relevance) and step."""
 
+    ACCEPTS_KEPT = 1024  # (event type, input) pairs a Runner remembers the agent's answer for
+    ACCEPTS_TYPE_KEPT = 256  # longer event types are asked about each time (kept ones cost their length)
+
     def __init__(self, hosted: Hosted[S, C], registry: TopicRegistry) -> None:
         self.hosted = hosted
         self.agent = hosted.agent
         self.registry = registry
         self.ignored: Counter[str] = Counter()
         self._logical = {registry.destination(name): name for name in hosted.agent.inputs}
+        self._checked_inputs = frozenset(topic for topic, name in self._logical.items() if hosted.agent.checked(name))
         self._audit = registry.audit
         # Logical destination -> topic, looked up for every output (the registry formats and checks the name
         # each time). Bounded: task names come from the shipyards; past the bound, names are not kept.
         self._destinations: dict[str, str] = {}
+        # (event type, logical input) -> whether the agent accepts it, asked for every record read; a type as
+        # its `ce_type` header's bytes (before decoding) or as text (after). `Agent.accepts` depends on these two
+        # only. Bounded like the destinations, and only short types are kept.
+        self._accepted: dict[tuple[bytes | str, str], bool] = {}
 
     def destination(self, logical: str) -> str:
         """`TopicRegistry.destination`, remembered per name."""
@@ -291,9 +299,33 @@ class Runner(Generic[S, C]):
                 self._destinations[logical] = topic
         return topic
 
+    def accepts(self, event_type: bytes | str, logical: str) -> bool:
+        """`Agent.accepts` for a type (text, or a `ce_type` header's bytes), remembered per (type, input)."""
+        kept = type(event_type) is bytes or type(event_type) is str
+        accepted = self._accepted.get((event_type, logical)) if kept else None
+        if accepted is None:
+            text = event_type if isinstance(event_type, str) else event_type.decode("utf-8", "replace")
+            accepted = self.agent.accepts(text, logical)
+            if kept and len(event_type) <= self.ACCEPTS_TYPE_KEPT and len(self._accepted) < self.ACCEPTS_KEPT:
+                self._accepted[(event_type, logical)] = accepted
+        return accepted
+
     @property
     def topics(self) -> list[str]:
         return list(self._logical)
+
+    def lets_pass(self, topic: str, record: KafkaRecord) -> bool:
+        """Whether `read` lets this record pass before decoding it (an input this agent does not check,
+        whose `ce_type` it does not accept): a host can leave out the rest of its work on it."""
+        if topic in self._checked_inputs:
+            return False  # decoded first (the sequencer's every input)
+        logical = self._logical.get(topic, topic)
+        if self.agent.checked(logical):
+            return False
+        for name, value in record.headers:  # noqa: SIM110 (a loop: any() would set up a generator per record)
+            if name == TYPE_HEADER and not self.accepts(value, logical):
+                return True
+        return False
 
     def read(self, topic: str, record: KafkaRecord, timestamp: datetime | None,
              position: Position | None = None) -> Read | Rejected | None:
@@ -307,14 +339,14 @@ class Runner(Generic[S, C]):
         for name, value in record.headers:
             if name == TIME_HEADER:
                 timed = True
-            elif name == TYPE_HEADER and not checked and not agent.accepts(value.decode("utf-8", "replace"), logical):
+            elif name == TYPE_HEADER and not checked and not self.accepts(value, logical):
                 return None  # not for this agent: not even decoded
         try:
             event = decode(record.value, record.headers, timestamp=None if timed else timestamp)
         except DecodeError as error:
             unbind()
             return Rejected(error.reason, DeadLetterReason.UNDECODABLE) if checked else None
-        if not checked and not agent.accepts(event.type, logical):
+        if not checked and not self.accepts(event.type, logical):
             return None
         bind_event(event)  # this thread's or task's log lines for the event carry its keptnContext
         key = Key.of_data(event.data)
@@ -323,7 +355,7 @@ class Runner(Generic[S, C]):
             if not checked:
                 return None
             return Rejected(key_mismatch(record.key, event.data) or "record key mismatch", DeadLetterReason.WRONG_KEY)
-        if checked and not agent.accepts(event.type, logical):
+        if checked and not self.accepts(event.type, logical):
             return None
         observe_consumed(topic, event, agent.name)
         return Read(event, key, raw_key, timed and record.key == raw_key, position)

@@ -8,6 +8,7 @@ Inputs an agent checks (its task topic) are still decoded first, so a broken rec
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -95,3 +96,52 @@ def test_the_remediator_reads_of_events_only_what_it_acts_on(decoded: list[bytes
     assert decoded == []
     assert isinstance(runner.read(REGISTRY.events, encode(closed), datetime.now(UTC)), Read)
     assert len(decoded) == 1
+
+
+def test_lets_pass_answers_as_read_does_before_anything_is_decoded(decoded: list[bytes | None]) -> None:
+    # The loop host asks `lets_pass` first and leaves out an input's position and timestamp when it says so:
+    # it must say so only for what `read` lets pass undecoded.
+    remediator = Runner(Hosted(REMEDIATOR, RemediatorConfig(RemediatorSettings(), lambda key: None)), REGISTRY)
+    problem = KeptnEvent(type="sh.keptn.events.problem", source="test", shkeptncontext="ctx", data=dict(DATA))
+    structured = KafkaRecord(key=b"sockshop/dev/carts", value=json.dumps({**event("finished").to_json_dict(),
+                                                                            "specversion": "1.0"}).encode(),
+                             headers=(("content-type", b"application/cloudevents+json"),))
+    records = [encode(event(kind, task)) for kind in ("triggered", "started", "finished", "invalidated")
+               for task in ("evaluation", "get-sli", "get-action", "deployment")]
+    records += [encode(problem), structured, KafkaRecord(key=None, value=b"{not json", headers=())]
+    for runner in (evaluator(), remediator):
+        for topic in (REGISTRY.events, REGISTRY.task("evaluation"), REGISTRY.task("get-action")):
+            for record in records:
+                decoded.clear()
+                if runner.lets_pass(topic, record):
+                    assert runner.read(topic, record, datetime.now(UTC)) is None
+                    assert decoded == []
+                else:  # anything else is read as before: decoded (or let pass by its decoded type)
+                    runner.read(topic, record, datetime.now(UTC))
+                    assert decoded == [record.value]
+
+
+def test_the_agents_answers_on_types_are_remembered_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[str] = []
+
+    def accepts(event_type: str, topic: str) -> bool:
+        asked.append(event_type)
+        return event_type.endswith("invalidated")
+
+    config = EvaluatorConfig(slo_for=lambda key: None, sli_provider_for=lambda key: None)
+    runner = Runner(Hosted(dataclasses.replace(EVALUATOR, accepts=accepts), config), REGISTRY)
+    for _ in range(3):
+        assert runner.read(REGISTRY.events, encode(event("finished")), datetime.now(UTC)) is None
+        assert runner.lets_pass(REGISTRY.events, encode(event("finished")))
+        assert not runner.lets_pass(REGISTRY.events, encode(event("invalidated")))
+    assert asked == [task_type("evaluation", "finished"), task_type("evaluation", "invalidated")]  # once each
+    # A long type is asked about each time (kept, each would cost its length); past the bound nothing new is kept.
+    long_type = "sh.keptn.event." + "x" * Runner.ACCEPTS_TYPE_KEPT + ".finished"
+    long_record = encode(KeptnEvent(type=long_type, source="test", shkeptncontext="ctx", data=dict(DATA)))
+    assert runner.lets_pass(REGISTRY.events, long_record) and runner.lets_pass(REGISTRY.events, long_record)
+    assert asked[2:] == [long_type, long_type]
+    monkeypatch.setattr(Runner, "ACCEPTS_KEPT", len(runner._accepted))
+    assert runner.lets_pass(REGISTRY.events, encode(event("finished", "deployment")))
+    assert runner.lets_pass(REGISTRY.events, encode(event("finished", "deployment")))
+    assert asked[4:] == [task_type("deployment", "finished")] * 2
+    unbind()
