@@ -67,19 +67,27 @@ class WorkContext:
         return {name: value for name, value in named.items() if value}
 
 
-_current: ContextVar[WorkContext | None] = ContextVar("tidegate_work_context", default=None)
+# What `bind_event` keeps: the event's context, id and type and its data's project, stage and service, as they
+# were when it was bound; made into a WorkContext (`WorkContext.of`'s) only when a line is logged. An agent
+# binds every input and logs for few of them.
+_EventFields = tuple[Any, Any, Any, Any, Any, Any]
+Binding = WorkContext | _EventFields | None
+
+_current: ContextVar[Binding] = ContextVar("tidegate_work_context", default=None)
 
 
-def bind_event(event: KeptnEvent) -> Token[WorkContext | None]:
+def bind_event(event: KeptnEvent) -> Token[Binding]:
     """From now on (in this task), log lines carry `event`'s keptnContext, id, type and key."""
-    return _current.set(WorkContext.of(event))
+    data = event.data
+    return _current.set((event.shkeptncontext, event.id, event.type,
+                         data.get("project"), data.get("stage"), data.get("service")))
 
 
-def bind(context: WorkContext | None) -> Token[WorkContext | None]:
+def bind(context: WorkContext | None) -> Token[Binding]:
     return _current.set(context)
 
 
-def unbind(token: Token[WorkContext | None] | None = None) -> None:
+def unbind(token: Token[Binding] | None = None) -> None:
     """Forget the binding: back to what it was before `token`, or to none at all."""
     if token is not None:
         _current.reset(token)
@@ -88,7 +96,16 @@ def unbind(token: Token[WorkContext | None] | None = None) -> None:
 
 
 def current() -> WorkContext | None:
-    return _current.get()
+    bound = _current.get()
+    if isinstance(bound, tuple):
+        keptn_context, event_id, event_type, project, stage, service = bound
+        return WorkContext(keptn_context, event_id, event_type, _text(project), _text(stage), _text(service))
+    return bound
+
+
+def _text(value: Any) -> str | None:
+    # What KeptnEvent.project, .stage and .service give for their data field.
+    return value if isinstance(value, str) and value else None
 
 
 class TidegateJsonFormatter(JsonFormatter):
@@ -105,7 +122,7 @@ class TidegateJsonFormatter(JsonFormatter):
 
     def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
         super().add_fields(log_data, record, message_dict)
-        context = _current.get()
+        context = current()
         if context is not None:
             for name, value in context.fields().items():
                 log_data.setdefault(name, value)

@@ -15,6 +15,7 @@ import pytest
 from tidegate.schemas.events import KeptnEvent
 from tidegate.streams.logging import (
     TidegateJsonFormatter,
+    WorkContext,
     bind_event,
     configure,
     current,
@@ -124,3 +125,23 @@ def test_configure_sets_up_other_processes() -> None:
     finally:
         root.handlers[:] = saved
         root.setLevel(level)
+
+
+@pytest.mark.parametrize("data", [
+    {"project": "shop", "stage": "dev", "service": "carts"},
+    {"project": "shop"},
+    {},
+    {"project": "", "stage": 3, "service": ["carts"]},
+])
+def test_a_bound_event_gives_the_context_it_had_when_bound(data: dict[str, Any]) -> None:
+    # bind_event keeps the event's fields and makes the WorkContext only when a line asks for it:
+    # the same one WorkContext.of gives, even if the event's data changes after binding.
+    event = KeptnEvent(id="ev-2", type="sh.keptn.event.test.finished", shkeptncontext="ctx-2", data=dict(data))
+    expected = WorkContext.of(event)
+    bind_event(event)
+    try:
+        event.data["project"] = "changed later"
+        assert current() == expected
+    finally:
+        unbind()
+    assert current() is None
