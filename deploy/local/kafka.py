@@ -277,8 +277,8 @@ def _port_open(port: int, timeout: float = 0.5) -> bool:
     return _process.port_open(port, timeout=timeout)
 
 
-def _admin_ready(bootstrap: str, timeout: float = 5.0, node_id: int | None = None) -> bool:
-    """True once the broker answers a metadata request (and, given `node_id`, lists itself)."""
+def _admin_ready(bootstrap: str, timeout: float = 5.0, node_ids: frozenset[int] = frozenset()) -> bool:
+    """True once the broker answers a metadata request (and lists every broker of `node_ids`)."""
     from confluent_kafka.admin import AdminClient
 
     # log_level 0: librdkafka's connection errors while the broker boots are expected, not news.
@@ -287,7 +287,7 @@ def _admin_ready(bootstrap: str, timeout: float = 5.0, node_id: int | None = Non
         metadata = admin.list_topics(timeout=timeout)
     except Exception:  # KafkaException while the controller is not ready yet
         return False
-    return node_id in metadata.brokers if node_id is not None else bool(metadata.brokers)
+    return node_ids <= metadata.brokers.keys() if node_ids else bool(metadata.brokers)
 
 
 def kafka_status(port: int | None = None) -> KafkaStatus:
@@ -449,6 +449,9 @@ def _wait_ready(starting: dict[KafkaLayout, int], timeout: float, cap: float = S
     once), when their logs stay unchanged for `timeout` seconds, or after `cap` seconds; then the
     brokers started here are stopped."""
     waiting = dict(starting)
+    # A broker is ready once it lists itself and every broker started with it: a member that knows
+    # only itself would refuse a topic with replication factor 3 (and show a client fewer brokers).
+    starting_ids = frozenset(layout.node_id for layout in starting)
     began = last_change = time.monotonic()
     next_report = began + PROGRESS_EVERY
     sizes = {layout: _log_size(layout) for layout in waiting}
@@ -466,7 +469,7 @@ def _wait_ready(starting: dict[KafkaLayout, int], timeout: float, cap: float = S
                     f"{_process.log_tail(layout.log_file, 25)}"
                 )
             # The port opens before the controller is ready, so an admin call is the real test.
-            if _port_open(layout.port) and _admin_ready(layout.bootstrap, node_id=layout.node_id):
+            if _port_open(layout.port) and _admin_ready(layout.bootstrap, node_ids=starting_ids):
                 del waiting[layout]
         if not waiting:
             return
