@@ -280,7 +280,6 @@ class Runner(Generic[S, C]):
         self.registry = registry
         self.ignored: Counter[str] = Counter()
         self._logical = {registry.destination(name): name for name in hosted.agent.inputs}
-        self._checked_inputs = frozenset(topic for topic, name in self._logical.items() if hosted.agent.checked(name))
         self._audit = registry.audit
         # Logical destination -> topic, looked up for every output (the registry formats and checks the name
         # each time). Bounded: task names come from the shipyards; past the bound, names are not kept.
@@ -301,12 +300,11 @@ class Runner(Generic[S, C]):
 
     def accepts(self, event_type: bytes | str, logical: str) -> bool:
         """`Agent.accepts` for a type (text, or a `ce_type` header's bytes), remembered per (type, input)."""
-        kept = type(event_type) is bytes or type(event_type) is str
-        accepted = self._accepted.get((event_type, logical)) if kept else None
+        accepted = self._accepted.get((event_type, logical))
         if accepted is None:
             text = event_type if isinstance(event_type, str) else event_type.decode("utf-8", "replace")
             accepted = self.agent.accepts(text, logical)
-            if kept and len(event_type) <= self.ACCEPTS_TYPE_KEPT and len(self._accepted) < self.ACCEPTS_KEPT:
+            if len(event_type) <= self.ACCEPTS_TYPE_KEPT and len(self._accepted) < self.ACCEPTS_KEPT:
                 self._accepted[(event_type, logical)] = accepted
         return accepted
 
@@ -316,12 +314,12 @@ class Runner(Generic[S, C]):
 
     def lets_pass(self, topic: str, record: KafkaRecord) -> bool:
         """Whether `read` lets this record pass before decoding it (an input this agent does not check,
-        whose `ce_type` it does not accept): a host can leave out the rest of its work on it."""
-        if topic in self._checked_inputs:
-            return False  # decoded first (the sequencer's every input)
+        whose `ce_type` it does not accept): nothing else is done for it."""
         logical = self._logical.get(topic, topic)
-        if self.agent.checked(logical):
-            return False
+        return not self.agent.checked(logical) and self._refused_type(record, logical)
+
+    def _refused_type(self, record: KafkaRecord, logical: str) -> bool:
+        """Whether the record's `ce_type` header names a type the agent does not accept on `logical`."""
         for name, value in record.headers:  # noqa: SIM110 (a loop: any() would set up a generator per record)
             if name == TYPE_HEADER and not self.accepts(value, logical):
                 return True
@@ -334,13 +332,14 @@ class Runner(Generic[S, C]):
         agent = self.agent
         logical = self._logical.get(topic, topic)
         checked = agent.checked(logical)
+        if not checked and self._refused_type(record, logical):
+            return None  # not for this agent: not even decoded (`lets_pass`)
         # A binary-mode input with its time is already its own audit record and needs no record timestamp.
         timed = False
-        for name, value in record.headers:
+        for name, _value in record.headers:
             if name == TIME_HEADER:
                 timed = True
-            elif name == TYPE_HEADER and not checked and not self.accepts(value, logical):
-                return None  # not for this agent: not even decoded
+                break
         try:
             event = decode(record.value, record.headers, timestamp=None if timed else timestamp)
         except DecodeError as error:

@@ -177,9 +177,7 @@ class TidegateMetrics:
         return child
 
     def observe_produced(self, topic: str, event: KeptnEvent) -> None:
-        self._child(self.events_produced, topic, event.type).inc()
-        if not topic.endswith(AUDIT_TOPIC):  # an audit copy is of an event already counted where it was sent
-            self._time_produced(event)
+        self.observe_produced_many(((topic, event),))
 
     def observe_produced_many(self, sent: Iterable[tuple[str, KeptnEvent]]) -> None:
         """`observe_produced` for each (topic, event) sent (a batch's), each label set's count added once."""
@@ -188,9 +186,9 @@ class TidegateMetrics:
             try:
                 labels = (topic, event.type)
                 counts[labels] = counts.get(labels, 0) + 1
-                if not topic.endswith(AUDIT_TOPIC):
+                if not topic.endswith(AUDIT_TOPIC):  # an audit copy is of an event counted where it was sent
                     self._time_produced(event)
-            except Exception:  # as observe_produced: one event's failure costs only its own observation
+            except Exception:  # one event's failure costs only its own observation, never the batch's counts
                 log.debug("could not count a produced event", exc_info=True)
         for (topic, event_type), count in counts.items():
             self._child(self.events_produced, topic, event_type).inc(count)

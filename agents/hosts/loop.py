@@ -43,8 +43,6 @@ class AgentHandler(Generic[S]):
 
     def handle(self, read: Consumed, state_of: Callable[[bytes], Any]) -> Step[S] | None:
         runner = self.runner
-        if runner.lets_pass(read.topic, read.record):
-            return None  # what `read` would answer, before its position and timestamp are made
         got = runner.read(read.topic, read.record, read.timestamp, Position(read.topic, read.partition, read.offset))
         if got is None:
             return None

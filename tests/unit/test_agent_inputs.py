@@ -99,8 +99,8 @@ def test_the_remediator_reads_of_events_only_what_it_acts_on(decoded: list[bytes
 
 
 def test_lets_pass_answers_as_read_does_before_anything_is_decoded(decoded: list[bytes | None]) -> None:
-    # The loop host asks `lets_pass` first and leaves out an input's position and timestamp when it says so:
-    # it must say so only for what `read` lets pass undecoded.
+    # `read` starts with the same check (`_refused_type`) and leaves out the rest when it says so: `lets_pass`
+    # must say so only for what `read` lets pass undecoded.
     remediator = Runner(Hosted(REMEDIATOR, RemediatorConfig(RemediatorSettings(), lambda key: None)), REGISTRY)
     problem = KeptnEvent(type="sh.keptn.events.problem", source="test", shkeptncontext="ctx", data=dict(DATA))
     structured = KafkaRecord(key=b"sockshop/dev/carts", value=json.dumps({**event("finished").to_json_dict(),
