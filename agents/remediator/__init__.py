@@ -9,7 +9,7 @@ Core API (pure, no I/O):
     Emit | AuditRecord | Ignored                   the outputs
     ESCALATED_TYPE, QUOTA_*_TYPE, REMEDIATION_TICK_TYPE   Tidegate's own remediation events
 `agents.remediator.shell` bundles it as an `agents.kernel.Agent` (`AGENT`, `hosted(ctx)`), which a host
-runs (the Faust host by default); it is imported separately.
+runs (the loop host by default, `agents.worker.HOSTS`); it is imported separately.
 """
 
 from tidegate.agents.remediator.core import (
